@@ -1,0 +1,61 @@
+//! The `Collector` trait and the context a collector runs in.
+//!
+//! A collector must never decide pass or fail and must never read outside its `HostRoot`.
+
+use crate::{Evidence, HostRoot};
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+
+/// Everything a collector may use while it observes one host.
+#[derive(Debug, Clone)]
+pub struct CollectContext {
+    /// The tree the collector reads: `/` on a live host, a fixture tree in tests.
+    pub root: HostRoot,
+    /// The collector's own settings from the `[collectors.NAME]` table of the config
+    /// (without the scheduling keys the daemon owns). `Null` when none are given.
+    pub settings: serde_json::Value,
+    /// The facts this collector returned on its previous run, when the store has them.
+    /// Lets a collector report changes across runs (for example reboots) without
+    /// knowing anything about the store.
+    pub previous_facts: Option<serde_json::Value>,
+    /// The time the run started; collectors compute ages against it, never against
+    /// the wall clock, so that tests can inject time.
+    pub now: DateTime<Utc>,
+}
+
+/// Why a collector could not observe its area. Every variant becomes an `error`
+/// result for the collector's rules; it is never a pass.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// A file exists but could not be read (permissions, a directory, too large).
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    /// A file was read but its content makes no sense for its format.
+    #[error("{path}:{line}: {reason}")]
+    Malformed {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    /// The collector's settings in the config are wrong.
+    #[error("invalid settings for collector: {0}")]
+    Settings(String),
+    /// Anything else that stopped the observation.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One area of the host to observe.
+pub trait Collector: Send + Sync {
+    /// The stable name rules refer to, such as `password_policy`.
+    fn name(&self) -> &'static str;
+    /// Bumped whenever the shape or meaning of the facts changes; stored with evidence.
+    fn version(&self) -> &'static str;
+    /// Host paths (absolute, as on the host) whose change should re-run this collector.
+    /// Directories cover everything below them.
+    fn watched_paths(&self, settings: &serde_json::Value) -> Vec<PathBuf>;
+    /// The five-field cron schedule used when the config gives none.
+    fn default_schedule(&self) -> &'static str;
+    /// Observe the host and return facts and artifacts.
+    fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError>;
+}

@@ -1,0 +1,1 @@
+//! Small text-parsing helpers shared by collectors.
