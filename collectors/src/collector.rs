@@ -56,6 +56,20 @@ pub trait Collector: Send + Sync {
     fn watched_paths(&self, settings: &serde_json::Value) -> Vec<PathBuf>;
     /// The five-field cron schedule used when the config gives none.
     fn default_schedule(&self) -> &'static str;
+    /// Check the collector's settings from the config before anything runs. The default
+    /// accepts none, so a misspelt key is reported instead of silently ignored.
+    fn check_settings(&self, settings: &serde_json::Value) -> Result<(), String> {
+        match settings {
+            serde_json::Value::Null => Ok(()),
+            serde_json::Value::Object(map) if map.is_empty() => Ok(()),
+            serde_json::Value::Object(map) => Err(format!(
+                "unknown setting `{}` (collector `{}` takes none besides enabled, schedule and timeout_seconds)",
+                map.keys().next().map(String::as_str).unwrap_or(""),
+                self.name()
+            )),
+            other => Err(format!("expected a table, found {other}")),
+        }
+    }
     /// Observe the host and return facts and artifacts.
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError>;
 }

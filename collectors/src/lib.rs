@@ -14,6 +14,6 @@ mod registry;
 pub mod text;
 
 pub use collector::{CollectContext, CollectError, Collector};
-pub use evidence::{Artifact, Evidence};
+pub use evidence::{excerpt_of, sha256_hex, Artifact, Evidence};
 pub use host_root::{HostRoot, MAX_FILE_BYTES};
 pub use registry::{all_collectors, collector_by_name, known_collector_names};

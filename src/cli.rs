@@ -1,0 +1,147 @@
+//! The command line: every subcommand, flag and help text. Parsing only; the work is in
+//! `commands/`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// attestd observes this host's security controls, judges them against policies mapped
+/// to SOC 2 and ISO/IEC 27001:2022, and keeps the results in a hash-chained ledger that
+/// auditors can verify.
+#[derive(Debug, Parser)]
+#[command(name = "attestd", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 = nothing failed, 1 = a rule failed or could not be judged (collect) \
+or the ledger is broken (verify), 2 = usage or configuration error, 3 = operational error (database, I/O).";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every enabled collector once, judge the facts and print the verdicts.
+    ///
+    /// Only reads the host unless --db is given. Exits 0 when nothing fails, 1 when a
+    /// rule fails or cannot be judged, 2 on a usage or configuration error.
+    Collect(CollectArgs),
+    /// Run as the daemon: collect on each collector's schedule, re-collect when a watched
+    /// file changes, store every run and record drift. SIGTERM stops after the current
+    /// write; SIGHUP reloads the config and keeps the old one if the new one is invalid.
+    Run(RunArgs),
+    /// Show failing rules and controls now, and the last run of each collector.
+    Status(DbArgs),
+    /// List the controls of a framework with the rules that test them and their state.
+    Controls(ControlsArgs),
+    /// Show how a rule's or control's verdict changed over time.
+    History(HistoryArgs),
+    /// Walk the ledger's hash chain and name the first broken row.
+    Verify(VerifyArgs),
+}
+
+/// Flags shared by commands that read config and policies.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArgs {
+    /// Configuration file [default: /etc/attestd/attestd.toml if present, else the
+    /// embedded default].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Assess the tree at DIR (a fixture or a mounted image) instead of this host.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Run only this collector (repeatable).
+    #[arg(long = "collector", value_name = "NAME")]
+    pub collectors: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also store the run (evidence, verdicts, drift) in this database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Assess the tree at DIR instead of this host.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Database [default: from config, else /var/lib/attestd/attestd.db as root, else
+    /// $XDG_STATE_HOME/attestd/attestd.db].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Database [default: as for `attestd run`].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ControlsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Which framework to list.
+    #[arg(long, value_enum, default_value_t = FrameworkArg::Soc2)]
+    pub framework: FrameworkArg,
+    /// Also list controls that no rule tests.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["rule", "control"])))]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// A rule id, such as password.min_length.
+    #[arg(long, value_name = "ID")]
+    pub rule: Option<String>,
+    /// A control id, such as soc2:CC6.1 or iso27001-2022:A.8.5.
+    #[arg(long, value_name = "ID")]
+    pub control: Option<String>,
+    /// Only changes at or after this time (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FrameworkArg {
+    Soc2,
+    #[value(name = "iso27001-2022")]
+    Iso27001_2022,
+}
+
+impl FrameworkArg {
+    pub fn id(&self) -> &'static str {
+        match self {
+            FrameworkArg::Soc2 => crate::policy::catalog::SOC2,
+            FrameworkArg::Iso27001_2022 => crate::policy::catalog::ISO2022,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! `attestd run`: the daemon.
+
+use super::{database_path, host_root, runtime, CliError};
+use crate::cli::RunArgs;
+use crate::config::Config;
+use crate::daemon::{self, DaemonOptions};
+
+pub fn run(args: RunArgs) -> Result<i32, CliError> {
+    // Validate the config up front so a broken file is exit 2 with its location.
+    let config =
+        Config::load(args.config.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+    crate::policy::PolicySet::load(&config).map_err(|e| CliError::Usage(e.to_string()))?;
+    let options = DaemonOptions {
+        config_path: args.config.config.clone(),
+        root: host_root(args.root.as_deref())?,
+        database: database_path(args.db.as_deref(), Some(&config)),
+    };
+    let rt = runtime()?;
+    let result = rt.block_on(daemon::run(options));
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    result.map(|_| 0).map_err(CliError::Operational)
+}

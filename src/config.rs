@@ -1,0 +1,323 @@
+//! The operator's configuration: `/etc/attestd/attestd.toml`, or the embedded default.
+//!
+//! Owns parsing and validating what can be checked without the policies (syntax,
+//! unknown keys, collector names, cron schedules, collector settings). Variables and
+//! waivers are checked against the policies in `policy::bind`. It never touches the
+//! store and never holds secrets: anything secret is named by a file path.
+
+use crate::location::{toml_error, FileError, LineIndex};
+use crate::schedule::UnixCron;
+use attestd_collectors::collector_by_name;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// The default configuration, shipped as `/etc/attestd/attestd.toml` and embedded so
+/// that `attestd collect` works on a host where nothing is installed.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../packaging/attestd.toml");
+/// Where the packaged daemon reads its configuration.
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/attestd/attestd.toml";
+/// The name shown for the embedded default in messages.
+pub const EMBEDDED_NAME: &str = "<embedded default config>";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    daemon: DaemonSection,
+    #[serde(default)]
+    variables: BTreeMap<Spanned<String>, toml::Value>,
+    #[serde(default)]
+    collectors: BTreeMap<Spanned<String>, toml::Table>,
+    #[serde(default, rename = "waiver")]
+    waivers: Vec<Spanned<WaiverSection>>,
+}
+
+/// `[daemon]`: how the daemon runs.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DaemonSection {
+    /// The SQLite database; default `/var/lib/attestd/attestd.db` as root, else under
+    /// `$XDG_STATE_HOME/attestd/`.
+    database: Option<PathBuf>,
+    /// Extra directories of rule files (`*.toml`), read after the shipped policies.
+    #[serde(default)]
+    policy_dirs: Vec<PathBuf>,
+    /// Re-run a collector within seconds when a file it reads changes (default true).
+    watch: Option<bool>,
+    /// Seconds a collector may run before its rules are marked `error` (default 30).
+    collector_timeout_seconds: Option<u64>,
+}
+
+/// `[[waiver]]`: an accepted exception to one rule, until it expires.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaiverSection {
+    /// The rule id the waiver applies to.
+    rule: Spanned<String>,
+    /// Why the failure is accepted (shown to the auditor).
+    reason: String,
+    /// Who accepted it.
+    approver: String,
+    /// `YYYY-MM-DD` (the waiver ends at 00:00 UTC that day) or an RFC 3339 time.
+    expires: Spanned<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, or `EMBEDDED_NAME`.
+    pub source: String,
+    pub database: Option<PathBuf>,
+    pub policy_dirs: Vec<PathBuf>,
+    pub watch: bool,
+    pub collectors: BTreeMap<String, CollectorConfig>,
+    /// Variable overrides, with the line each was set on (checked in `policy::bind`).
+    pub variables: BTreeMap<String, (serde_json::Value, usize)>,
+    pub waivers: Vec<Waiver>,
+}
+
+/// One collector's settings after defaults are applied.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub enabled: bool,
+    pub schedule: UnixCron,
+    pub timeout: Duration,
+    /// Everything else in `[collectors.NAME]`, passed to the collector.
+    pub settings: serde_json::Value,
+}
+
+/// An accepted exception.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Waiver {
+    pub rule: String,
+    pub reason: String,
+    pub approver: String,
+    pub expires: chrono::DateTime<chrono::Utc>,
+    #[serde(skip)]
+    pub line: usize,
+}
+
+impl Config {
+    /// Load the config the way every command does: `--config FILE` if given, else
+    /// `/etc/attestd/attestd.toml` if it exists, else the embedded default.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, FileError> {
+        match explicit {
+            Some(path) => Config::from_file(path),
+            None if Path::new(SYSTEM_CONFIG_PATH).exists() => {
+                Config::from_file(Path::new(SYSTEM_CONFIG_PATH))
+            }
+            None => Config::parse(EMBEDDED_NAME, EMBEDDED_DEFAULT),
+        }
+    }
+
+    /// Load one file.
+    pub fn from_file(path: &Path) -> Result<Config, FileError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| FileError {
+            file: name.clone(),
+            line: 0,
+            field: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Config::parse(&name, &text)
+    }
+
+    /// Parse and validate config text.
+    pub fn parse(name: &str, text: &str) -> Result<Config, FileError> {
+        let raw: ConfigFile = toml::from_str(text).map_err(|e| toml_error(name, text, &e))?;
+        let lines = LineIndex::new(text);
+        let err = |span: std::ops::Range<usize>, field: String, message: String| FileError {
+            file: name.to_string(),
+            line: lines.line_of_span(&span),
+            field,
+            message,
+        };
+        let default_timeout = raw.daemon.collector_timeout_seconds.unwrap_or(30);
+        let mut collectors = BTreeMap::new();
+        for collector in attestd_collectors::all_collectors() {
+            collectors.insert(
+                collector.name().to_string(),
+                CollectorConfig {
+                    enabled: true,
+                    schedule: UnixCron::parse(collector.default_schedule())
+                        .expect("built-in default schedules are valid"),
+                    timeout: Duration::from_secs(default_timeout),
+                    settings: serde_json::Value::Null,
+                },
+            );
+        }
+        for (name_spanned, table) in raw.collectors {
+            let cname = name_spanned.get_ref().clone();
+            let field = format!("collectors.{cname}");
+            let collector = collector_by_name(&cname).ok_or_else(|| {
+                err(
+                    name_spanned.span(),
+                    field.clone(),
+                    format!(
+                        "unknown collector; known collectors: {}",
+                        attestd_collectors::known_collector_names().join(", ")
+                    ),
+                )
+            })?;
+            let entry = collectors
+                .get_mut(&cname)
+                .expect("defaults hold every collector");
+            let mut settings = table;
+            if let Some(v) = settings.remove("enabled") {
+                entry.enabled = v.as_bool().ok_or_else(|| {
+                    err(
+                        name_spanned.span(),
+                        format!("{field}.enabled"),
+                        "expected true or false".into(),
+                    )
+                })?;
+            }
+            if let Some(v) = settings.remove("schedule") {
+                let text = v.as_str().ok_or_else(|| {
+                    err(
+                        name_spanned.span(),
+                        format!("{field}.schedule"),
+                        "expected a cron string such as \"*/15 * * * *\"".into(),
+                    )
+                })?;
+                entry.schedule = UnixCron::parse(text)
+                    .map_err(|m| err(name_spanned.span(), format!("{field}.schedule"), m))?;
+            }
+            if let Some(v) = settings.remove("timeout_seconds") {
+                let secs = v.as_integer().filter(|s| *s > 0).ok_or_else(|| {
+                    err(
+                        name_spanned.span(),
+                        format!("{field}.timeout_seconds"),
+                        "expected a positive whole number of seconds".into(),
+                    )
+                })?;
+                entry.timeout = Duration::from_secs(secs as u64);
+            }
+            let settings_json = serde_json::to_value(&settings).expect("TOML tables are JSON");
+            collector
+                .check_settings(&settings_json)
+                .map_err(|m| err(name_spanned.span(), field.clone(), m))?;
+            entry.settings = settings_json;
+        }
+        let variables = raw
+            .variables
+            .into_iter()
+            .map(|(k, v)| {
+                let line = lines.line_of_span(&k.span());
+                let json = serde_json::to_value(&v).expect("TOML values are JSON");
+                (k.into_inner(), (json, line))
+            })
+            .collect();
+        let mut waivers = Vec::new();
+        for w in raw.waivers {
+            let line = lines.line_of_span(&w.span());
+            let w = w.into_inner();
+            let expires = parse_expiry(w.expires.get_ref())
+                .map_err(|m| err(w.expires.span(), "waiver.expires".into(), m))?;
+            for (value, what) in [(&w.reason, "reason"), (&w.approver, "approver")] {
+                if value.trim().is_empty() {
+                    return Err(FileError {
+                        file: name.to_string(),
+                        line,
+                        field: format!("waiver.{what}"),
+                        message: "must not be empty: an auditor needs to know why and who".into(),
+                    });
+                }
+            }
+            waivers.push(Waiver {
+                rule: w.rule.into_inner(),
+                reason: w.reason,
+                approver: w.approver,
+                expires,
+                line,
+            });
+        }
+        Ok(Config {
+            source: name.to_string(),
+            database: raw.daemon.database,
+            policy_dirs: raw.daemon.policy_dirs,
+            watch: raw.daemon.watch.unwrap_or(true),
+            collectors,
+            variables,
+            waivers,
+        })
+    }
+
+    /// The collectors to run: all enabled ones, or only those named (which must exist).
+    pub fn selected_collectors(&self, only: &[String]) -> Result<Vec<String>, String> {
+        if only.is_empty() {
+            return Ok(self
+                .collectors
+                .iter()
+                .filter(|(_, c)| c.enabled)
+                .map(|(n, _)| n.clone())
+                .collect());
+        }
+        for name in only {
+            if !self.collectors.contains_key(name) {
+                return Err(format!(
+                    "unknown collector `{name}`; known collectors: {}",
+                    self.collectors
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Ok(only.to_vec())
+    }
+}
+
+fn parse_expiry(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::parse(EMBEDDED_NAME, EMBEDDED_DEFAULT).unwrap();
+        assert!(c.collectors["password_policy"].enabled);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let text =
+            "[daemon]\nwatch = true\n\n[collectors.password_policy]\nschedule = \"61 * * * *\"\n";
+        let e = Config::parse("a.toml", text).unwrap_err();
+        assert_eq!(e.line, 4);
+        assert_eq!(e.field, "collectors.password_policy.schedule");
+        let e = Config::parse("a.toml", "[collectors.nope]\n").unwrap_err();
+        assert!(e.to_string().contains("unknown collector"), "{e}");
+        let e = Config::parse("a.toml", "[daemon]\nwatsh = 1\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = Config::parse("a.toml", "[collectors.password_policy]\nminlen = 3\n").unwrap_err();
+        assert!(e.to_string().contains("unknown setting `minlen`"), "{e}");
+    }
+
+    #[test]
+    fn waivers_need_a_valid_expiry_and_a_reason() {
+        let ok = "[[waiver]]\nrule = \"r\"\nreason = \"x\"\napprover = \"ciso\"\nexpires = \"2027-01-01\"\n";
+        let c = Config::parse("a.toml", ok).unwrap();
+        assert_eq!(
+            c.waivers[0].expires.to_rfc3339(),
+            "2027-01-01T00:00:00+00:00"
+        );
+        let bad = ok.replace("2027-01-01", "next year");
+        let e = Config::parse("a.toml", &bad).unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (5, "waiver.expires"));
+        let empty = ok.replace("reason = \"x\"", "reason = \" \"");
+        assert!(Config::parse("a.toml", &empty).is_err());
+    }
+}

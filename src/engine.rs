@@ -1,0 +1,163 @@
+//! The engine: runs collectors (each in its own blocking task, under its timeout, with
+//! panics caught), then judges their evidence with the policies. One collector's
+//! failure becomes `error` verdicts for its rules only; the others carry on.
+//! It never writes to the store; the caller decides whether to keep the run.
+
+use crate::clock::{rfc3339, Clock};
+use crate::config::Config;
+use crate::policy::{evaluate_collector, PolicySet};
+use crate::store::{CollectorRun, RuleMeta, RunInput};
+use attestd_collectors::{CollectContext, Collector, Evidence, HostRoot};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What runs collectors and judges them.
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub policies: Arc<PolicySet>,
+    pub root: HostRoot,
+    collectors: Vec<Arc<dyn Collector>>,
+}
+
+impl Engine {
+    /// An engine over the built-in collectors.
+    pub fn new(config: Arc<Config>, policies: Arc<PolicySet>, root: HostRoot) -> Engine {
+        let collectors = attestd_collectors::all_collectors()
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        Engine::with_collectors(config, policies, root, collectors)
+    }
+
+    /// An engine over a given set of collectors (tests add misbehaving ones).
+    pub fn with_collectors(
+        config: Arc<Config>,
+        policies: Arc<PolicySet>,
+        root: HostRoot,
+        collectors: Vec<Arc<dyn Collector>>,
+    ) -> Engine {
+        Engine {
+            config,
+            policies,
+            root,
+            collectors,
+        }
+    }
+
+    /// The collectors this engine knows.
+    pub fn collectors(&self) -> &[Arc<dyn Collector>] {
+        &self.collectors
+    }
+
+    /// Run the named collectors concurrently and judge them.
+    pub async fn run(
+        &self,
+        names: &[String],
+        trigger: &str,
+        previous_facts: &dyn Fn(&str) -> Option<serde_json::Value>,
+        clock: &dyn Clock,
+    ) -> RunInput {
+        let started = clock.now();
+        let mut tasks = Vec::new();
+        for name in names {
+            let Some(collector) = self.collectors.iter().find(|c| c.name() == name).cloned() else {
+                continue;
+            };
+            let cfg = self.config.collectors.get(name);
+            let timeout = cfg.map(|c| c.timeout).unwrap_or(Duration::from_secs(30));
+            let ctx = CollectContext {
+                root: self.root.clone(),
+                settings: cfg.map(|c| c.settings.clone()).unwrap_or_default(),
+                previous_facts: previous_facts(name),
+                now: started,
+            };
+            tasks.push(tokio::spawn(observe(collector, ctx, timeout)));
+        }
+        let mut collectors = Vec::new();
+        for task in tasks {
+            let (collector, version, outcome, duration_ms) =
+                task.await.expect("observe never panics");
+            let now = clock.now();
+            let verdicts = evaluate_collector(
+                &self.policies,
+                &collector,
+                outcome.as_ref().map_err(String::as_str),
+                &self.config.waivers,
+                now,
+            );
+            collectors.push(CollectorRun {
+                collector,
+                version,
+                outcome,
+                duration_ms,
+                verdicts,
+            });
+        }
+        let rule_meta: BTreeMap<String, RuleMeta> = self
+            .policies
+            .rules
+            .iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    RuleMeta {
+                        controls: r.controls.clone(),
+                        severity: r.severity.as_str().to_string(),
+                    },
+                )
+            })
+            .collect();
+        RunInput {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            started_at: rfc3339(started),
+            finished_at: rfc3339(clock.now()),
+            trigger: trigger.to_string(),
+            collectors,
+            rule_meta,
+        }
+    }
+}
+
+/// Run one collector on a blocking thread under a timeout; a panic or a hang becomes an
+/// error string. A hung thread cannot be killed; it is left behind and reported.
+async fn observe(
+    collector: Arc<dyn Collector>,
+    ctx: CollectContext,
+    timeout: Duration,
+) -> (String, String, Result<Evidence, String>, u64) {
+    let name = collector.name().to_string();
+    let version = collector.version().to_string();
+    let start = Instant::now();
+    let worker = {
+        let collector = collector.clone();
+        tokio::task::spawn_blocking(move || collector.collect(&ctx))
+    };
+    let outcome = match tokio::time::timeout(timeout, worker).await {
+        Ok(Ok(Ok(evidence))) => Ok(evidence),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(join)) if join.is_panic() => Err(format!(
+            "collector panicked: {} (this is a bug in attestd; please report it)",
+            panic_message(join.into_panic())
+        )),
+        Ok(Err(join)) => Err(format!("collector task failed: {join}")),
+        Err(_) => Err(format!(
+            "timed out after {} s (raise timeout_seconds in [collectors.{name}] if the host is slow)",
+            timeout.as_secs()
+        )),
+    };
+    if let Err(reason) = &outcome {
+        tracing::warn!(collector = %name, reason = %reason, "collector could not observe");
+    }
+    (name, version, outcome, start.elapsed().as_millis() as u64)
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}

@@ -1,0 +1,19 @@
+//! attestd: the daemon and CLI around the collectors. See ARCHITECTURE.md for the map:
+//! collectors observe (crate `attestd-collectors`), `policy` judges, `store` keeps the
+//! ledger, `daemon` schedules, `commands` are the CLI.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod host;
+pub mod location;
+pub mod logging;
+pub mod paths;
+pub mod policy;
+pub mod report;
+pub mod schedule;
+pub mod store;
+pub mod watch;

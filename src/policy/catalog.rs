@@ -1,0 +1,128 @@
+//! Framework catalogs (`policies/frameworks/*.toml`): the control IDs rules may map to,
+//! with our own short names and paraphrases. Owns the `framework:ID` naming contract
+//! (`soc2:CC6.1`, `iso27001-2022:A.8.5`, `iso27001-2013:A.9.4.2`). The 2013 IDs are
+//! the union of the `iso2013` equivalents listed in the 2022 catalog.
+//! It never judges anything and never holds standard text.
+
+use crate::location::{toml_error, FileError};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Framework identifiers usable in control IDs.
+pub const SOC2: &str = "soc2";
+pub const ISO2022: &str = "iso27001-2022";
+pub const ISO2013: &str = "iso27001-2013";
+
+#[derive(Debug, Deserialize)]
+struct CatalogFile {
+    framework: FrameworkHeader,
+    #[serde(rename = "control")]
+    controls: Vec<ControlEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)] // `version` and `note` are read by people, not code.
+struct FrameworkHeader {
+    id: String,
+    name: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// One control of a framework.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ControlEntry {
+    pub id: String,
+    pub name: String,
+    pub summary: String,
+    /// SOC 2 grouping (CC6 ...) or ISO theme.
+    #[serde(default, alias = "theme")]
+    pub group: String,
+    /// ISO 27001:2013 equivalents of an ISO 27001:2022 control.
+    #[serde(default)]
+    pub iso2013: Vec<String>,
+}
+
+/// One framework's controls, in catalog order.
+#[derive(Debug, Clone)]
+pub struct Framework {
+    pub id: String,
+    pub name: String,
+    pub controls: Vec<ControlEntry>,
+}
+
+/// All known frameworks.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub frameworks: BTreeMap<String, Framework>,
+    iso2013: BTreeSet<String>,
+}
+
+impl Catalog {
+    /// Build the catalog from `(file name, text)` pairs.
+    pub fn from_files(files: &[(String, String)]) -> Result<Catalog, FileError> {
+        let mut frameworks = BTreeMap::new();
+        let mut iso2013 = BTreeSet::new();
+        for (name, text) in files {
+            let file: CatalogFile = toml::from_str(text).map_err(|e| toml_error(name, text, &e))?;
+            if file.framework.id == ISO2022 {
+                for c in &file.controls {
+                    iso2013.extend(c.iso2013.iter().cloned());
+                }
+            }
+            frameworks.insert(
+                file.framework.id.clone(),
+                Framework {
+                    id: file.framework.id,
+                    name: file.framework.name,
+                    controls: file.controls,
+                },
+            );
+        }
+        Ok(Catalog {
+            frameworks,
+            iso2013,
+        })
+    }
+
+    /// Check a `framework:ID` control reference; the error says what is wrong.
+    pub fn check_control(&self, reference: &str) -> Result<(), String> {
+        let (fw, id) = reference.split_once(':').ok_or_else(|| {
+            format!("control `{reference}` must be written framework:ID, e.g. soc2:CC6.1 or iso27001-2022:A.8.5")
+        })?;
+        if fw == ISO2013 {
+            return if self.iso2013.contains(id) {
+                Ok(())
+            } else {
+                Err(format!("unknown ISO 27001:2013 control `{id}` (no 2022 control lists it as an equivalent)"))
+            };
+        }
+        let framework = self.frameworks.get(fw).ok_or_else(|| {
+            format!(
+                "unknown framework `{fw}` in `{reference}`; known: {}, {ISO2013}",
+                self.frameworks
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        if framework.controls.iter().any(|c| c.id == id) {
+            Ok(())
+        } else {
+            Err(format!("unknown control `{id}` in framework `{fw}`"))
+        }
+    }
+
+    /// The entry for a `framework:ID` reference, when the catalog has one.
+    pub fn control(&self, reference: &str) -> Option<&ControlEntry> {
+        let (fw, id) = reference.split_once(':')?;
+        self.frameworks
+            .get(fw)?
+            .controls
+            .iter()
+            .find(|c| c.id == id)
+    }
+}

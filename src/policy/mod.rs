@@ -1,0 +1,477 @@
+//! Policies: the rules that judge facts, the variables that set their thresholds and
+//! the framework catalogs their controls come from. Owns loading (embedded policies,
+//! then the operator's `policy_dirs`), binding the config's variable overrides and
+//! waivers, and evaluation. It never observes the host and never touches the store.
+
+pub mod catalog;
+mod evaluate;
+pub mod rule;
+
+pub use catalog::Catalog;
+pub use evaluate::{evaluate_collector, Status, Verdict};
+pub use rule::{Rule, Severity};
+
+use crate::config::Config;
+use crate::location::FileError;
+use include_dir::{include_dir, Dir};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The shipped policies, embedded so a host with nothing installed can be assessed.
+static EMBEDDED_POLICIES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/policies");
+
+/// A variable with the value in force.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Variable {
+    pub name: String,
+    pub value: serde_json::Value,
+    pub default: serde_json::Value,
+    pub description: String,
+    /// Where the value in force was set: the rule file, or the config file.
+    pub set_in: String,
+}
+
+/// Rules, variables and catalogs, validated against each other and the config.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub catalog: Catalog,
+    pub rules: Vec<Rule>,
+    pub variables: BTreeMap<String, Variable>,
+    /// Variables as one CEL map, built once.
+    vars_cel: cel::Value,
+}
+
+impl PolicySet {
+    /// Load the embedded policies and the config's `policy_dirs`, and bind the config's
+    /// variables and waivers. Any unknown reference is an error naming file and line.
+    pub fn load(config: &Config) -> Result<PolicySet, FileError> {
+        let mut files = embedded_files("frameworks");
+        files.sort();
+        let catalog = Catalog::from_files(&files)?;
+        let mut rule_files = embedded_files("");
+        rule_files.sort();
+        for dir in &config.policy_dirs {
+            rule_files.extend(read_dir_files(dir)?);
+        }
+        PolicySet::from_rule_files(catalog, &rule_files, config)
+    }
+
+    /// Build from explicit rule files (tests and `load`).
+    pub fn from_rule_files(
+        catalog: Catalog,
+        rule_files: &[(String, String)],
+        config: &Config,
+    ) -> Result<PolicySet, FileError> {
+        let collectors = attestd_collectors::known_collector_names();
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut variables: BTreeMap<String, Variable> = BTreeMap::new();
+        // Variables are global: a rule may use one declared in an earlier file.
+        for (name, text) in rule_files {
+            let declared = variables.keys().cloned().collect::<Vec<_>>();
+            let parsed = rule::parse_rule_file(name, text, &catalog, &collectors, &|v| {
+                declared.iter().any(|d| d == v)
+            })?;
+            for (vname, def, line) in parsed.variables {
+                if let Some(existing) = variables.get(&vname) {
+                    return Err(FileError {
+                        file: name.clone(),
+                        line,
+                        field: format!("variables.{vname}"),
+                        message: format!("variable declared twice (first in {})", existing.set_in),
+                    });
+                }
+                let default = serde_json::to_value(&def.default).expect("TOML is JSON");
+                variables.insert(
+                    vname.clone(),
+                    Variable {
+                        name: vname,
+                        value: default.clone(),
+                        default,
+                        description: def.description,
+                        set_in: format!("{name}:{line}"),
+                    },
+                );
+            }
+            for r in parsed.rules {
+                if let Some(existing) = rules.iter().find(|e| e.id == r.id) {
+                    return Err(FileError {
+                        file: name.clone(),
+                        line: r
+                            .origin
+                            .rsplit(':')
+                            .next()
+                            .and_then(|l| l.parse().ok())
+                            .unwrap_or(0),
+                        field: "id".into(),
+                        message: format!(
+                            "rule `{}` is already defined at {}",
+                            r.id, existing.origin
+                        ),
+                    });
+                }
+                rules.push(r);
+            }
+        }
+        for (vname, (value, line)) in &config.variables {
+            let err = |message: String| FileError {
+                file: config.source.clone(),
+                line: *line,
+                field: format!("variables.{vname}"),
+                message,
+            };
+            let declared = variables.keys().cloned().collect::<Vec<_>>().join(", ");
+            let var = variables.get_mut(vname).ok_or_else(|| {
+                err(format!(
+                    "unknown variable; the policies declare: {declared}"
+                ))
+            })?;
+            if !same_kind(&var.default, value) {
+                return Err(err(format!(
+                    "expected a value like the default {}, found {value}",
+                    var.default
+                )));
+            }
+            var.value = value.clone();
+            var.set_in = format!("{}:{line}", config.source);
+        }
+        for w in &config.waivers {
+            if !rules.iter().any(|r| r.id == w.rule) {
+                return Err(FileError {
+                    file: config.source.clone(),
+                    line: w.line,
+                    field: "waiver.rule".into(),
+                    message: format!(
+                        "no rule `{}` is loaded; `attestd controls` lists the rules",
+                        w.rule
+                    ),
+                });
+            }
+        }
+        let vars_json: serde_json::Map<String, serde_json::Value> = variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        let vars_cel = evaluate::json_to_cel(&serde_json::Value::Object(vars_json));
+        Ok(PolicySet {
+            catalog,
+            rules,
+            variables,
+            vars_cel,
+        })
+    }
+
+    /// The rules that read one collector.
+    pub fn rules_for<'a>(&'a self, collector: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.collector == collector)
+    }
+
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub(crate) fn vars_cel(&self) -> &cel::Value {
+        &self.vars_cel
+    }
+}
+
+fn same_kind(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    matches!(
+        (a, b),
+        (Number(_), Number(_)) | (String(_), String(_)) | (Bool(_), Bool(_)) | (Array(_), Array(_))
+    )
+}
+
+/// `(name, text)` of the embedded `*.toml` files directly in `sub` ("" = top level).
+fn embedded_files(sub: &str) -> Vec<(String, String)> {
+    let dir = if sub.is_empty() {
+        Some(&EMBEDDED_POLICIES)
+    } else {
+        EMBEDDED_POLICIES.get_dir(sub)
+    };
+    dir.map(|d| {
+        d.files()
+            .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
+            .map(|f| {
+                (
+                    format!("policies/{}", f.path().display()),
+                    f.contents_utf8()
+                        .expect("shipped policies are UTF-8")
+                        .to_string(),
+                )
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `(path, text)` of the `*.toml` files in an operator's policy directory, sorted.
+/// A directory that does not exist holds no rules.
+fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, FileError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(FileError {
+                file: dir.display().to_string(),
+                line: 0,
+                field: String::new(),
+                message: format!("cannot read the policy directory: {e}"),
+            })
+        }
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            std::fs::read_to_string(&p)
+                .map(|t| (name.clone(), t))
+                .map_err(|e| FileError {
+                    file: name,
+                    line: 0,
+                    field: String::new(),
+                    message: format!("cannot read the rule file: {e}"),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attestd_collectors::Evidence;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    const CATALOG: &str = r#"
+[framework]
+id = "soc2"
+name = "SOC 2"
+[[control]]
+id = "CC6.1"
+name = "Access"
+summary = "s"
+"#;
+    const ISO: &str = r#"
+[framework]
+id = "iso27001-2022"
+name = "ISO"
+[[control]]
+id = "A.8.5"
+name = "Auth"
+summary = "s"
+iso2013 = ["A.9.4.2"]
+"#;
+
+    fn catalog() -> Catalog {
+        Catalog::from_files(&[
+            ("soc2.toml".into(), CATALOG.into()),
+            ("iso.toml".into(), ISO.into()),
+        ])
+        .unwrap()
+    }
+
+    fn rules(check: &str, extra: &str) -> String {
+        format!(
+            r#"
+[variables.min]
+default = 14
+description = "d"
+
+[[rule]]
+id = "t.rule"
+title = "t"
+collector = "password_policy"
+severity = "high"
+controls = ["soc2:CC6.1", "iso27001-2022:A.8.5", "iso27001-2013:A.9.4.2"]
+check = "{check}"
+observed = "facts.n"
+expected = "n >= {{min}}"
+rationale = "r"
+sources = ["s"]
+remediation = "fix"
+{extra}
+"#
+        )
+    }
+
+    fn config(text: &str) -> Config {
+        Config::parse("attestd.toml", text).unwrap()
+    }
+
+    fn judge(set: &PolicySet, facts: serde_json::Value, cfg: &Config) -> Verdict {
+        let ev = Evidence {
+            facts,
+            artifacts: vec![],
+        };
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+        evaluate_collector(set, "password_policy", Ok(&ev), &cfg.waivers, now).remove(0)
+    }
+
+    #[test]
+    fn checks_pass_fail_and_fill_in_variables() {
+        let cfg = config("");
+        let set = PolicySet::from_rule_files(
+            catalog(),
+            &[(
+                "r.toml".into(),
+                rules("facts.n != null && facts.n >= vars.min", ""),
+            )],
+            &cfg,
+        )
+        .unwrap();
+        let v = judge(&set, json!({"n": 15}), &cfg);
+        assert_eq!((v.status, v.expected.as_str()), (Status::Pass, "n >= 14"));
+        assert_eq!(judge(&set, json!({"n": 13}), &cfg).status, Status::Fail);
+        assert_eq!(judge(&set, json!({"n": null}), &cfg).status, Status::Fail);
+        let cfg12 = config("[variables]\nmin = 12\n");
+        let set12 = PolicySet::from_rule_files(
+            catalog(),
+            &[("r.toml".into(), rules("facts.n >= vars.min", ""))],
+            &cfg12,
+        )
+        .unwrap();
+        let v = judge(&set12, json!({"n": 13}), &cfg12);
+        assert_eq!((v.status, v.expected.as_str()), (Status::Pass, "n >= 12"));
+    }
+
+    #[test]
+    fn list_macros_and_membership_work_on_facts() {
+        let cfg = config("");
+        let check = "facts.accounts.all(a, a.pw != 'empty') && facts.m in ['yescrypt', 'sha512']";
+        let set =
+            PolicySet::from_rule_files(catalog(), &[("r.toml".into(), rules(check, ""))], &cfg)
+                .unwrap();
+        let ok = json!({"accounts": [{"pw": "set"}, {"pw": "locked"}], "m": "yescrypt"});
+        assert_eq!(judge(&set, ok, &cfg).status, Status::Pass);
+        let bad = json!({"accounts": [{"pw": "empty"}], "m": "yescrypt"});
+        assert_eq!(judge(&set, bad, &cfg).status, Status::Fail);
+        let md5 = json!({"accounts": [], "m": "md5"});
+        assert_eq!(judge(&set, md5, &cfg).status, Status::Fail);
+    }
+
+    #[test]
+    fn missing_facts_are_errors_with_the_collectors_reason_never_passes() {
+        let cfg = config("");
+        let set = PolicySet::from_rule_files(
+            catalog(),
+            &[(
+                "r.toml".into(),
+                rules("facts.accounts.all(a, a.pw != 'empty')", ""),
+            )],
+            &cfg,
+        )
+        .unwrap();
+        let v = judge(
+            &set,
+            json!({"accounts": null, "unavailable": {"accounts": "cannot read /etc/shadow"}}),
+            &cfg,
+        );
+        assert_eq!(v.status, Status::Error);
+        assert!(v.reason.unwrap().contains("cannot read /etc/shadow"));
+        let v = judge(&set, json!({"n": "not a number"}), &cfg);
+        assert_eq!(v.status, Status::Error);
+    }
+
+    #[test]
+    fn applies_false_is_not_applicable() {
+        let cfg = config("");
+        let set = PolicySet::from_rule_files(
+            catalog(),
+            &[(
+                "r.toml".into(),
+                rules("facts.n >= vars.min", "applies = \"facts.module != null\""),
+            )],
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(
+            judge(&set, json!({"n": 1, "module": null}), &cfg).status,
+            Status::NotApplicable
+        );
+        assert_eq!(
+            judge(&set, json!({"n": 1, "module": "x"}), &cfg).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn waivers_turn_failures_into_waived_until_they_expire() {
+        let waiver = |expires: &str| {
+            format!("[[waiver]]\nrule = \"t.rule\"\nreason = \"NIST: no forced expiry\"\napprover = \"ciso\"\nexpires = \"{expires}\"\n")
+        };
+        let cfg = config(&waiver("2027-01-01"));
+        let set = PolicySet::from_rule_files(
+            catalog(),
+            &[("r.toml".into(), rules("facts.n >= vars.min", ""))],
+            &cfg,
+        )
+        .unwrap();
+        let v = judge(&set, json!({"n": 1}), &cfg);
+        assert_eq!(v.status, Status::Waived);
+        assert_eq!(v.waiver.unwrap().approver, "ciso");
+        assert_eq!(judge(&set, json!({"n": 20}), &cfg).status, Status::Pass);
+        assert_eq!(
+            judge(&set, json!({}), &cfg).status,
+            Status::Error,
+            "errors are never waived"
+        );
+        let expired = config(&waiver("2026-11-01"));
+        assert_eq!(judge(&set, json!({"n": 1}), &expired).status, Status::Fail);
+    }
+
+    #[test]
+    fn bad_references_name_file_line_and_field() {
+        let cfg = config("");
+        let load = |text: String| {
+            PolicySet::from_rule_files(catalog(), &[("r.toml".into(), text)], &cfg).unwrap_err()
+        };
+        let e = load(rules("true", "").replace("soc2:CC6.1", "soc2:CC6.99"));
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("r.toml", 11, "rule t.rule: controls")
+        );
+        assert!(e.message.contains("unknown control `CC6.99`"), "{e}");
+        let e = load(rules("true", "").replace("iso27001-2013:A.9.4.2", "iso27001-2013:A.1.1.1"));
+        assert!(e.message.contains("2013"), "{e}");
+        let e = load(rules("true", "").replace(
+            "collector = \"password_policy\"",
+            "collector = \"pasword_policy\"",
+        ));
+        assert_eq!(e.line, 9);
+        assert!(
+            e.message.contains("unknown collector `pasword_policy`"),
+            "{e}"
+        );
+        let e = load(rules("facts.n >= vars.minimum", ""));
+        assert!(e.message.contains("unknown variable `vars.minimum`"), "{e}");
+        let e = load(rules("facts.n >= (", ""));
+        assert!(e.message.contains("invalid CEL"), "{e}");
+        let cfg = config("[variables]\nmni = 3\n");
+        let e =
+            PolicySet::from_rule_files(catalog(), &[("r.toml".into(), rules("true", ""))], &cfg)
+                .unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("attestd.toml", 2, "variables.mni")
+        );
+        let cfg = config("[variables]\nmin = \"long\"\n");
+        assert!(PolicySet::from_rule_files(
+            catalog(),
+            &[("r.toml".into(), rules("true", ""))],
+            &cfg
+        )
+        .is_err());
+        let cfg = config("[[waiver]]\nrule = \"t.nope\"\nreason = \"x\"\napprover = \"y\"\nexpires = \"2027-01-01\"\n");
+        let e =
+            PolicySet::from_rule_files(catalog(), &[("r.toml".into(), rules("true", ""))], &cfg)
+                .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "waiver.rule"));
+    }
+}

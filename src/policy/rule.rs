@@ -1,0 +1,268 @@
+//! Rule files (`policies/*.toml` and operators' `policies.d/*.toml`): their format and
+//! their compilation into `Rule`s with CEL programs. Owns the checks made at load time
+//! (unknown collector, control, variable, bad CEL) with file and line. It never reads
+//! facts and never evaluates a rule.
+
+use super::catalog::Catalog;
+use crate::location::{toml_error, FileError, LineIndex};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// How much a failure of the rule matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    variables: BTreeMap<Spanned<String>, VariableDef>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<RuleDef>>,
+}
+
+/// A threshold a rule uses, with its default and where the default comes from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDef {
+    /// The value used unless `[variables]` in the config overrides it.
+    pub default: toml::Value,
+    /// What it means and which source sets the default.
+    pub description: String,
+}
+
+/// A rule as written in a rule file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    /// Stable id, `area.what` (`password.min_length`).
+    pub id: Spanned<String>,
+    /// One line a person reads in a report.
+    pub title: String,
+    /// The collector whose facts the rule reads.
+    pub collector: Spanned<String>,
+    pub severity: Severity,
+    /// Controls the rule tests, as `framework:ID`.
+    pub controls: Vec<Spanned<String>>,
+    /// CEL over `facts` and `vars` that is true when the control holds.
+    pub check: Spanned<String>,
+    /// CEL giving the observed value shown next to the expectation.
+    #[serde(default)]
+    pub observed: Option<Spanned<String>>,
+    /// What is required, in words; `{name}` is replaced by the variable's value.
+    pub expected: String,
+    /// CEL that is false when the rule does not apply to this host (`not_applicable`).
+    #[serde(default)]
+    pub applies: Option<Spanned<String>>,
+    /// Why the control matters, citing its source.
+    pub rationale: String,
+    /// Where the requirement comes from (CIS, NIST, PCI DSS ...).
+    pub sources: Vec<String>,
+    /// How to fix a failure.
+    pub remediation: String,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    pub collector: String,
+    pub severity: Severity,
+    pub controls: Vec<String>,
+    pub check: cel::Program,
+    pub observed: Option<cel::Program>,
+    pub applies: Option<cel::Program>,
+    pub expected_template: String,
+    pub rationale: String,
+    pub sources: Vec<String>,
+    pub remediation: String,
+    /// `file:line` where the rule is defined.
+    pub origin: String,
+    /// The definition as written (for bundles and hashing).
+    pub definition: serde_json::Value,
+    /// SHA-256 of the canonical JSON of `definition`.
+    pub definition_sha256: String,
+}
+
+/// Everything one rule file declares.
+pub struct ParsedFile {
+    pub variables: Vec<(String, VariableDef, usize)>,
+    pub rules: Vec<Rule>,
+}
+
+/// Parse and compile one rule file, checking every reference.
+pub fn parse_rule_file(
+    name: &str,
+    text: &str,
+    catalog: &Catalog,
+    known_collectors: &[&str],
+    known_variables: &dyn Fn(&str) -> bool,
+) -> Result<ParsedFile, FileError> {
+    let file: RuleFile = toml::from_str(text).map_err(|e| toml_error(name, text, &e))?;
+    let lines = LineIndex::new(text);
+    let at = |span: std::ops::Range<usize>, field: &str, message: String| FileError {
+        file: name.to_string(),
+        line: lines.line_of_span(&span),
+        field: field.to_string(),
+        message,
+    };
+    let variables: Vec<(String, VariableDef, usize)> = file
+        .variables
+        .into_iter()
+        .map(|(k, v)| {
+            let line = lines.line_of_span(&k.span());
+            (k.into_inner(), v, line)
+        })
+        .collect();
+    let declared_here = |v: &str| variables.iter().any(|(n, _, _)| n == v);
+    let mut rules = Vec::new();
+    for spanned in file.rules {
+        let rule_line = lines.line_of_span(&spanned.span());
+        let def = spanned.into_inner();
+        let id = def.id.get_ref().clone();
+        if !is_valid_rule_id(&id) {
+            return Err(at(def.id.span(), "id", format!("rule id `{id}` must be lowercase words joined by dots or underscores, e.g. password.min_length")));
+        }
+        let field = |f: &str| format!("rule {id}: {f}");
+        if !known_collectors.contains(&def.collector.get_ref().as_str())
+            && !def.collector.get_ref().starts_with("exec:")
+        {
+            return Err(at(
+                def.collector.span(),
+                &field("collector"),
+                format!(
+                    "unknown collector `{}`; known collectors: {}",
+                    def.collector.get_ref(),
+                    known_collectors.join(", ")
+                ),
+            ));
+        }
+        if def.controls.is_empty() {
+            return Err(at(
+                def.id.span(),
+                &field("controls"),
+                "a rule must map to at least one control".into(),
+            ));
+        }
+        for control in &def.controls {
+            catalog
+                .check_control(control.get_ref())
+                .map_err(|m| at(control.span(), &field("controls"), m))?;
+        }
+        let compile = |expr: &Spanned<String>, what: &str| -> Result<cel::Program, FileError> {
+            for var in referenced_variables(expr.get_ref()) {
+                if !declared_here(&var) && !known_variables(&var) {
+                    return Err(at(expr.span(), &field(what), format!("unknown variable `vars.{var}`; declare it under [variables] in a rule file")));
+                }
+            }
+            cel::Program::compile(expr.get_ref()).map_err(|e| {
+                at(
+                    expr.span(),
+                    &field(what),
+                    format!("invalid CEL expression: {}", first_line(&e.to_string())),
+                )
+            })
+        };
+        let check = compile(&def.check, "check")?;
+        let observed = def
+            .observed
+            .as_ref()
+            .map(|e| compile(e, "observed"))
+            .transpose()?;
+        let applies = def
+            .applies
+            .as_ref()
+            .map(|e| compile(e, "applies"))
+            .transpose()?;
+        let definition = serde_json::to_value(&def).expect("rule definitions are JSON");
+        let definition_sha256 = attestd_collectors::sha256_hex(
+            &serde_json::to_vec(&definition).expect("JSON serializes"),
+        );
+        rules.push(Rule {
+            id,
+            title: def.title,
+            collector: def.collector.into_inner(),
+            severity: def.severity,
+            controls: def.controls.into_iter().map(Spanned::into_inner).collect(),
+            check,
+            observed,
+            applies,
+            expected_template: def.expected,
+            rationale: def.rationale,
+            sources: def.sources,
+            remediation: def.remediation,
+            origin: format!("{name}:{rule_line}"),
+            definition,
+            definition_sha256,
+        });
+    }
+    Ok(ParsedFile { variables, rules })
+}
+
+fn is_valid_rule_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_' || c == '-'
+        })
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// The `vars.NAME` references in a CEL expression.
+fn referenced_variables(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = expr[i..].find("vars.") {
+        let start = i + pos;
+        let preceded_by_ident = start > 0
+            && (bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b'.');
+        let name_start = start + 5;
+        let name_end = expr[name_start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map(|e| name_start + e)
+            .unwrap_or(expr.len());
+        if !preceded_by_ident && name_end > name_start {
+            out.push(expr[name_start..name_end].to_string());
+        }
+        i = name_end.max(start + 5);
+    }
+    out
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_variable_references() {
+        assert_eq!(
+            referenced_variables("facts.a >= vars.min_len && myvars.x == vars.b2"),
+            vec!["min_len", "b2"]
+        );
+    }
+}

@@ -1,0 +1,376 @@
+//! The store: one SQLite file (WAL) holding the append-only, hash-chained ledger.
+//!
+//! Runs, evidence, verdict sets and drift events are all rows of the `ledger` table;
+//! each row's body is canonical JSON. Evidence is content-addressed (an unchanged
+//! observation is referenced, not stored again) and a collector's verdict set is only
+//! stored when it changed. Triggers refuse UPDATE and DELETE; `verify` catches anyone
+//! who goes around them. This module never evaluates rules and never observes the host.
+
+pub mod ledger;
+pub mod records;
+
+pub use records::*;
+
+use crate::policy::Status;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Errors from the store, with the database path.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: {message}")]
+    Other { path: String, message: String },
+}
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE ledger (
+    seq            INTEGER PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    recorded_at    TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    prev_sha256    BLOB NOT NULL,
+    content_sha256 BLOB NOT NULL,
+    key            TEXT GENERATED ALWAYS AS (json_extract(body, '$.key')) VIRTUAL
+);
+CREATE INDEX ledger_kind_key ON ledger (kind, key, seq);
+CREATE INDEX ledger_kind_time ON ledger (kind, recorded_at);
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'the attestd ledger is append-only'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'the attestd ledger is append-only'); END;
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA_V1)])
+}
+
+/// An open database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating it and its directory if needed) and migrate.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Other {
+                path: path.display().to_string(),
+                message: format!("cannot create directory {}: {e}", dir.display()),
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sqlite(path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| sqlite(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| sqlite(path, e))?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Other {
+                path: path.display().to_string(),
+                message: format!("cannot migrate the schema: {e}"),
+            })?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Open an existing database without writing to it.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Other {
+                path: path.display().to_string(),
+                message: "no such database; run `attestd run` (the daemon) or `attestd collect --db PATH` first".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| sqlite(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| sqlite(path, e))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Store a finished run in one transaction: new evidence, changed verdict sets,
+    /// drift events and the run row. Either all of it is stored or none.
+    pub fn record_run(&mut self, run: &RunInput) -> Result<RunOutcome, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))?;
+        let mut drift = Vec::new();
+        let mut new_evidence = 0;
+        let mut entries = BTreeMap::new();
+        let mut summary: BTreeMap<String, u64> =
+            ["pass", "fail", "error", "not_applicable", "waived"]
+                .iter()
+                .map(|s| (s.to_string(), 0))
+                .collect();
+        for c in &run.collectors {
+            let (evidence_seq, error) = match &c.outcome {
+                Ok(evidence) => {
+                    let sha = evidence.sha256();
+                    let key = format!("{}:{sha}", c.collector);
+                    let existing: Option<i64> = tx
+                        .query_row(
+                            "SELECT seq FROM ledger WHERE kind = 'evidence' AND key = ?1 ORDER BY seq LIMIT 1",
+                            [&key],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(|e| sqlite(&path, e))?;
+                    let seq = match existing {
+                        Some(s) => s,
+                        None => {
+                            new_evidence += 1;
+                            let body = serde_json::json!({
+                                "key": key,
+                                "collector": c.collector,
+                                "collector_version": c.version,
+                                "sha256": sha,
+                                "collected_at": run.finished_at,
+                                "facts": evidence.facts,
+                                "artifacts": evidence.artifacts,
+                            });
+                            ledger::append(&tx, "evidence", &run.finished_at, &body)
+                                .map_err(|e| sqlite(&path, e))?
+                        }
+                    };
+                    (Some(seq), None)
+                }
+                Err(reason) => (None, Some(reason.clone())),
+            };
+            let set = VerdictSet {
+                key: c.collector.clone(),
+                collector: c.collector.clone(),
+                evidence: evidence_seq,
+                error: error.clone(),
+                results: c.verdicts.clone(),
+            };
+            let previous = latest_verdict_set(&tx, &c.collector).map_err(|e| sqlite(&path, e))?;
+            let previous_run = last_run_of(&tx, &c.collector).map_err(|e| sqlite(&path, e))?;
+            let verdicts_seq = match &previous {
+                Some((seq, prev)) if *prev == set => *seq,
+                _ => {
+                    let body = serde_json::to_value(&set).expect("JSON");
+                    ledger::append(&tx, "verdicts", &run.finished_at, &body)
+                        .map_err(|e| sqlite(&path, e))?
+                }
+            };
+            for v in &c.verdicts {
+                *summary.entry(v.status.as_str().to_string()).or_default() += 1;
+                let before = previous
+                    .as_ref()
+                    .and_then(|(_, p)| p.results.iter().find(|r| r.rule == v.rule));
+                if before.map(|b| b.status) == Some(v.status) {
+                    continue;
+                }
+                let meta = run.rule_meta.get(&v.rule);
+                let event = DriftEvent {
+                    key: v.rule.clone(),
+                    rule: v.rule.clone(),
+                    collector: c.collector.clone(),
+                    from: before.map(|b| b.status),
+                    to: v.status,
+                    at: run.finished_at.clone(),
+                    run: run.run_id.clone(),
+                    previous_run: previous_run.as_ref().map(|(id, _)| id.clone()),
+                    previous_at: previous_run.as_ref().map(|(_, at)| at.clone()),
+                    evidence_before: previous.as_ref().and_then(|(_, p)| p.evidence),
+                    evidence_after: evidence_seq,
+                    observed_before: before.map(|b| b.observed.clone()).unwrap_or_default(),
+                    observed_after: v.observed.clone(),
+                    expected: v.expected.clone(),
+                    reason: v.reason.clone(),
+                    controls: meta.map(|m| m.controls.clone()).unwrap_or_default(),
+                    severity: meta.map(|m| m.severity.clone()).unwrap_or_default(),
+                };
+                let body = serde_json::to_value(&event).expect("JSON");
+                ledger::append(&tx, "drift", &run.finished_at, &body)
+                    .map_err(|e| sqlite(&path, e))?;
+                drift.push(event);
+            }
+            entries.insert(
+                c.collector.clone(),
+                RunCollectorEntry {
+                    version: c.version.clone(),
+                    evidence: evidence_seq,
+                    verdicts: verdicts_seq,
+                    error,
+                    duration_ms: c.duration_ms,
+                },
+            );
+        }
+        let record = RunRecord {
+            key: run.run_id.clone(),
+            started_at: run.started_at.clone(),
+            finished_at: run.finished_at.clone(),
+            trigger: run.trigger.clone(),
+            collectors: entries,
+            summary,
+        };
+        let body = serde_json::to_value(&record).expect("JSON");
+        let run_seq =
+            ledger::append(&tx, "run", &run.finished_at, &body).map_err(|e| sqlite(&path, e))?;
+        tx.commit().map_err(|e| sqlite(&path, e))?;
+        Ok(RunOutcome {
+            run_seq,
+            drift,
+            new_evidence,
+        })
+    }
+
+    /// The facts a collector returned in its latest successful observation.
+    pub fn previous_facts(&self, collector: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let set = latest_verdict_set(&self.conn, collector).map_err(|e| sqlite(&self.path, e))?;
+        let Some(seq) = set.and_then(|(_, s)| s.evidence) else {
+            return Ok(None);
+        };
+        let body = self.body(seq)?;
+        Ok(body.map(|b| b["facts"].clone()))
+    }
+
+    /// The body of one row.
+    pub fn body(&self, seq: i64) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT body FROM ledger WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// The latest state of every collector that has run.
+    pub fn current_state(&self) -> Result<Vec<CollectorState>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT key FROM ledger WHERE kind = 'verdicts' ORDER BY key")
+            .map_err(|e| sqlite(&self.path, e))?;
+        let collectors: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| sqlite(&self.path, e))?;
+        let mut out = Vec::new();
+        for c in collectors {
+            let Some((_, verdicts)) =
+                latest_verdict_set(&self.conn, &c).map_err(|e| sqlite(&self.path, e))?
+            else {
+                continue;
+            };
+            let (last_run, last_run_at) = last_run_of(&self.conn, &c)
+                .map_err(|e| sqlite(&self.path, e))?
+                .unwrap_or_default();
+            out.push(CollectorState {
+                collector: c,
+                last_run,
+                last_run_at,
+                verdicts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Drift events, oldest first, optionally only for some rules and since a time.
+    pub fn drift_events(
+        &self,
+        rules: Option<&[String]>,
+        since: Option<&str>,
+    ) -> Result<Vec<DriftEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT body FROM ledger WHERE kind = 'drift' AND recorded_at >= ?1 ORDER BY seq",
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let bodies: Vec<String> = stmt
+            .query_map([since.unwrap_or("")], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(bodies
+            .iter()
+            .filter_map(|b| serde_json::from_str::<DriftEvent>(b).ok())
+            .filter(|d| rules.is_none_or(|rs| rs.contains(&d.rule)))
+            .collect())
+    }
+
+    /// Number of rows per kind.
+    pub fn counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, COUNT(*) FROM ledger GROUP BY kind")
+            .map_err(|e| sqlite(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .and_then(|rows| rows.collect::<Result<BTreeMap<_, _>, _>>())
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(rows)
+    }
+
+    /// Walk the hash chain.
+    pub fn verify_chain(&self) -> Result<ledger::ChainReport, StoreError> {
+        ledger::walk(&self.conn).map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// The latest status of each rule, by rule id.
+    pub fn current_statuses(&self) -> Result<BTreeMap<String, Status>, StoreError> {
+        Ok(self
+            .current_state()?
+            .into_iter()
+            .flat_map(|s| s.verdicts.results.into_iter().map(|v| (v.rule, v.status)))
+            .collect())
+    }
+}
+
+fn latest_verdict_set(
+    conn: &Connection,
+    collector: &str,
+) -> rusqlite::Result<Option<(i64, VerdictSet)>> {
+    let row: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, body FROM ledger WHERE kind = 'verdicts' AND key = ?1 ORDER BY seq DESC LIMIT 1",
+            [collector],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(seq, body)| serde_json::from_str(&body).ok().map(|s| (seq, s))))
+}
+
+/// `(run id, finished_at)` of the latest run that included `collector`.
+fn last_run_of(conn: &Connection, collector: &str) -> rusqlite::Result<Option<(String, String)>> {
+    let path = format!("$.collectors.\"{collector}\"");
+    conn.query_row(
+        "SELECT key, recorded_at FROM ledger WHERE kind = 'run' AND json_type(body, ?1) IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        params![path],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
+}
