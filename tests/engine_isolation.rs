@@ -64,20 +64,41 @@ async fn a_panicking_or_hanging_collector_only_errors_its_own_rules() {
     .unwrap();
     let catalog = Catalog::from_files(&[("soc2.toml".into(), CATALOG.into())]).unwrap();
     let rules = rule("a.ok", "availability") + &rule("p.broken", "password_policy");
-    let policies = PolicySet::from_rule_files(catalog, &[("r.toml".into(), rules)], &config).unwrap();
+    let policies =
+        PolicySet::from_rule_files(catalog, &[("r.toml".into(), rules)], &config).unwrap();
     let config = Arc::new(config);
     let policies = Arc::new(policies);
     let names = vec!["password_policy".to_string(), "availability".to_string()];
     for how in ["panic", "hang", "fail"] {
         let collectors: Vec<Arc<dyn Collector>> = vec![
-            Arc::new(Misbehaving { name: "password_policy", how }),
-            Arc::new(Misbehaving { name: "availability", how: "ok" }),
+            Arc::new(Misbehaving {
+                name: "password_policy",
+                how,
+            }),
+            Arc::new(Misbehaving {
+                name: "availability",
+                how: "ok",
+            }),
         ];
-        let engine = Engine::with_collectors(config.clone(), policies.clone(), HostRoot::live(), collectors);
+        let engine = Engine::with_collectors(
+            config.clone(),
+            policies.clone(),
+            HostRoot::live(),
+            collectors,
+        );
         let started = Instant::now();
-        let run = engine.run(&names, "manual", &|_| None, &attestd::clock::SystemClock).await;
-        assert!(started.elapsed() < Duration::from_secs(10), "{how}: the run waited for a hung collector");
-        let broken = run.collectors.iter().find(|c| c.collector == "password_policy").unwrap();
+        let run = engine
+            .run(&names, "manual", &|_| None, &attestd::clock::SystemClock)
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{how}: the run waited for a hung collector"
+        );
+        let broken = run
+            .collectors
+            .iter()
+            .find(|c| c.collector == "password_policy")
+            .unwrap();
         let reason = broken.outcome.as_ref().unwrap_err();
         assert_eq!(broken.verdicts[0].status, Status::Error, "{how}");
         let expected_reason = match how {
@@ -86,8 +107,20 @@ async fn a_panicking_or_hanging_collector_only_errors_its_own_rules() {
             _ => "permission denied",
         };
         assert!(reason.contains(expected_reason), "{how}: {reason}");
-        assert!(broken.verdicts[0].reason.as_ref().unwrap().contains(expected_reason));
-        let fine = run.collectors.iter().find(|c| c.collector == "availability").unwrap();
-        assert_eq!(fine.verdicts[0].status, Status::Pass, "{how}: the healthy collector was affected");
+        assert!(broken.verdicts[0]
+            .reason
+            .as_ref()
+            .unwrap()
+            .contains(expected_reason));
+        let fine = run
+            .collectors
+            .iter()
+            .find(|c| c.collector == "availability")
+            .unwrap();
+        assert_eq!(
+            fine.verdicts[0].status,
+            Status::Pass,
+            "{how}: the healthy collector was affected"
+        );
     }
 }

@@ -1,0 +1,157 @@
+//! The daemon as it runs on a host: first run at start, a weakened file caught within
+//! seconds through the file watch, a broken config at reload keeps the old one, and
+//! SIGTERM stops it cleanly with the ledger intact.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(root: &Path, config: &Path, db: &Path, log: &Path) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_attestd"))
+            .args(["run", "--root"])
+            .arg(root)
+            .arg("--config")
+            .arg(config)
+            .arg("--db")
+            .arg(db)
+            .env("ATTESTD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll until `f` returns Some, for at most `limit`.
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+fn drift_to_fail(db: &Path, config: &Path) -> Option<serde_json::Value> {
+    let out = attestd()
+        .args([
+            "history",
+            "--rule",
+            "password.max_age",
+            "--format",
+            "json",
+            "--db",
+        ])
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .ok()?;
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    events
+        .as_array()?
+        .iter()
+        .find(|e| e["to"] == "fail")
+        .cloned()
+}
+
+#[test]
+fn watched_file_change_reload_and_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    copy_tree(&fixture("hardened"), &host);
+    // Yearly schedules: every run in this test comes from start, the watch or reload.
+    let config = plain_config(
+        dir.path(),
+        "[collectors.password_policy]\nschedule = \"0 0 1 1 *\"\n[collectors.availability]\nschedule = \"0 0 1 1 *\"\n",
+    );
+    let db = dir.path().join("state/attestd.db");
+    let daemon = Daemon::start(&host, &config, &db, &dir.path().join("daemon.log"));
+
+    let started = wait_for(Duration::from_secs(30), || {
+        daemon.log().contains("run stored").then_some(())
+    });
+    assert!(started.is_some(), "no first run; log:\n{}", daemon.log());
+    assert!(drift_to_fail(&db, &config).is_none());
+
+    // Weaken the password policy the way an editor would: write a new file.
+    let defs = host.join("etc/login.defs");
+    let weakened = std::fs::read_to_string(&defs)
+        .unwrap()
+        .replace("PASS_MAX_DAYS\t365", "PASS_MAX_DAYS\t99999")
+        .replace("PASS_MAX_DAYS 365", "PASS_MAX_DAYS 99999");
+    std::fs::write(&defs, weakened).unwrap();
+    let drift = wait_for(Duration::from_secs(20), || drift_to_fail(&db, &config));
+    let drift =
+        drift.unwrap_or_else(|| panic!("the change was not caught; log:\n{}", daemon.log()));
+    assert_eq!(drift["observed_after"], 99999);
+    assert!(daemon.log().contains("watched files changed"));
+    assert!(daemon.log().contains("verdict changed"));
+
+    // A broken config at reload keeps the old one running and says why.
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{good}\n[collectors.availability]\nschedule = \"nonsense\"\n"),
+    )
+    .unwrap();
+    daemon.signal("-HUP");
+    let refused = wait_for(Duration::from_secs(10), || {
+        daemon.log().contains("reload failed").then_some(())
+    });
+    assert!(refused.is_some(), "log:\n{}", daemon.log());
+    assert!(daemon.log().contains("keeping the previous configuration"));
+    let mut daemon = daemon;
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon died on a bad reload"
+    );
+
+    // SIGTERM: a clean, prompt exit and an intact ledger.
+    daemon.signal("-TERM");
+    let exited = wait_for(Duration::from_secs(10), || daemon.child.try_wait().unwrap());
+    let status = exited.expect("the daemon did not stop within 10 s of SIGTERM");
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        daemon.log()
+    );
+    attestd()
+        .args(["verify", "--db"])
+        .arg(&db)
+        .assert()
+        .success();
+}
