@@ -1,5 +1,6 @@
-//! availability collector, first part: boot time, uptime, load average, CPU count and
-//! reboots seen across runs. On a live host it asks the kernel through sysinfo; under a
+//! availability collector, first part: boot time (from uptime), load average, CPU count
+//! and reboots seen across runs. Uptime itself is not a fact: it changes every second
+//! and is derivable from `boot_time`, and keeping it would store new evidence every run. On a live host it asks the kernel through sysinfo; under a
 //! fixture root it reads `/proc/uptime`, `/proc/loadavg` and `/proc/cpuinfo` from the
 //! tree. It never judges whether the host is available enough.
 
@@ -42,15 +43,16 @@ impl Collector for Availability {
         };
         let boot = boot_time(ctx.now, figures.uptime_seconds);
         let (reboots_since_previous, reboots_seen) = reboots(ctx, boot);
-        let per_cpu = |l: f64| round2(l / figures.cpus.max(1) as f64);
+        // Load is kept to 0.1: finer digits are noise for a capacity judgement, and
+        // coarser facts let an unchanged host reuse its stored evidence.
+        let per_cpu = |l: f64| round1(l / figures.cpus.max(1) as f64);
         let facts = json!({
             "boot_time": boot.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "uptime_seconds": figures.uptime_seconds,
             "cpus": figures.cpus,
             "load_average": {
-                "one": round2(figures.load[0]),
-                "five": round2(figures.load[1]),
-                "fifteen": round2(figures.load[2]),
+                "one": round1(figures.load[0]),
+                "five": round1(figures.load[1]),
+                "fifteen": round1(figures.load[2]),
             },
             "load_per_cpu": {
                 "one": per_cpu(figures.load[0]),
@@ -116,7 +118,7 @@ fn tree_figures(ctx: &CollectContext) -> Result<(KernelFigures, Vec<Artifact>), 
     }
     let cpus = match ctx.root.read_text("/proc/cpuinfo")? {
         Some(text) => {
-            artifacts.push(Artifact::file("/proc/cpuinfo", text.as_bytes()));
+            artifacts.push(kernel_artifact("/proc/cpuinfo"));
             text.lines()
                 .filter(|l| l.starts_with("processor"))
                 .count()
@@ -134,6 +136,9 @@ fn tree_figures(ctx: &CollectContext) -> Result<(KernelFigures, Vec<Artifact>), 
     ))
 }
 
+/// Read a kernel figure file. Its artifact names the source only: the content changes
+/// every second, the figures in it are the facts, and a hash of it would make every
+/// run's evidence new.
 fn read_required(
     ctx: &CollectContext,
     path: &str,
@@ -146,7 +151,7 @@ fn read_required(
             path: path.into(),
             reason: "missing: the root has no kernel figures".into(),
         })?;
-    artifacts.push(Artifact::file(path, text.as_bytes()));
+    artifacts.push(kernel_artifact(path));
     Ok(text)
 }
 
@@ -168,6 +173,13 @@ fn parse_f64(field: Option<&str>, path: &str) -> Result<f64, CollectError> {
         })
 }
 
+fn kernel_artifact(path: &str) -> Artifact {
+    Artifact {
+        kind: "kernel".into(),
+        ..api_artifact(path)
+    }
+}
+
 fn api_artifact(what: &str) -> Artifact {
     Artifact {
         source: what.into(),
@@ -178,8 +190,8 @@ fn api_artifact(what: &str) -> Artifact {
     }
 }
 
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 #[cfg(test)]
@@ -211,7 +223,6 @@ mod tests {
     fn reads_uptime_load_and_cpus_from_a_tree() {
         let dir = tree("3600.52 7000.1\n", "0.50 1.00 4.00 1/100 42\n", 2);
         let ev = Availability.collect(&ctx(dir.path(), None)).unwrap();
-        assert_eq!(ev.facts["uptime_seconds"], 3600);
         assert_eq!(ev.facts["boot_time"], "2026-11-23T11:00:00Z");
         assert_eq!(ev.facts["load_per_cpu"]["fifteen"], 2.0);
         assert_eq!(ev.facts["reboots_seen"], 0);

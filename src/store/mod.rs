@@ -41,11 +41,17 @@ CREATE TABLE ledger (
     key            TEXT GENERATED ALWAYS AS (json_extract(body, '$.key')) VIRTUAL
 );
 CREATE INDEX ledger_kind_key ON ledger (kind, key, seq);
-CREATE INDEX ledger_kind_time ON ledger (kind, recorded_at);
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
     BEGIN SELECT RAISE(ABORT, 'the attestd ledger is append-only'); END;
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
     BEGIN SELECT RAISE(ABORT, 'the attestd ledger is append-only'); END;
+-- A cache derived from the ledger (never evidence): where each collector's latest run is.
+CREATE TABLE collector_heads (
+    collector   TEXT PRIMARY KEY,
+    run_seq     INTEGER NOT NULL,
+    run_id      TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+) WITHOUT ROWID;
 "#;
 
 fn migrations() -> Migrations<'static> {
@@ -119,16 +125,10 @@ impl Store {
         let mut drift = Vec::new();
         let mut new_evidence = 0;
         let mut entries = BTreeMap::new();
-        let mut summary: BTreeMap<String, u64> =
-            ["pass", "fail", "error", "not_applicable", "waived"]
-                .iter()
-                .map(|s| (s.to_string(), 0))
-                .collect();
         for c in &run.collectors {
             let (evidence_seq, error) = match &c.outcome {
                 Ok(evidence) => {
-                    let sha = evidence.sha256();
-                    let key = format!("{}:{sha}", c.collector);
+                    let key = evidence.sha256();
                     let existing: Option<i64> = tx
                         .query_row(
                             "SELECT seq FROM ledger WHERE kind = 'evidence' AND key = ?1 ORDER BY seq LIMIT 1",
@@ -145,7 +145,6 @@ impl Store {
                                 "key": key,
                                 "collector": c.collector,
                                 "collector_version": c.version,
-                                "sha256": sha,
                                 "collected_at": run.finished_at,
                                 "facts": evidence.facts,
                                 "artifacts": evidence.artifacts,
@@ -176,7 +175,6 @@ impl Store {
                 }
             };
             for v in &c.verdicts {
-                *summary.entry(v.status.as_str().to_string()).or_default() += 1;
                 let before = previous
                     .as_ref()
                     .and_then(|(_, p)| p.results.iter().find(|r| r.rule == v.rule));
@@ -211,7 +209,6 @@ impl Store {
             entries.insert(
                 c.collector.clone(),
                 RunCollectorEntry {
-                    version: c.version.clone(),
                     evidence: evidence_seq,
                     verdicts: verdicts_seq,
                     error,
@@ -225,11 +222,17 @@ impl Store {
             finished_at: run.finished_at.clone(),
             trigger: run.trigger.clone(),
             collectors: entries,
-            summary,
         };
         let body = serde_json::to_value(&record).expect("JSON");
         let run_seq =
             ledger::append(&tx, "run", &run.finished_at, &body).map_err(|e| sqlite(&path, e))?;
+        for name in record.collectors.keys() {
+            tx.execute(
+                "INSERT OR REPLACE INTO collector_heads (collector, run_seq, run_id, finished_at) VALUES (?1, ?2, ?3, ?4)",
+                params![name, run_seq, run.run_id, run.finished_at],
+            )
+            .map_err(|e| sqlite(&path, e))?;
+        }
         tx.commit().map_err(|e| sqlite(&path, e))?;
         Ok(RunOutcome {
             run_seq,
@@ -359,10 +362,9 @@ fn latest_verdict_set(
 
 /// `(run id, finished_at)` of the latest run that included `collector`.
 fn last_run_of(conn: &Connection, collector: &str) -> rusqlite::Result<Option<(String, String)>> {
-    let path = format!("$.collectors.\"{collector}\"");
     conn.query_row(
-        "SELECT key, recorded_at FROM ledger WHERE kind = 'run' AND json_type(body, ?1) IS NOT NULL ORDER BY seq DESC LIMIT 1",
-        params![path],
+        "SELECT run_id, finished_at FROM collector_heads WHERE collector = ?1",
+        [collector],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()

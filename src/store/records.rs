@@ -72,7 +72,8 @@ pub struct VerdictSet {
     pub results: Vec<Verdict>,
 }
 
-/// A ledger row of kind `run`.
+/// A ledger row of kind `run`. Kept small (it is written every run); counts per
+/// status are derived from the verdict sets it points at.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub key: String,
@@ -80,13 +81,11 @@ pub struct RunRecord {
     pub finished_at: String,
     pub trigger: String,
     pub collectors: BTreeMap<String, RunCollectorEntry>,
-    pub summary: BTreeMap<String, u64>,
 }
 
 /// One collector's entry in a run row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunCollectorEntry {
-    pub version: String,
     pub evidence: Option<i64>,
     pub verdicts: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

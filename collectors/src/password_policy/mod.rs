@@ -65,7 +65,7 @@ impl Collector for PasswordPolicy {
         let faillock = faillock::read(&ctx.root, &mut artifacts)?;
         let pam = pam::read(&ctx.root, &mut artifacts)?;
         let effective = effective::derive(&pwquality, &faillock, &pam)?;
-        let accounts = shadow::read(&ctx.root, ctx.now.date_naive(), &mut artifacts)?;
+        let accounts = shadow::read(&ctx.root, &mut artifacts)?;
         let mut unavailable = Map::new();
         if let Some(reason) = accounts.unavailable {
             unavailable.insert("accounts".into(), Value::String(reason));

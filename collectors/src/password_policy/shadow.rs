@@ -46,8 +46,6 @@ pub struct Account {
     pub last_change_days: Option<i64>,
     /// The last change as `YYYY-MM-DD`; null when unknown or 0.
     pub last_change_date: Option<String>,
-    /// Days between the last change and the run; null when unknown or 0.
-    pub password_age_days: Option<i64>,
     pub max_days: Option<i64>,
     pub min_days: Option<i64>,
     pub warn_days: Option<i64>,
@@ -81,12 +79,9 @@ struct ShadowEntry {
     aging: [Option<i64>; 6],
 }
 
-/// Read both files and build the accounts; `today` is the run's date.
-pub fn read(
-    root: &HostRoot,
-    today: NaiveDate,
-    artifacts: &mut Vec<Artifact>,
-) -> Result<Accounts, CollectError> {
+/// Read both files and build the accounts. Nothing here depends on the date of the
+/// run, so an unchanged shadow file gives unchanged facts (and evidence is stored once).
+pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Accounts, CollectError> {
     let passwd = read_db(root, PASSWD, artifacts)?;
     let shadow = read_db(root, SHADOW, artifacts)?;
     let passwd = match passwd {
@@ -106,7 +101,7 @@ pub fn read(
     };
     let accounts: Vec<Account> = logins
         .iter()
-        .map(|p| account(p, shadow.get(&p.name), today))
+        .map(|p| account(p, shadow.get(&p.name)))
         .collect();
     Ok(Accounts {
         login_accounts: Some(accounts.len()),
@@ -258,7 +253,7 @@ fn parse_shadow(text: &str) -> Result<BTreeMap<String, ShadowEntry>, CollectErro
     Ok(out)
 }
 
-fn account(p: &PasswdEntry, shadow: Option<&ShadowEntry>, today: NaiveDate) -> Account {
+fn account(p: &PasswdEntry, shadow: Option<&ShadowEntry>) -> Account {
     // pam_unix only consults shadow when passwd says `x`; any other passwd field
     // (including an empty one) is the password itself.
     let field = if p.password == "x" {
@@ -279,7 +274,6 @@ fn account(p: &PasswdEntry, shadow: Option<&ShadowEntry>, today: NaiveDate) -> A
         empty_password: password == "empty",
         last_change_days: last_change,
         last_change_date: changed.and_then(date_of),
-        password_age_days: changed.and_then(day_of).map(|d| (today - d).num_days()),
         max_days,
         min_days,
         warn_days,
@@ -305,10 +299,6 @@ mod tests {
 
     const FAKE: &str = "$y$j9T$FAKEFAKEFAKE$notarealhashnotarealhashnotarealhash00";
 
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2024, 1, 8).unwrap()
-    }
-
     fn host(passwd: Option<&str>, shadow: Option<&str>) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("etc")).unwrap();
@@ -329,7 +319,7 @@ mod tests {
         );
         let dir = host(Some(passwd), Some(&shadow));
         let mut artifacts = Vec::new();
-        let got = read(&HostRoot::new(dir.path()), today(), &mut artifacts).unwrap();
+        let got = read(&HostRoot::new(dir.path()), &mut artifacts).unwrap();
         let accounts = got.accounts.unwrap();
         let names: Vec<_> = accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, vec!["root", "alice", "bob", "carol", "old"]);
@@ -339,7 +329,6 @@ mod tests {
         let alice = by("alice");
         assert_eq!(alice.password, "set");
         assert_eq!(alice.last_change_date.as_deref(), Some("2023-12-09"));
-        assert_eq!(alice.password_age_days, Some(30));
         assert_eq!(
             (
                 alice.min_days,
@@ -375,14 +364,14 @@ mod tests {
     #[test]
     fn missing_or_unreadable_shadow_makes_accounts_unavailable() {
         let dir = host(Some("alice:x:1000:1000::/home/alice:/bin/bash\n"), None);
-        let got = read(&HostRoot::new(dir.path()), today(), &mut Vec::new()).unwrap();
+        let got = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap();
         assert_eq!(got.accounts, None);
         assert_eq!(got.login_accounts, Some(1));
         assert_eq!(got.unavailable.as_deref(), Some("missing /etc/shadow"));
         // A directory stands in for a file we may not read (tests may run as root,
         // for whom permission bits do not bite).
         fs::create_dir(dir.path().join("etc/shadow")).unwrap();
-        let got = read(&HostRoot::new(dir.path()), today(), &mut Vec::new()).unwrap();
+        let got = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap();
         assert_eq!(got.accounts, None);
         assert!(got
             .unavailable
@@ -397,7 +386,7 @@ mod tests {
             Some("alice:x:1000:1000::/home/alice:/bin/bash\n"),
             Some(&format!("alice::{FAKE}:0:99999:7:::\n")),
         );
-        let err = read(&HostRoot::new(dir.path()), today(), &mut Vec::new()).unwrap_err();
+        let err = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with("/etc/shadow:1:") && text.contains("last change"),
