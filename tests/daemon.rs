@@ -108,12 +108,7 @@ fn watched_file_change_reload_and_clean_stop() {
     assert!(drift_to_fail(&db, &config).is_none());
 
     // Weaken the password policy the way an editor would: write a new file.
-    let defs = host.join("etc/login.defs");
-    let weakened = std::fs::read_to_string(&defs)
-        .unwrap()
-        .replace("PASS_MAX_DAYS\t365", "PASS_MAX_DAYS\t99999")
-        .replace("PASS_MAX_DAYS 365", "PASS_MAX_DAYS 99999");
-    std::fs::write(&defs, weakened).unwrap();
+    weaken_max_age(&host);
     let drift = wait_for(Duration::from_secs(20), || drift_to_fail(&db, &config));
     let drift =
         drift.unwrap_or_else(|| panic!("the change was not caught; log:\n{}", daemon.log()));

@@ -69,16 +69,7 @@ fn a_weakened_setting_is_drift_with_both_values() {
     copy_tree(&fixture("hardened"), &host);
     let db = dir.path().join("a.db");
     assert_eq!(collect_into(&host, &config, &db), 0);
-    let defs = host.join("etc/login.defs");
-    let weakened = std::fs::read_to_string(&defs)
-        .unwrap()
-        .replace("PASS_MAX_DAYS\t365", "PASS_MAX_DAYS\t99999")
-        .replace("PASS_MAX_DAYS 365", "PASS_MAX_DAYS 99999");
-    assert!(
-        weakened.contains("99999"),
-        "fixture login.defs sets PASS_MAX_DAYS 365"
-    );
-    std::fs::write(&defs, weakened).unwrap();
+    weaken_max_age(&host);
     assert_eq!(collect_into(&host, &config, &db), 1);
     let out = attestd()
         .args([

@@ -94,3 +94,15 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Weaken a copied host the way an operator might: `PASS_MAX_DAYS 365` becomes 99999.
+pub fn weaken_max_age(host: &Path) {
+    let defs = host.join("etc/login.defs");
+    let text = std::fs::read_to_string(&defs).unwrap();
+    let weakened = text.replace("PASS_MAX_DAYS\t365", "PASS_MAX_DAYS\t99999");
+    assert_ne!(
+        text, weakened,
+        "the fixture's login.defs sets PASS_MAX_DAYS<TAB>365"
+    );
+    std::fs::write(&defs, weakened).unwrap();
+}

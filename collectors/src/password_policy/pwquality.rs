@@ -99,17 +99,8 @@ impl Pwquality {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
 
-    fn host(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let on_disk = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(on_disk.parent().unwrap()).unwrap();
-            fs::write(on_disk, text).unwrap();
-        }
-        dir
-    }
+    use crate::password_policy::tests::tree as host;
 
     #[test]
     fn later_drop_ins_override_earlier_and_the_main_file_overrides_all() {

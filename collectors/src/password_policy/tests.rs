@@ -39,7 +39,7 @@ fn account<'a>(facts: &'a Value, name: &str) -> &'a Value {
 }
 
 /// Write `files` (host path, content) under a fresh temporary root.
-fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (path, text) in files {
         let on_disk = dir.path().join(path.trim_start_matches('/'));
