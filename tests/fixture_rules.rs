@@ -5,13 +5,13 @@ mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Every fixture host collected with its own fixture file (extra config, live peers).
 fn all_statuses() -> BTreeMap<String, serde_json::Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let config = plain_config(dir.path(), "");
     fixture_names()
         .into_iter()
         .map(|name| {
-            let (_, doc) = collect_json(&fixture(&name), &config, &[]);
+            let host = prepare_host(&name);
+            let (_, doc) = collect_json(&host.root, &host.config, &[]);
             (name, doc)
         })
         .collect()

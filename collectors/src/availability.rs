@@ -187,6 +187,7 @@ fn api_artifact(what: &str) -> Artifact {
         sha256: None,
         excerpt: None,
         present: true,
+        exit_status: None,
     }
 }
 

@@ -33,6 +33,10 @@ pub struct Artifact {
     pub excerpt: Option<String>,
     /// False when the source did not exist; absence is itself evidence.
     pub present: bool,
+    /// For a command: its exit status (-1 when a signal ended it). Absent for files, so
+    /// file artifacts hash as they always have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<i32>,
 }
 
 impl Artifact {
@@ -44,6 +48,7 @@ impl Artifact {
             sha256: Some(sha256_hex(content)),
             excerpt: Some(excerpt_of(&String::from_utf8_lossy(content))),
             present: true,
+            exit_status: None,
         }
     }
 
@@ -56,6 +61,7 @@ impl Artifact {
             sha256: Some(sha256_hex(redacted.as_bytes())),
             excerpt: None,
             present: true,
+            exit_status: None,
         }
     }
 
@@ -67,6 +73,7 @@ impl Artifact {
             sha256: None,
             excerpt: None,
             present: false,
+            exit_status: None,
         }
     }
 }

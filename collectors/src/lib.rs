@@ -7,6 +7,7 @@
 
 pub mod availability;
 mod collector;
+pub mod command;
 mod evidence;
 mod host_root;
 pub mod password_policy;
@@ -14,6 +15,7 @@ mod registry;
 pub mod text;
 
 pub use collector::{CollectContext, CollectError, Collector};
+pub use command::{Command, CommandError, CommandOutput};
 pub use evidence::{excerpt_of, sha256_hex, Artifact, Evidence};
 pub use host_root::{HostRoot, MAX_FILE_BYTES};
 pub use registry::{all_collectors, collector_by_name, known_collector_names};

@@ -106,3 +106,147 @@ pub fn weaken_max_age(host: &Path) {
     );
     std::fs::write(&defs, weakened).unwrap();
 }
+
+/// The file in a fixture host that only the test harness reads: extra config for that
+/// host and live peers (servers, setup commands) its rules need. See
+/// tests/fixtures/README.md.
+pub const FIXTURE_FILE: &str = "attestd-fixture.toml";
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FixtureSpec {
+    /// Config text appended to the test config (after placeholders are filled).
+    #[serde(default)]
+    config: String,
+    /// Commands run in order before collecting; each must exit 0.
+    #[serde(default)]
+    setup: Vec<FixtureCommand>,
+    /// Servers started before collecting and killed afterwards.
+    #[serde(default)]
+    server: Vec<FixtureServer>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureCommand {
+    argv: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureServer {
+    argv: Vec<String>,
+    /// The `{port.NAME}` the harness waits for before collecting.
+    port: String,
+}
+
+/// A fixture host ready to collect: its config (with any extra config from its fixture
+/// file) and the servers it needs, which stop when this is dropped.
+pub struct PreparedHost {
+    pub root: PathBuf,
+    pub config: PathBuf,
+    pub tmp: tempfile::TempDir,
+    servers: Vec<std::process::Child>,
+}
+
+impl Drop for PreparedHost {
+    fn drop(&mut self) {
+        for s in &mut self.servers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+/// Prepare fixture host `name`: fill the placeholders of its fixture file (`{root}` the
+/// host tree, `{tmp}` a fresh temporary directory, `{port.NAME}` a free loopback port),
+/// run its setup commands, start its servers and write its config.
+pub fn prepare_host(name: &str) -> PreparedHost {
+    let root = fixture(name);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = root.join(FIXTURE_FILE);
+    let spec: FixtureSpec = match std::fs::read_to_string(&spec_path) {
+        Ok(text) => {
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", spec_path.display()))
+        }
+        Err(_) => FixtureSpec::default(),
+    };
+    let mut ports = std::collections::BTreeMap::new();
+    let mut fill = |s: &str| -> String {
+        let mut out = s
+            .replace("{root}", &root.to_string_lossy())
+            .replace("{tmp}", &tmp.path().to_string_lossy());
+        while let Some(start) = out.find("{port.") {
+            let end = start + out[start..].find('}').expect("unclosed {port.NAME}");
+            let key = out[start + 6..end].to_string();
+            let port = *ports.entry(key).or_insert_with(free_port);
+            out.replace_range(start..=end, &port.to_string());
+        }
+        out
+    };
+    let fill_argv = |argv: &[String], fill: &mut dyn FnMut(&str) -> String| -> Vec<String> {
+        argv.iter().map(|a| fill(a)).collect()
+    };
+    for cmd in &spec.setup {
+        let argv = fill_argv(&cmd.argv, &mut fill);
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{name}: setup {argv:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{name}: setup {argv:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut servers = Vec::new();
+    let mut waits = Vec::new();
+    for server in &spec.server {
+        let argv = fill_argv(&server.argv, &mut fill);
+        let port: u16 = fill(&format!("{{port.{}}}", server.port)).parse().unwrap();
+        let child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(tmp.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: server {argv:?}: {e}"));
+        servers.push(child);
+        waits.push((port, argv));
+    }
+    let config_text = fill(&spec.config);
+    let config = plain_config(tmp.path(), &config_text);
+    let host = PreparedHost {
+        root: root.clone(),
+        config,
+        tmp,
+        servers,
+    };
+    for (port, argv) in waits {
+        wait_for_port(port, &argv);
+    }
+    host
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait (up to 10 s) until something accepts connections on 127.0.0.1:port.
+pub fn wait_for_port(port: u16, what: &dyn std::fmt::Debug) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what:?} did not listen on 127.0.0.1:{port} within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
