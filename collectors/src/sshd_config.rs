@@ -438,7 +438,10 @@ fn log_level(v: &str) -> Result<&'static str, String> {
     ];
     let up = v.to_ascii_uppercase();
     match LEVELS.iter().find(|l| **l == up) {
-        Some(&"DEBUG") => Ok("DEBUG1"),
+        // DEBUG and DEBUG1 are the same level; sshd -T calls it DEBUG.
+        Some(&"DEBUG1") => Ok("DEBUG"),
+        // sshd accepts SILENT for QUIET (and prints SILENT in `sshd -T`).
+        None if up == "SILENT" => Ok("QUIET"),
         Some(l) => Ok(l),
         None => Err(format!("unknown `loglevel` `{v}`")),
     }
