@@ -593,6 +593,35 @@ impl SshdConfig {
         let macs = algorithm_list(DEFAULT_MACS, d).map_err(|e| err(d, e))?;
         let d = get("kexalgorithms");
         let kex_algorithms = algorithm_list(DEFAULT_KEX, d).map_err(|e| err(d, e))?;
+        if let Some(lists) = &authentication_methods {
+            let lists: &Vec<Vec<String>> = lists;
+            let d = self.first("authenticationmethods");
+            let enabled_flag = |k: &str| {
+                self.first(k)
+                    .is_some_and(|d| yes_no(&d.args[0]) == Ok(true))
+            };
+            let mut satisfiable = false;
+            for list in lists {
+                let mut ok = true;
+                for method in list {
+                    let enabled = match method.split(':').next().unwrap_or("") {
+                        "publickey" => pubkey_authentication,
+                        "password" => password_authentication,
+                        "keyboard-interactive" => kbd_interactive_authentication,
+                        "hostbased" => enabled_flag("hostbasedauthentication"),
+                        "gssapi-with-mic" => enabled_flag("gssapiauthentication"),
+                        _ => {
+                            return Err(err(d, format!("unknown authentication method `{method}` in AuthenticationMethods")));
+                        }
+                    };
+                    ok &= enabled;
+                }
+                satisfiable |= ok;
+            }
+            if !satisfiable {
+                return Err(err(d, "AuthenticationMethods cannot be satisfied by the enabled authentication methods (sshd refuses to start)".into()));
+            }
+        }
         Ok(Effective {
             permit_root_login,
             password_authentication,
@@ -777,6 +806,27 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn authentication_methods_must_be_satisfiable() {
+        let dir = tree(&[(
+            MAIN,
+            "PubkeyAuthentication no\nAuthenticationMethods publickey,password\n",
+        )]);
+        let c = read(&HostRoot::new(dir.path()), &mut Vec::new())
+            .unwrap()
+            .unwrap();
+        let e = c.effective().unwrap_err().to_string();
+        assert!(
+            e.starts_with("/etc/ssh/sshd_config:2:") && e.contains("cannot be satisfied"),
+            "{e}"
+        );
+        let dir = tree(&[(MAIN, "AuthenticationMethods publickey,otp\n")]);
+        let c = read(&HostRoot::new(dir.path()), &mut Vec::new())
+            .unwrap()
+            .unwrap();
+        assert!(c.effective().unwrap_err().to_string().contains("`otp`"));
     }
 
     #[test]

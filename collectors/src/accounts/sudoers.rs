@@ -307,9 +307,8 @@ fn user_spec(path: &str, line: usize, content: &str) -> Result<SudoRule, String>
         nopasswd |= passwd_off;
         commands.push(rest.to_string());
     }
-    let _ = path;
     Ok(SudoRule {
-        file: String::new(),
+        file: path.to_string(),
         line,
         users: split(parts[0]),
         hosts: split(parts[1]),
@@ -317,15 +316,7 @@ fn user_spec(path: &str, line: usize, content: &str) -> Result<SudoRule, String>
         commands,
         nopasswd,
         all_commands: false,
-    }
-    .with_file(path))
-}
-
-impl SudoRule {
-    fn with_file(mut self, path: &str) -> Self {
-        self.file = path.to_string();
-        self
-    }
+    })
 }
 
 fn collapse_commas(s: &str) -> String {
