@@ -504,11 +504,33 @@ fn effective_values_match_sshd_t() {
         ("etc/ssh/conf.d/20-second.conf", "PermitRootLogin no\nKbdInteractiveAuthentication yes\n"),
         ("etc/ssh/extra.conf", "UsePAM yes\nPermitEmptyPasswords yes\n"),
     ]);
+    // Match blocks in an included file end with that file; an Include inside a Match
+    // block belongs to it; neither touches the global values.
+    let matches = write_tree(&[
+        (
+            "etc/ssh/sshd_config",
+            "Include /etc/ssh/sshd_config.d/*.conf\nMatch Group sftp\n  Include /etc/ssh/in-match.conf\nMatch all\nBanner \"/etc/issue net\"\n",
+        ),
+        (
+            "etc/ssh/sshd_config.d/10-match.conf",
+            "Match User deploy\n  PermitRootLogin yes\n  X11Forwarding yes\n",
+        ),
+        (
+            "etc/ssh/sshd_config.d/20-after.conf",
+            "LogLevel VERBOSE\nClientAliveInterval 300\nAuthenticationMethods any\n",
+        ),
+        ("etc/ssh/in-match.conf", "PasswordAuthentication no\nMaxAuthTries 2\n"),
+    ]);
+    let m = facts("ssh", matches.path());
+    assert_eq!(m["log_level"], "VERBOSE", "20-after.conf is global again");
+    assert_eq!(m["match_blocks"].as_array().unwrap().len(), 3);
+    assert_eq!(m["match_blocks"][1]["settings"]["maxauthtries"], "2");
     let mut trees: Vec<PathBuf> = ["debian12-stock", "hardened", "weak-access"]
         .into_iter()
         .map(fixture)
         .collect();
     trees.push(tricky.path().to_path_buf());
+    trees.push(matches.path().to_path_buf());
     for tree in &trees {
         let theirs = sshd_t(tree);
         for (key, value) in ours(tree) {
