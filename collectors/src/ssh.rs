@@ -127,9 +127,20 @@ fn facts(config: &SshdConfig, eff: &Effective, pam_modules: &[String]) -> Value 
         .map(|m| {
             let mut settings = Map::new();
             for d in &m.directives {
+                // yes/no values and PermitRootLogin are compared by rules: lower-case
+                // them as sshd treats them; everything else stays as written.
+                let value = match d.keyword.as_str() {
+                    "permitrootlogin"
+                    | "passwordauthentication"
+                    | "permitemptypasswords"
+                    | "kbdinteractiveauthentication"
+                    | "pubkeyauthentication"
+                    | "x11forwarding" => d.args.join(" ").to_ascii_lowercase(),
+                    _ => d.args.join(" "),
+                };
                 settings
                     .entry(d.keyword.clone())
-                    .or_insert_with(|| Value::String(d.args.join(" ")));
+                    .or_insert_with(|| Value::String(value));
             }
             json!({"criteria": m.criteria, "file": m.file, "line": m.line, "settings": settings})
         })

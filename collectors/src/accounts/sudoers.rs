@@ -71,10 +71,8 @@ pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Sudoers, C
     out.present = true;
     let mut state = State::default();
     parse(root, SUDOERS, &text, 0, artifacts, &mut out, &mut state)?;
-    for rule in &mut out.rules {
-        rule.users = rule
-            .users
-            .iter()
+    let expand = |list: &[String]| -> Vec<String> {
+        list.iter()
             .flat_map(|u| {
                 state
                     .users
@@ -82,7 +80,14 @@ pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Sudoers, C
                     .cloned()
                     .unwrap_or_else(|| vec![u.clone()])
             })
-            .collect();
+            .collect()
+    };
+    let no_auth = expand(&state.no_auth_users);
+    for rule in &mut out.rules {
+        rule.users = expand(&rule.users);
+        if rule.users.iter().any(|u| no_auth.contains(u)) {
+            rule.nopasswd = true;
+        }
         rule.all_commands = rule
             .commands
             .iter()
@@ -98,6 +103,8 @@ pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Sudoers, C
 struct State {
     users: BTreeMap<String, Vec<String>>,
     commands: BTreeMap<String, Vec<String>>,
+    /// Users (or aliases) named in `Defaults:USERS !authenticate`.
+    no_auth_users: Vec<String>,
 }
 
 fn grants_all(command: &str, aliases: &BTreeMap<String, Vec<String>>, depth: usize) -> bool {
@@ -170,8 +177,14 @@ fn parse(
             }
             f if f.starts_with("Defaults") => {
                 out.defaults.push(content.clone());
-                if f == "Defaults" && rest.split(',').any(|d| d.trim() == "!authenticate") {
+                let no_auth = rest.split(',').any(|d| d.trim() == "!authenticate");
+                if f == "Defaults" && no_auth {
                     out.authenticate_disabled = true;
+                } else if let (Some(users), true) = (f.strip_prefix("Defaults:"), no_auth) {
+                    // `Defaults:alice,%ops !authenticate`: no password for those users.
+                    state
+                        .no_auth_users
+                        .extend(users.split(',').map(|u| u.trim().to_string()));
                 }
             }
             "User_Alias" | "Cmnd_Alias" | "Cmd_Alias" | "Host_Alias" | "Runas_Alias" => {
@@ -383,6 +396,13 @@ mod tests {
         )]);
         let s = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap();
         assert!(s.authenticate_disabled && s.rules[0].nopasswd && !s.rules[0].all_commands);
+        let dir = tree(&[(
+            SUDOERS,
+            "User_Alias OPS = alice\nDefaults:OPS !authenticate\nalice ALL=(ALL) ALL\nbob ALL=(ALL) ALL\n",
+        )]);
+        let s = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap();
+        assert!(!s.authenticate_disabled);
+        assert_eq!((s.rules[0].nopasswd, s.rules[1].nopasswd), (true, false));
         let dir = tree(&[(SUDOERS, "# x\nalice bob carol ALL\n")]);
         let e = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap_err();
         assert!(e.to_string().starts_with("/etc/sudoers:2:"), "{e}");
