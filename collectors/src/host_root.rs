@@ -114,6 +114,38 @@ impl HostRoot {
         Ok(Some(buf))
     }
 
+    /// Read up to `len` bytes at `offset` of a file (for large binary records such as
+    /// `/var/log/lastlog`, a sparse file indexed by UID). `Ok(None)` when it does not
+    /// exist; `len` is capped at `MAX_FILE_BYTES`.
+    pub fn read_range(
+        &self,
+        host_path: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, CollectError> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.resolve(host_path)?;
+        let mut file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unreadable(host_path, &e)),
+        };
+        let meta = file.metadata().map_err(|e| unreadable(host_path, &e))?;
+        if meta.is_dir() {
+            return Err(CollectError::Unreadable {
+                path: host_path.to_string(),
+                reason: "is a directory, expected a file".into(),
+            });
+        }
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| unreadable(host_path, &e))?;
+        let mut buf = Vec::new();
+        file.take(len.min(MAX_FILE_BYTES))
+            .read_to_end(&mut buf)
+            .map_err(|e| unreadable(host_path, &e))?;
+        Ok(Some(buf))
+    }
+
     /// Read a text file; invalid UTF-8 or NUL bytes make it malformed, because no
     /// configuration file attestd reads is binary.
     pub fn read_text(&self, host_path: &str) -> Result<Option<String>, CollectError> {

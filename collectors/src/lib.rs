@@ -5,13 +5,18 @@
 //! rules, controls, pass or fail, and nothing here depends on the `attestd` daemon.
 //! Collectors never return secrets: no password hashes, private keys or tokens.
 
+pub mod accounts;
 pub mod availability;
 mod collector;
 pub mod command;
 mod evidence;
+pub mod file_permissions;
 mod host_root;
 pub mod password_policy;
 mod registry;
+pub mod session_timeout;
+pub mod ssh;
+pub mod sshd_config;
 pub mod text;
 
 pub use collector::{CollectContext, CollectError, Collector};

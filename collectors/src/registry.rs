@@ -1,13 +1,24 @@
 //! The single list of built-in collectors. Adding a collector means adding one line
 //! here; the daemon, the policy loader and the CLI all read this list.
 
+use crate::accounts::Accounts;
 use crate::availability::Availability;
+use crate::file_permissions::FilePermissions;
 use crate::password_policy::PasswordPolicy;
+use crate::session_timeout::SessionTimeout;
+use crate::ssh::Ssh;
 use crate::Collector;
 
 /// Every built-in collector, in the order they run.
 pub fn all_collectors() -> Vec<Box<dyn Collector>> {
-    vec![Box::new(PasswordPolicy), Box::new(Availability)]
+    vec![
+        Box::new(PasswordPolicy),
+        Box::new(Availability),
+        Box::new(SessionTimeout),
+        Box::new(Ssh),
+        Box::new(Accounts),
+        Box::new(FilePermissions),
+    ]
 }
 
 /// The built-in collector with this name.

@@ -2,14 +2,109 @@
 //! and copies of fixture hosts that a test may change.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Mutex, OnceLock};
 
-/// A fixture host tree under tests/fixtures/hosts.
+/// A fixture host tree under tests/fixtures/hosts, ready to be read: when the tree has
+/// an `attestd-fixture-modes` manifest, a private copy with those owners and modes.
 pub fn fixture(name: &str) -> PathBuf {
+    let source = fixture_source(name);
+    if !source.join(MODES_MANIFEST).exists() {
+        return source;
+    }
+    static PREPARED: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut prepared = PREPARED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    prepared
+        .entry(name.to_string())
+        .or_insert_with(|| prepare_fixture(&source, name))
+        .clone()
+}
+
+/// The fixture tree as it is in git.
+pub fn fixture_source(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/hosts")
         .join(name)
+}
+
+/// The manifest of owners and modes a fixture tree needs (git keeps neither). Read only
+/// by this harness, never by attestd. Lines: `MODE UID:GID PATH`, `#` comments.
+pub const MODES_MANIFEST: &str = "attestd-fixture-modes";
+
+/// Copy a fixture into this test process's scratch directory and apply its manifest.
+/// chown needs root (CI runs as root); without it the owners stay the caller's, which
+/// the file_permissions rules then report, and a warning says so.
+fn prepare_fixture(source: &Path, name: &str) -> PathBuf {
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    remove_stale_copies(scratch);
+    let target = scratch
+        .join(format!("fixtures-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&target);
+    copy_tree(source, &target);
+    std::fs::remove_file(target.join(MODES_MANIFEST)).unwrap();
+    apply_modes(&source.join(MODES_MANIFEST), &target);
+    target
+}
+
+/// Apply a modes manifest to a tree.
+pub fn apply_modes(manifest: &Path, tree: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(manifest).unwrap();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || {
+            panic!(
+                "{}:{}: expected `MODE UID:GID PATH`",
+                manifest.display(),
+                i + 1
+            )
+        };
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [mode, owner, path] = parts[..] else {
+            bad()
+        };
+        let mode = u32::from_str_radix(mode, 8).unwrap_or_else(|_| bad());
+        let (uid, gid) = owner.split_once(':').unwrap_or_else(|| bad());
+        let (uid, gid): (u32, u32) = (
+            uid.parse().unwrap_or_else(|_| bad()),
+            gid.parse().unwrap_or_else(|_| bad()),
+        );
+        let file = tree.join(path);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        if let Err(e) = std::os::unix::fs::chown(&file, Some(uid), Some(gid)) {
+            static WARNED: OnceLock<()> = OnceLock::new();
+            WARNED.get_or_init(|| {
+                eprintln!(
+                    "warning: cannot chown fixture files ({e}); run the tests as root (CI does) for fixture owners to hold"
+                )
+            });
+        }
+    }
+}
+
+/// Scratch copies left by test processes that are gone.
+fn remove_stale_copies(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("fixtures-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 /// Every fixture host name.
@@ -71,9 +166,10 @@ pub fn status_of<'a>(doc: &'a serde_json::Value, rule: &str) -> &'a str {
         .unwrap()
 }
 
-/// Copy a directory tree (symlinks as symlinks).
+/// Copy a directory tree (symlinks as symlinks, modes kept).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());

@@ -23,7 +23,7 @@ mod login_defs;
 mod pam;
 mod pwquality;
 mod settings;
-mod shadow;
+pub(crate) mod shadow;
 #[cfg(test)]
 mod tests;
 

@@ -65,18 +65,21 @@ pub struct Accounts {
     pub unavailable: Option<String>,
 }
 
-/// A passwd line, minus what this collector does not need.
-struct PasswdEntry {
-    name: String,
-    uid: u32,
-    password: String,
-    shell: String,
+/// A passwd line, minus what collectors do not need (no GECOS, no home).
+pub(crate) struct PasswdEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The passwd password field (`x` when shadow holds it). Never reported.
+    pub password: String,
+    pub shell: String,
 }
 
 /// A shadow line: the password field and the aging fields.
-struct ShadowEntry {
-    password: String,
-    aging: [Option<i64>; 6],
+pub(crate) struct ShadowEntry {
+    /// The password field. Never reported: only its state is.
+    pub password: String,
+    pub aging: [Option<i64>; 6],
 }
 
 /// Read both files and build the accounts. Nothing here depends on the date of the
@@ -120,7 +123,7 @@ fn unavailable(login_accounts: Option<usize>, reason: String) -> Accounts {
 
 /// Read passwd or shadow: the text, or (as the inner error) why accounts are
 /// unavailable. Binary content is still a hard error. The artifact is redacted.
-fn read_db(
+pub(crate) fn read_db(
     root: &HostRoot,
     path: &str,
     artifacts: &mut Vec<Artifact>,
@@ -164,7 +167,7 @@ pub fn redact(text: &str) -> String {
 }
 
 /// `empty`, `locked` (`!` or `*` first, even before a hash) or `set`.
-fn password_state(field: &str) -> &'static str {
+pub(crate) fn password_state(field: &str) -> &'static str {
     if field.is_empty() {
         "empty"
     } else if field.starts_with('!') || field.starts_with('*') {
@@ -174,13 +177,13 @@ fn password_state(field: &str) -> &'static str {
     }
 }
 
-fn can_log_in(entry: &PasswdEntry) -> bool {
+pub(crate) fn can_log_in(entry: &PasswdEntry) -> bool {
     let shell = entry.shell.trim_end_matches('/');
     let last = shell.rsplit('/').next().unwrap_or(shell);
     !NO_LOGIN_SHELLS.contains(&last)
 }
 
-fn parse_passwd(text: &str) -> Result<Vec<PasswdEntry>, CollectError> {
+pub(crate) fn parse_passwd(text: &str) -> Result<Vec<PasswdEntry>, CollectError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         // NIS compat entries (`+`, `-`) are not local accounts.
@@ -202,9 +205,13 @@ fn parse_passwd(text: &str) -> Result<Vec<PasswdEntry>, CollectError> {
         let uid = fields[2]
             .parse::<u32>()
             .map_err(|_| malformed("the UID (field 3) is not a whole number"))?;
+        let gid = fields[3]
+            .parse::<u32>()
+            .map_err(|_| malformed("the GID (field 4) is not a whole number"))?;
         out.push(PasswdEntry {
             name: fields[0].to_string(),
             uid,
+            gid,
             password: fields[1].to_string(),
             shell: fields[6].to_string(),
         });
@@ -212,7 +219,7 @@ fn parse_passwd(text: &str) -> Result<Vec<PasswdEntry>, CollectError> {
     Ok(out)
 }
 
-fn parse_shadow(text: &str) -> Result<BTreeMap<String, ShadowEntry>, CollectError> {
+pub(crate) fn parse_shadow(text: &str) -> Result<BTreeMap<String, ShadowEntry>, CollectError> {
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with('+') || line.starts_with('-') {

@@ -1,0 +1,413 @@
+//! The sudo policy in `/etc/sudoers` and what it includes (`@include`, `@includedir`
+//! and their `#` forms), read the way sudo reads it: included directories in name
+//! order, skipping names that contain `.` or end in `~`; relative include paths taken
+//! from the including file's directory.
+//!
+//! Every user specification is reported with its users, hosts, run-as list, commands,
+//! whether a password is waived (`NOPASSWD`, or `Defaults !authenticate`) and whether
+//! it grants every command (`ALL`, directly or through a `Cmnd_Alias`). It must never
+//! judge. A line sudo would refuse is a `Malformed` error with file and line.
+
+use crate::{Artifact, CollectError, HostRoot};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SUDOERS: &str = "/etc/sudoers";
+/// sudo's include nesting limit.
+const MAX_DEPTH: usize = 128;
+const TAGS: [&str; 16] = [
+    "NOPASSWD",
+    "PASSWD",
+    "NOEXEC",
+    "EXEC",
+    "SETENV",
+    "NOSETENV",
+    "LOG_INPUT",
+    "NOLOG_INPUT",
+    "LOG_OUTPUT",
+    "NOLOG_OUTPUT",
+    "MAIL",
+    "NOMAIL",
+    "FOLLOW",
+    "NOFOLLOW",
+    "INTERCEPT",
+    "NOINTERCEPT",
+];
+
+/// One user specification line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SudoRule {
+    pub file: String,
+    pub line: usize,
+    /// Users as written (`%sudo` is a group, `ALL` everyone), with `User_Alias`es expanded.
+    pub users: Vec<String>,
+    pub hosts: Vec<String>,
+    /// The run-as part without parentheses (`ALL:ALL`), or null.
+    pub runas: Option<String>,
+    pub commands: Vec<String>,
+    /// A password is not asked for at least one command of the line.
+    pub nopasswd: bool,
+    /// The line grants every command.
+    pub all_commands: bool,
+}
+
+/// The whole policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Sudoers {
+    pub present: bool,
+    pub files: Vec<String>,
+    pub defaults: Vec<String>,
+    /// `Defaults !authenticate` (for everyone) is set: sudo asks no password at all.
+    pub authenticate_disabled: bool,
+    pub rules: Vec<SudoRule>,
+}
+
+pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Sudoers, CollectError> {
+    let mut out = Sudoers::default();
+    let Some(text) = root.read_text(SUDOERS)? else {
+        artifacts.push(Artifact::absent(SUDOERS));
+        return Ok(out);
+    };
+    out.present = true;
+    let mut state = State::default();
+    parse(root, SUDOERS, &text, 0, artifacts, &mut out, &mut state)?;
+    let expand = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .flat_map(|u| {
+                state
+                    .users
+                    .get(u)
+                    .cloned()
+                    .unwrap_or_else(|| vec![u.clone()])
+            })
+            .collect()
+    };
+    let no_auth = expand(&state.no_auth_users);
+    for rule in &mut out.rules {
+        rule.users = expand(&rule.users);
+        if rule.users.iter().any(|u| no_auth.contains(u)) {
+            rule.nopasswd = true;
+        }
+        rule.all_commands = rule
+            .commands
+            .iter()
+            .any(|c| grants_all(c, &state.commands, 0));
+        if out.authenticate_disabled {
+            rule.nopasswd = true;
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct State {
+    users: BTreeMap<String, Vec<String>>,
+    commands: BTreeMap<String, Vec<String>>,
+    /// Users (or aliases) named in `Defaults:USERS !authenticate`.
+    no_auth_users: Vec<String>,
+}
+
+fn grants_all(command: &str, aliases: &BTreeMap<String, Vec<String>>, depth: usize) -> bool {
+    if command == "ALL" {
+        return true;
+    }
+    depth < 16
+        && aliases
+            .get(command)
+            .is_some_and(|list| list.iter().any(|c| grants_all(c, aliases, depth + 1)))
+}
+
+fn parse(
+    root: &HostRoot,
+    path: &str,
+    text: &str,
+    depth: usize,
+    artifacts: &mut Vec<Artifact>,
+    out: &mut Sudoers,
+    state: &mut State,
+) -> Result<(), CollectError> {
+    out.files.push(path.to_string());
+    artifacts.push(Artifact::file(path, text.as_bytes()));
+    let dir = path.rsplit_once('/').map_or("/etc", |(d, _)| d).to_string();
+    for (line, content) in logical_lines(text) {
+        let malformed = |reason: String| CollectError::Malformed {
+            path: path.to_string(),
+            line,
+            reason,
+        };
+        let mut words = content.splitn(2, char::is_whitespace);
+        let first = words.next().unwrap_or("");
+        let rest = words.next().unwrap_or("").trim();
+        match first {
+            "@include" | "#include" | "@includedir" | "#includedir" => {
+                if depth + 1 > MAX_DEPTH {
+                    return Err(malformed(
+                        "includes nested too deep (an include loop?)".into(),
+                    ));
+                }
+                if rest.is_empty() {
+                    return Err(malformed(format!("`{first}` without a path")));
+                }
+                let target = if rest.starts_with('/') {
+                    rest.to_string()
+                } else {
+                    format!("{dir}/{rest}")
+                };
+                if first.ends_with("dir") {
+                    let Some(names) = root.list_dir(&target)? else {
+                        continue;
+                    };
+                    for name in names {
+                        if name.contains('.') || name.ends_with('~') {
+                            continue;
+                        }
+                        let file = format!("{}/{name}", target.trim_end_matches('/'));
+                        if root.metadata(&file)?.is_some_and(|m| m.is_dir()) {
+                            continue;
+                        }
+                        if let Some(t) = root.read_text(&file)? {
+                            parse(root, &file, &t, depth + 1, artifacts, out, state)?;
+                        }
+                    }
+                } else if let Some(t) = root.read_text(&target)? {
+                    parse(root, &target, &t, depth + 1, artifacts, out, state)?;
+                } else {
+                    return Err(malformed(format!("included file {target} does not exist")));
+                }
+            }
+            f if f.starts_with("Defaults") => {
+                out.defaults.push(content.clone());
+                let no_auth = rest.split(',').any(|d| d.trim() == "!authenticate");
+                if f == "Defaults" && no_auth {
+                    out.authenticate_disabled = true;
+                } else if let (Some(users), true) = (f.strip_prefix("Defaults:"), no_auth) {
+                    // `Defaults:alice,%ops !authenticate`: no password for those users.
+                    state
+                        .no_auth_users
+                        .extend(users.split(',').map(|u| u.trim().to_string()));
+                }
+            }
+            "User_Alias" | "Cmnd_Alias" | "Cmd_Alias" | "Host_Alias" | "Runas_Alias" => {
+                for def in rest.split(':') {
+                    let Some((name, list)) = def.split_once('=') else {
+                        return Err(malformed(format!("`{first}` without `NAME = list`")));
+                    };
+                    let list: Vec<String> = list
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    let name = name.trim().to_string();
+                    match first {
+                        "User_Alias" => {
+                            state.users.insert(name, list);
+                        }
+                        "Cmnd_Alias" | "Cmd_Alias" => {
+                            state.commands.insert(name, list);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => out
+                .rules
+                .push(user_spec(path, line, &content).map_err(malformed)?),
+        }
+    }
+    Ok(())
+}
+
+/// Lines with `\` continuations joined and comments removed; `#include` lines and
+/// `#123` UIDs are not comments.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim();
+        let is_directive = trimmed.starts_with("#include ") || trimmed.starts_with("#includedir ");
+        let body = if is_directive {
+            trimmed.to_string()
+        } else {
+            strip_comment(trimmed)
+        };
+        let (body, continues) = match body.strip_suffix('\\') {
+            Some(b) => (b.to_string(), true),
+            None => (body, false),
+        };
+        let (start, mut joined) = pending.take().unwrap_or((i + 1, String::new()));
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.push_str(body.trim());
+        if continues {
+            pending = Some((start, joined));
+        } else if !joined.trim().is_empty() {
+            out.push((start, joined.trim().to_string()));
+        }
+    }
+    if let Some((start, joined)) = pending {
+        if !joined.trim().is_empty() {
+            out.push((start, joined));
+        }
+    }
+    out
+}
+
+/// Remove a `#` comment; a `#` followed by a digit is a UID, not a comment.
+fn strip_comment(line: &str) -> String {
+    let bytes = line.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'#' && !bytes.get(i + 1).is_some_and(|n| n.is_ascii_digit()) {
+            return line[..i].trim_end().to_string();
+        }
+    }
+    line.to_string()
+}
+
+/// `users hosts = (runas) TAGS: commands`.
+fn user_spec(path: &str, line: usize, content: &str) -> Result<SudoRule, String> {
+    let Some((left, right)) = content.split_once('=') else {
+        return Err(format!(
+            "not a sudoers line sudo understands (expected `users hosts = commands`): `{}`",
+            content.chars().take(60).collect::<String>()
+        ));
+    };
+    let left = collapse_commas(left);
+    let parts: Vec<&str> = left.split_whitespace().collect();
+    if parts.len() != 2 {
+        return Err(format!(
+            "expected a user list and a host list before `=`, found `{}`",
+            left.trim()
+        ));
+    }
+    let split = |s: &str| -> Vec<String> {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut runas = None;
+    let mut nopasswd = false;
+    let mut passwd_off = false;
+    let mut commands = Vec::new();
+    for piece in right.split(',') {
+        let mut rest = piece.trim();
+        if let Some(r) = rest.strip_prefix('(') {
+            let Some((inner, after)) = r.split_once(')') else {
+                return Err("unclosed `(` in the run-as list".into());
+            };
+            runas = Some(inner.trim().to_string());
+            rest = after.trim();
+        }
+        // Tags (`NOPASSWD:`) and options (`TIMEOUT=...`) before the command.
+        loop {
+            if let Some((tag, after)) = rest.split_once(':') {
+                if TAGS.contains(&tag.trim()) {
+                    match tag.trim() {
+                        "NOPASSWD" => passwd_off = true,
+                        "PASSWD" => passwd_off = false,
+                        _ => {}
+                    }
+                    rest = after.trim();
+                    continue;
+                }
+            }
+            break;
+        }
+        if rest.is_empty() {
+            return Err("a command list entry is empty".into());
+        }
+        nopasswd |= passwd_off;
+        commands.push(rest.to_string());
+    }
+    Ok(SudoRule {
+        file: path.to_string(),
+        line,
+        users: split(parts[0]),
+        hosts: split(parts[1]),
+        runas,
+        commands,
+        nopasswd,
+        all_commands: false,
+    })
+}
+
+fn collapse_commas(s: &str) -> String {
+    let mut out = String::new();
+    for piece in s.split(',') {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(piece.trim());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path.trim_start_matches('/'));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn debian_layout_includedir_skips_dotted_names_and_aliases_expand() {
+        let dir = tree(&[
+            (
+                SUDOERS,
+                "Defaults\tenv_reset\nroot\tALL=(ALL:ALL) ALL\n%sudo   ALL=(ALL:ALL) ALL # admins\n@includedir /etc/sudoers.d\n",
+            ),
+            ("/etc/sudoers.d/README", "# only comments\n"),
+            (
+                "/etc/sudoers.d/deploy",
+                "Cmnd_Alias EVERYTHING = /bin/ls, ALL\nUser_Alias OPS = alice, bob\nOPS ALL = (root) NOPASSWD: /usr/bin/systemctl restart app, \\\n   PASSWD: EVERYTHING\n",
+            ),
+            ("/etc/sudoers.d/disabled.conf", "ALL ALL=(ALL) NOPASSWD: ALL\n"),
+            ("/etc/sudoers.d/backup~", "ALL ALL=(ALL) NOPASSWD: ALL\n"),
+        ]);
+        let s = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap();
+        assert_eq!(
+            s.files,
+            vec![SUDOERS, "/etc/sudoers.d/README", "/etc/sudoers.d/deploy"]
+        );
+        assert_eq!(s.rules.len(), 3);
+        let r = &s.rules[2];
+        assert_eq!(r.users, vec!["alice", "bob"]);
+        assert_eq!(r.line, 3);
+        assert!(r.nopasswd && r.all_commands);
+        assert_eq!(r.runas.as_deref(), Some("root"));
+        assert_eq!(s.rules[1].users, vec!["%sudo"]);
+        assert!(!s.rules[1].nopasswd && s.rules[1].all_commands);
+    }
+
+    #[test]
+    fn authenticate_off_and_malformed_lines() {
+        let dir = tree(&[(
+            SUDOERS,
+            "Defaults !authenticate\n%adm ALL=/bin/journalctl\n",
+        )]);
+        let s = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap();
+        assert!(s.authenticate_disabled && s.rules[0].nopasswd && !s.rules[0].all_commands);
+        let dir = tree(&[(
+            SUDOERS,
+            "User_Alias OPS = alice\nDefaults:OPS !authenticate\nalice ALL=(ALL) ALL\nbob ALL=(ALL) ALL\n",
+        )]);
+        let s = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap();
+        assert!(!s.authenticate_disabled);
+        assert_eq!((s.rules[0].nopasswd, s.rules[1].nopasswd), (true, false));
+        let dir = tree(&[(SUDOERS, "# x\nalice bob carol ALL\n")]);
+        let e = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().starts_with("/etc/sudoers:2:"), "{e}");
+        let dir = tree(&[(SUDOERS, "@include sudoers\n")]);
+        let e = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("too deep"), "{e}");
+    }
+}
