@@ -6,6 +6,7 @@
 //! Collectors never return secrets: no password hashes, private keys or tokens.
 
 pub mod availability;
+pub mod certificates;
 mod collector;
 pub mod command;
 mod evidence;
@@ -13,6 +14,8 @@ mod host_root;
 pub mod password_policy;
 mod registry;
 pub mod text;
+pub mod tls;
+mod x509;
 
 pub use collector::{CollectContext, CollectError, Collector};
 pub use command::{Command, CommandError, CommandOutput};
