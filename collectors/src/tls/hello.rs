@@ -108,8 +108,18 @@ pub fn probe(
     let mut handshake = Vec::new();
     let mut accepted: Option<u16> = None;
     loop {
-        // Whole records first; a partial one waits for more bytes.
+        // Whole records first; a partial one waits for more bytes. A record starts with
+        // a known content type and major version 3; anything else (an SMTP banner, an
+        // HTTP answer) is not TLS, whatever its length field would claim.
         loop {
+            let bad_type = records.first().is_some_and(|t| !(20..=24).contains(t));
+            let bad_major = records.get(1).is_some_and(|m| *m != 3);
+            if bad_type || bad_major {
+                return Err(ProbeError::NotTls(format!(
+                    "the peer answered with something that is not TLS (first bytes {:?})",
+                    String::from_utf8_lossy(&records[..records.len().min(24)])
+                )));
+            }
             match parse_tls_raw_record(&records) {
                 Ok((rest, record)) => {
                     let consumed = records.len() - rest.len();

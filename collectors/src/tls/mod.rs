@@ -431,7 +431,14 @@ impl Prober<'_> {
                         version.key()
                     )))
                 }
-                Answer::Refused(_) => break,
+                Answer::Refused(why) => {
+                    tracing::debug!(
+                        address = %self.target.address,
+                        version = version.key(),
+                        "offer refused: {why}"
+                    );
+                    break;
+                }
             }
         }
         Ok((accepted, chain))
