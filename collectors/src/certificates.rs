@@ -172,10 +172,13 @@ fn walk(
     Ok(())
 }
 
+/// A file's bytes and the facts of each certificate in it.
+type FileCertificates = (Vec<u8>, Vec<Value>);
+
 /// Read one file and describe its certificates, or say why it cannot be. `None` for a
 /// PEM file that holds no certificate but other blocks (a key or parameters): it is
 /// skipped, and never hashed or quoted.
-fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<(Vec<u8>, Vec<Value>)>, String> {
+fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<FileCertificates>, String> {
     match ctx.root.metadata(file) {
         Ok(Some(m)) if !m.is_file() => {
             return Err("not a regular file".into());

@@ -89,7 +89,7 @@ pub fn certificates_in(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             .map(|e| begin + e + end_marker.len())
             .ok_or_else(|| format!("PEM block {block} ({label}): no END line"))?;
         if label == "CERTIFICATE" || label == "TRUSTED CERTIFICATE" {
-            let (_, pem) = x509_parser::pem::parse_x509_pem(rest[begin..end].as_bytes())
+            let (_, pem) = x509_parser::pem::parse_x509_pem(&rest.as_bytes()[begin..end])
                 .map_err(|e| format!("PEM block {block} ({label}): {e}"))?;
             out.push(pem.contents);
         }
