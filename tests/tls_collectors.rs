@@ -464,3 +464,59 @@ fn huge_and_unreadable_certificate_files_are_errors() {
     assert_eq!(certs[0]["subject"], "CN=attestd test CA");
     assert_eq!(certs[0]["is_ca"], true);
 }
+
+#[test]
+fn certificate_files_report_names_dates_keys_and_self_signature() {
+    let root = fixture("tls-bad-certificates");
+    let ev = attestd_collectors::certificates::Certificates
+        .collect(&ctx(&root, Value::Null))
+        .unwrap();
+    let certs = ev.facts["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 2, "{certs:?}");
+    let appliance = &certs[0];
+    assert_eq!(
+        appliance["file"],
+        "/etc/ssl/certs/local/legacy-appliance.crt"
+    );
+    assert_eq!(appliance["subject"], "CN=legacy-rsa1024.example");
+    assert_eq!(appliance["self_signed"], true);
+    assert_eq!(appliance["key_type"], "RSA");
+    assert_eq!(appliance["key_bits"], 1024);
+    assert_eq!(appliance["signature_algorithm"], "sha256WithRSAEncryption");
+    let portal = &certs[1];
+    assert_eq!(portal["issuer"], "CN=attestd test CA");
+    assert_eq!(portal["self_signed"], false);
+    assert_eq!(portal["not_after"], "2021-01-01T00:00:00Z");
+    assert_eq!(portal["key_type"], "EC");
+    // /etc/letsencrypt/live is a default path too; this tree has none.
+    assert_eq!(ev.facts["paths"][1]["present"], false);
+}
+
+#[test]
+fn bad_tls_settings_stop_collect_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, needle) in [
+        (
+            "[collectors.tls]\nendpoints = [{ address = \"example.org\" }]\n",
+            "endpoints[0].address",
+        ),
+        (
+            "[collectors.tls]\nendpoints = [{ address = \"h:25\", starttls = \"pop3\" }]\n",
+            "pop3",
+        ),
+        (
+            "[collectors.certificates]\npaths = [\"certs\"]\n",
+            "paths[0]",
+        ),
+    ] {
+        let config = plain_config(dir.path(), extra);
+        let out = attestd()
+            .args(["collect", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+}
