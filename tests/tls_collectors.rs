@@ -520,3 +520,94 @@ fn bad_tls_settings_stop_collect_with_the_field_named() {
         assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
 }
+
+/// nginx on 127.0.0.1 with `protocols` and `ciphers`, running until dropped.
+fn nginx(dir: &Path, protocols: &str, ciphers: &str) -> (Server, u16) {
+    let port = free_port();
+    for sub in ["logs", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let conf = format!(
+        r#"# One process, no workers: killing the child stops nginx entirely.
+master_process off;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name localhost;
+        ssl_certificate {d}/leaf.pem;
+        ssl_certificate_key {d}/leaf.key;
+        ssl_protocols {protocols};
+        ssl_ciphers {ciphers};
+        ssl_prefer_server_ciphers off;
+        return 200 "ok\n";
+    }}
+}}
+"#,
+        d = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("logs/error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx is installed (.ci/run installs it)");
+    let server = Server(child);
+    wait_for_port(port, &"nginx");
+    (server, port)
+}
+
+#[test]
+fn nginx_with_mozillas_intermediate_configuration_passes_and_an_old_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    leaf(dir.path(), "leaf", "90");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
+    std::fs::copy(
+        tls_material().join("ca.pem"),
+        root.join("etc/ssl/certs/ca-certificates.crt"),
+    )
+    .unwrap();
+    // The cipher list Mozilla's generator gives for the intermediate profile.
+    let intermediate = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+    let judge = |port: u16| {
+        let config = plain_config(
+            dir.path(),
+            &format!("[collectors.tls]\nendpoints = [{{ address = \"127.0.0.1:{port}\", sni = \"localhost\" }}]\n"),
+        );
+        collect_json(&root, &config, &["--collector", "tls"]).1
+    };
+    let (server, port) = nginx(dir.path(), "TLSv1.2 TLSv1.3", intermediate);
+    let doc = judge(port);
+    drop(server);
+    for r in results_of(&doc, "tls") {
+        assert_eq!(r["status"], "pass", "{r}");
+    }
+    let (server, port) = nginx(
+        dir.path(),
+        "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3",
+        "DEFAULT@SECLEVEL=0",
+    );
+    let doc = judge(port);
+    drop(server);
+    assert_eq!(status_of(&doc, "tls.no_legacy_protocols"), "fail");
+    assert_eq!(status_of(&doc, "tls.no_weak_ciphers"), "fail");
+    assert_eq!(status_of(&doc, "tls.profile_cipher_suites"), "fail");
+    assert_eq!(status_of(&doc, "tls.certificate_trusted"), "pass");
+}
