@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::{Arc, Mutex};
 
-/// Trust anchors parsed from PEM bundles, with the files they came from.
+/// Trust anchors parsed from PEM bundles (the system roots and `ca_file`).
 pub struct Anchors {
     pub anchors: Vec<TrustAnchor<'static>>,
 }

@@ -18,8 +18,14 @@ use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The system trust store read by default (Debian's ca-certificates bundle).
-pub const DEFAULT_ROOTS_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The system trust stores tried in order when `roots_file` is not set: Debian and
+/// Ubuntu, Fedora/RHEL, openSUSE, Alpine. The first that exists is read.
+pub const DEFAULT_ROOTS_FILES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
 /// Suites the collector accepts from one server for one version before it stops
 /// enumerating (a server accepting more is reported with the first ones).
 const MAX_SUITES_PER_VERSION: usize = 64;
@@ -39,10 +45,12 @@ pub struct TlsSettings {
     /// besides the system roots.
     #[serde(default)]
     pub ca_file: Option<String>,
-    /// The system trust store (host path, PEM bundle). Default
-    /// `/etc/ssl/certs/ca-certificates.crt`.
-    #[serde(default = "default_roots")]
-    pub roots_file: String,
+    /// The system trust store (host path, PEM bundle). Default: the first that exists
+    /// of `/etc/ssl/certs/ca-certificates.crt` (Debian, Ubuntu),
+    /// `/etc/pki/tls/certs/ca-bundle.crt` (Fedora, RHEL), `/etc/ssl/ca-bundle.pem`
+    /// (openSUSE), `/etc/ssl/cert.pem` (Alpine).
+    #[serde(default)]
+    pub roots_file: Option<String>,
     /// Seconds to wait for a TCP connection to an endpoint (1-60, default 5).
     #[serde(default = "default_timeout")]
     pub connect_timeout_seconds: u64,
@@ -74,9 +82,6 @@ pub enum Starttls {
     Smtp,
 }
 
-fn default_roots() -> String {
-    DEFAULT_ROOTS_FILE.into()
-}
 fn default_timeout() -> u64 {
     5
 }
@@ -111,7 +116,7 @@ pub fn parse_settings(settings: &Value) -> Result<TlsSettings, String> {
     }
     for (name, path) in [
         ("ca_file", parsed.ca_file.as_deref()),
-        ("roots_file", Some(parsed.roots_file.as_str())),
+        ("roots_file", parsed.roots_file.as_deref()),
     ] {
         if let Some(p) = path {
             if !p.starts_with('/') {
@@ -148,10 +153,14 @@ impl Collector for Tls {
     }
     fn watched_paths(&self, settings: &Value) -> Vec<PathBuf> {
         match parse_settings(settings) {
-            Ok(s) => std::iter::once(s.roots_file)
-                .chain(s.ca_file)
-                .map(PathBuf::from)
-                .collect(),
+            Ok(s) => match s.roots_file {
+                Some(roots) => vec![roots],
+                None => DEFAULT_ROOTS_FILES.iter().map(|p| p.to_string()).collect(),
+            }
+            .into_iter()
+            .chain(s.ca_file)
+            .map(PathBuf::from)
+            .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -168,19 +177,32 @@ impl Collector for Tls {
         let mut anchors = chain::Anchors {
             anchors: Vec::new(),
         };
-        let roots = match ctx.root.read(&settings.roots_file)? {
+        let roots_file = match &settings.roots_file {
+            Some(path) => path.clone(),
+            None => {
+                let mut found = None;
+                for candidate in DEFAULT_ROOTS_FILES {
+                    if ctx.root.metadata(candidate)?.is_some() {
+                        found = Some(candidate.to_string());
+                        break;
+                    }
+                }
+                found.unwrap_or_else(|| DEFAULT_ROOTS_FILES[0].to_string())
+            }
+        };
+        let roots = match ctx.root.read(&roots_file)? {
             Some(bytes) => {
-                artifacts.push(hashed_artifact(&settings.roots_file, "file", &bytes));
+                artifacts.push(hashed_artifact(&roots_file, "file", &bytes));
                 let ders =
                     crate::x509::certificates_in(&bytes).map_err(|e| CollectError::Malformed {
-                        path: settings.roots_file.clone(),
+                        path: roots_file.clone(),
                         line: 0,
                         reason: e,
                     })?;
                 anchors.add_bundle(&ders)
             }
             None => {
-                artifacts.push(Artifact::absent(&settings.roots_file));
+                artifacts.push(Artifact::absent(&roots_file));
                 0
             }
         };
@@ -225,7 +247,7 @@ impl Collector for Tls {
         let facts = json!({
             "endpoints": endpoints,
             "trust": {
-                "roots_file": settings.roots_file,
+                "roots_file": roots_file,
                 "roots": roots,
                 "ca_file": settings.ca_file,
                 "ca_anchors": ca_anchors,
@@ -336,7 +358,7 @@ fn probe_endpoint(
     entry["suites"] = Value::Object(suites);
     entry["negotiated"] = Value::Object(negotiated);
     if chain.is_none() && protocols.get("tls1_3") == Some(&json!(true)) {
-        chain = Connection::open(&target, 99)
+        chain = Connection::open(&target, prober.count + 1)
             .and_then(|mut c| chain::fetch_with_rustls(&mut c, &check_name, sni.is_some()))
             .map_err(|e| {
                 unavailable.insert(
@@ -513,6 +535,29 @@ mod tests {
         let ok = parse_settings(&json!({"endpoints": [{"address": "[::1]:443", "sni": "a.example", "starttls": "smtp"}]})).unwrap();
         assert_eq!(ok.endpoints[0].starttls, Some(Starttls::Smtp));
         assert_eq!(ok.read_timeout_seconds, 5);
+    }
+
+    #[test]
+    fn the_first_system_trust_store_that_exists_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let rhel = dir.path().join("etc/pki/tls/certs");
+        std::fs::create_dir_all(&rhel).unwrap();
+        let ca =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tls/ca.pem");
+        std::fs::copy(ca, rhel.join("ca-bundle.crt")).unwrap();
+        let ctx = CollectContext {
+            root: crate::HostRoot::new(dir.path()),
+            settings: Value::Null,
+            previous_facts: None,
+            now: chrono::Utc::now(),
+        };
+        let ev = Tls.collect(&ctx).unwrap();
+        assert_eq!(
+            ev.facts["trust"]["roots_file"],
+            "/etc/pki/tls/certs/ca-bundle.crt"
+        );
+        assert_eq!(ev.facts["trust"]["roots"], 1);
+        assert_eq!(ev.facts["endpoints"], json!([]));
     }
 
     #[test]
