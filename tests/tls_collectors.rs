@@ -337,6 +337,23 @@ fn tls13_only_servers_give_their_certificate_through_rustls() {
     );
     assert_eq!(e["certificate"]["trusted"], true, "{e}");
     assert_eq!(e["certificate"]["hostname_matches"], true);
+    // A server without X25519 answers our key share with a HelloRetryRequest: that
+    // still says TLS 1.3 is accepted.
+    let (_p256, port) = s_server(
+        dir.path(),
+        "leaf.pem",
+        "leaf.key",
+        &["-tls1_3", "-groups", "P-256"],
+    );
+    let settings =
+        json!({"endpoints": [{"address": format!("127.0.0.1:{port}"), "sni": "localhost"}]});
+    let ev = attestd_collectors::tls::Tls
+        .collect(&ctx(&root, settings))
+        .unwrap();
+    let e = &ev.facts["endpoints"][0];
+    assert_eq!(e["protocols"]["tls1_3"], true, "{e}");
+    assert_eq!(e["suites"]["tls1_3"].as_array().unwrap().len(), 3, "{e}");
+    assert_eq!(e["certificate"]["trusted"], true, "{e}");
 }
 
 #[test]
