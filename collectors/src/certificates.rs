@@ -196,9 +196,15 @@ fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<FileCertificates
     if ders.is_empty() {
         return Ok(None);
     }
+    let is_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
     let mut out = Vec::new();
     for (i, der) in ders.iter().enumerate() {
-        out.push(crate::x509::describe(der).map_err(|e| format!("certificate {}: {e}", i + 1))?);
+        let what = if is_pem {
+            format!("certificate {}", i + 1)
+        } else {
+            "neither PEM (no -----BEGIN line) nor a DER certificate".to_string()
+        };
+        out.push(crate::x509::describe(der).map_err(|e| format!("{what}: {e}"))?);
     }
     Ok(Some((bytes, out)))
 }
