@@ -628,3 +628,55 @@ fn nginx_with_mozillas_intermediate_configuration_passes_and_an_old_one_fails() 
     assert_eq!(status_of(&doc, "tls.profile_cipher_suites"), "fail");
     assert_eq!(status_of(&doc, "tls.certificate_trusted"), "pass");
 }
+
+#[test]
+fn letsencrypt_live_symlinks_are_followed_and_private_keys_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("etc/letsencrypt/archive/example.org");
+    let live = dir.path().join("etc/letsencrypt/live/example.org");
+    std::fs::create_dir_all(&archive).unwrap();
+    std::fs::create_dir_all(&live).unwrap();
+    leaf(&archive, "cert1", "90");
+    std::fs::rename(archive.join("cert1.key"), archive.join("privkey1.pem")).unwrap();
+    let ca = std::fs::read_to_string(tls_material().join("ca.pem")).unwrap();
+    let cert = std::fs::read_to_string(archive.join("cert1.pem")).unwrap();
+    std::fs::write(archive.join("chain1.pem"), &ca).unwrap();
+    std::fs::write(archive.join("fullchain1.pem"), format!("{cert}{ca}")).unwrap();
+    for name in ["cert", "chain", "fullchain", "privkey"] {
+        std::os::unix::fs::symlink(
+            format!("../../archive/example.org/{name}1.pem"),
+            live.join(format!("{name}.pem")),
+        )
+        .unwrap();
+    }
+    // A key saved under a name that does not look like one: skipped, not an error.
+    std::fs::copy(archive.join("privkey1.pem"), live.join("backup.pem")).unwrap();
+    let ev = attestd_collectors::certificates::Certificates
+        .collect(&ctx(dir.path(), Value::Null))
+        .unwrap();
+    let certs = ev.facts["certificates"].as_array().unwrap();
+    let files: Vec<(&str, u64)> = certs
+        .iter()
+        .map(|c| (c["file"].as_str().unwrap(), c["index"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("/etc/letsencrypt/live/example.org/cert.pem", 0),
+            ("/etc/letsencrypt/live/example.org/chain.pem", 0),
+            ("/etc/letsencrypt/live/example.org/fullchain.pem", 0),
+            ("/etc/letsencrypt/live/example.org/fullchain.pem", 1),
+        ]
+    );
+    assert_eq!(
+        ev.facts["skipped_without_certificates"],
+        json!(["/etc/letsencrypt/live/example.org/backup.pem"])
+    );
+    for a in &ev.artifacts {
+        assert!(
+            !a.source.contains("privkey") && !a.source.contains("backup"),
+            "{a:?}"
+        );
+    }
+    assert!(!serde_json::to_string(&ev).unwrap().contains("PRIVATE KEY"));
+}
