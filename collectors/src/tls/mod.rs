@@ -79,6 +79,7 @@ pub struct EndpointSettings {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Starttls {
+    /// SMTP (RFC 3207): greeting, EHLO, STARTTLS, then the TLS handshake.
     Smtp,
 }
 
