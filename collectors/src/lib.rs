@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod availability;
+pub mod certificates;
 mod collector;
 pub mod command;
 mod evidence;
@@ -18,6 +19,8 @@ pub mod session_timeout;
 pub mod ssh;
 pub mod sshd_config;
 pub mod text;
+pub mod tls;
+mod x509;
 
 pub use collector::{CollectContext, CollectError, Collector};
 pub use command::{Command, CommandError, CommandOutput};

@@ -3,10 +3,12 @@
 
 use crate::accounts::Accounts;
 use crate::availability::Availability;
+use crate::certificates::Certificates;
 use crate::file_permissions::FilePermissions;
 use crate::password_policy::PasswordPolicy;
 use crate::session_timeout::SessionTimeout;
 use crate::ssh::Ssh;
+use crate::tls::Tls;
 use crate::Collector;
 
 /// Every built-in collector, in the order they run.
@@ -18,6 +20,8 @@ pub fn all_collectors() -> Vec<Box<dyn Collector>> {
         Box::new(Ssh),
         Box::new(Accounts),
         Box::new(FilePermissions),
+        Box::new(Tls),
+        Box::new(Certificates),
     ]
 }
 

@@ -100,6 +100,9 @@ pub fn evaluate_collector(
     let mut context = cel::Context::default();
     context.add_variable_from_value("facts", facts);
     context.add_variable_from_value("vars", policies.vars_cel().clone());
+    // The run's start time, so rules can compare dated facts (a certificate's
+    // `not_after`) with it instead of collectors storing ages that change every run.
+    context.add_variable_from_value("now", cel::Value::Timestamp(now.fixed_offset()));
     rules
         .iter()
         .map(|rule| {

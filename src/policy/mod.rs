@@ -315,6 +315,22 @@ remediation = "fix"
     }
 
     #[test]
+    fn rules_compare_dated_facts_with_the_run_time() {
+        let cfg = config("");
+        // The run time in `judge` is 2026-11-23T00:00:00Z.
+        let check = "timestamp(facts.t) - now > duration('168h')";
+        let set =
+            PolicySet::from_rule_files(catalog(), &[("r.toml".into(), rules(check, ""))], &cfg)
+                .unwrap();
+        let v = judge(&set, json!({"t": "2026-12-01T00:00:00Z"}), &cfg);
+        assert_eq!(v.status, Status::Pass, "{v:?}");
+        let v = judge(&set, json!({"t": "2026-11-29T00:00:00Z"}), &cfg);
+        assert_eq!(v.status, Status::Fail, "{v:?}");
+        let v = judge(&set, json!({"t": "not a time"}), &cfg);
+        assert_eq!(v.status, Status::Error, "{v:?}");
+    }
+
+    #[test]
     fn checks_pass_fail_and_fill_in_variables() {
         let cfg = config("");
         let set = PolicySet::from_rule_files(

@@ -255,7 +255,7 @@ impl Drop for PreparedHost {
 }
 
 /// Prepare fixture host `name`: fill the placeholders of its fixture file (`{root}` the
-/// host tree, `{tmp}` a fresh temporary directory, `{port.NAME}` a free loopback port),
+/// host tree, `{fixtures}` tests/fixtures, `{tmp}` a fresh temporary directory, `{port.NAME}` a free loopback port),
 /// run its setup commands, start its servers and write its config.
 pub fn prepare_host(name: &str) -> PreparedHost {
     let root = fixture(name);
@@ -271,6 +271,10 @@ pub fn prepare_host(name: &str) -> PreparedHost {
     let mut fill = |s: &str| -> String {
         let mut out = s
             .replace("{root}", &root.to_string_lossy())
+            .replace(
+                "{fixtures}",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"),
+            )
             .replace("{tmp}", &tmp.path().to_string_lossy());
         while let Some(start) = out.find("{port.") {
             let end = start + out[start..].find('}').expect("unclosed {port.NAME}");
