@@ -5,17 +5,26 @@
 //! rules, controls, pass or fail, and nothing here depends on the `attestd` daemon.
 //! Collectors never return secrets: no password hashes, private keys or tokens.
 
+pub mod audit_logging;
 pub mod availability;
 mod collector;
 pub mod command;
+pub mod disk_encryption;
 mod evidence;
+pub mod exec_plugin;
+pub mod firewall;
 mod host_root;
+pub mod malware;
 pub mod password_policy;
+pub mod patching;
+mod probe;
 mod registry;
 pub mod text;
+pub mod time_sync;
 
 pub use collector::{CollectContext, CollectError, Collector};
 pub use command::{Command, CommandError, CommandOutput};
 pub use evidence::{excerpt_of, sha256_hex, Artifact, Evidence};
+pub use exec_plugin::ExecPlugin;
 pub use host_root::{HostRoot, MAX_FILE_BYTES};
-pub use registry::{all_collectors, collector_by_name, known_collector_names};
+pub use registry::{all_collectors, collector_by_name, known_collector_names, with_plugins};

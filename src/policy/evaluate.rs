@@ -100,6 +100,9 @@ pub fn evaluate_collector(
     let mut context = cel::Context::default();
     context.add_variable_from_value("facts", facts);
     context.add_variable_from_value("vars", policies.vars_cel().clone());
+    // The time of judgement, so that rules compare timestamps in facts (facts never hold
+    // ages, which would change by themselves).
+    context.add_variable_from_value("now", cel::Value::Timestamp(now.fixed_offset()));
     rules
         .iter()
         .map(|rule| {
