@@ -109,9 +109,15 @@ impl Collector for Firewall {
                     tools.insert(key.into(), json!(true));
                     let out = ran(root, Command::new(&prog), &mut artifacts)?;
                     let found = parse_iptables_save(&out.stdout, family);
-                    // iptables-nft shows the same chains nft already listed; keep legacy only.
-                    let legacy = !out.stdout.contains("-nft-save");
-                    if !found.is_empty() && (legacy || !backends.contains(&"nftables")) {
+                    if !found.is_empty() {
+                        // iptables-nft keeps its rules in nftables tables `ip filter` /
+                        // `ip6 filter`, partly as xtables matches nft -j cannot show;
+                        // its own view of them replaces nft's.
+                        if out.stdout.contains("-nft-save") {
+                            let fam = if family == Family::V4 { "ip" } else { "ip6" };
+                            let dup = format!("nftables {fam} filter INPUT");
+                            layers.retain(|l| l.source != dup);
+                        }
                         backends.push(if family == Family::V4 {
                             "iptables"
                         } else {
@@ -389,13 +395,11 @@ fn walk_nft_chain(
                             }
                             from_any = false
                         }
-                        Some("l4proto") => {
-                            if let Some(p) = right.as_str() {
-                                proto = p.into();
-                            } else {
-                                other_match = true;
-                            }
-                        }
+                        Some("l4proto") => match right.as_str() {
+                            Some(p @ ("tcp" | "udp")) => proto = p.into(),
+                            // icmp and friends have no ports: not an opening.
+                            _ => other_match = true,
+                        },
                         _ => other_match = true,
                     }
                 } else if left.get("ct").is_some() {
