@@ -84,6 +84,20 @@ fn each_operations_rule_passes_and_fails_on_the_hosts_built_for_it() {
         serde_json::json!(["libc6", "linux-image-6.1.0-41-amd64"])
     );
     assert_eq!(result(&hardened, "audit.rules_loaded")["observed"], 3);
+    // ufw on iptables-nft (recorded from real ufw 0.36.2): its view replaces nft's, and
+    // ufw's DHCP-reply, mDNS and UPnP rules open nothing to new connections.
+    let ufw = collect_prepared("ufw-host");
+    for rule in [
+        "firewall.default_deny_input",
+        "firewall.no_unfiltered_listeners",
+        "firewall.public_ports_approved",
+    ] {
+        assert_eq!(status_of(&ufw, rule), "pass", "ufw-host: {rule}");
+    }
+    assert_eq!(
+        result(&ufw, "firewall.public_ports_approved")["observed"],
+        serde_json::json!(["tcp/22"])
+    );
     assert_eq!(
         result(&stock, "disk.data_encrypted")["observed"],
         serde_json::json!(["/", "/var", "/home", "/srv"])

@@ -73,7 +73,6 @@ impl Collector for Firewall {
         let mut artifacts = Vec::new();
         let mut layers = Vec::new();
         let mut tools = Map::new();
-        let mut backends = Vec::new();
 
         match Command::locate(root, NFT) {
             None => {
@@ -91,9 +90,6 @@ impl Collector for Firewall {
                     line: 0,
                     reason: r,
                 })?;
-                if !found.is_empty() {
-                    backends.push("nftables");
-                }
                 layers.extend(found);
             }
         }
@@ -113,19 +109,21 @@ impl Collector for Firewall {
                         // iptables-nft keeps its rules in nftables tables `ip filter` /
                         // `ip6 filter`, partly as xtables matches nft -j cannot show;
                         // its own view of them replaces nft's.
-                        if out.stdout.contains("-nft-save") {
+                        if out.stdout.contains("(nf_tables)") {
                             let fam = if family == Family::V4 { "ip" } else { "ip6" };
                             let dup = format!("nftables {fam} filter INPUT");
                             layers.retain(|l| l.source != dup);
                         }
-                        backends.push(if family == Family::V4 {
-                            "iptables"
-                        } else {
-                            "ip6tables"
-                        });
                         layers.extend(found);
                     }
                 }
+            }
+        }
+        let mut backends: Vec<&str> = Vec::new();
+        for l in &layers {
+            let b = l.source.split(' ').next().unwrap_or("");
+            if !backends.contains(&b) {
+                backends.push(b);
             }
         }
         let ufw = match Command::locate(root, UFW) {
@@ -368,6 +366,7 @@ fn walk_nft_chain(
         let mut from_any = true;
         let mut other_match = false;
         let mut loopback = false;
+        let mut not_new = false;
         let mut verdict = None;
         for e in &exprs {
             if let Some(m) = e.get("match") {
@@ -384,6 +383,7 @@ fn walk_nft_chain(
                             ports = Some(nft_ports(right));
                         }
                         Some("saddr") => from_any = false,
+                        Some("sport") => not_new = true,
                         _ => other_match = true,
                     }
                 } else if let Some(meta) = left.get("meta") {
@@ -421,7 +421,7 @@ fn walk_nft_chain(
             }
         }
         match verdict.as_deref() {
-            _ if loopback => {}
+            _ if loopback || not_new => {}
             Some("accept") if ports.is_some() || !other_match => openings.push(Opening {
                 proto,
                 ports,
@@ -536,6 +536,7 @@ fn walk_ipt_chain(
         let mut from_any = true;
         let mut other_match = false;
         let mut loopback = false;
+        let mut not_new = false;
         let mut target = None;
         let mut k = 0;
         while k < args.len() {
@@ -549,6 +550,17 @@ fn walk_ipt_chain(
                 "-s" | "-i" => {
                     from_any = false;
                     loopback |= a == "-i" && next == "lo";
+                    k += 1;
+                }
+                // Multicast and broadcast destinations (ufw's mDNS, UPnP rules) and
+                // source-port matches (DHCP replies) do not open a port to new
+                // unicast connections.
+                "-d" if is_group_address(next) => {
+                    not_new = true;
+                    k += 1;
+                }
+                "--sport" | "--sports" | "--source-port" => {
+                    not_new = true;
                     k += 1;
                 }
                 "--dport" | "--dports" | "--destination-port" => {
@@ -573,7 +585,7 @@ fn walk_ipt_chain(
             k += 1;
         }
         match target.as_deref() {
-            _ if loopback => {}
+            _ if loopback || not_new => {}
             Some("ACCEPT") if ports.is_some() || !other_match => openings.push(Opening {
                 proto,
                 ports,
@@ -594,6 +606,16 @@ fn walk_ipt_chain(
             }
             _ => {}
         }
+    }
+}
+
+/// A multicast or broadcast destination (`224.0.0.251/32`, `ff02::fb/128`).
+fn is_group_address(spec: &str) -> bool {
+    let addr = spec.split('/').next().unwrap_or("");
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_multicast() || a.is_broadcast(),
+        Ok(std::net::IpAddr::V6(a)) => a.is_multicast(),
+        Err(_) => false,
     }
 }
 
