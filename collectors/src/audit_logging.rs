@@ -475,4 +475,77 @@ mod tests {
         );
         assert_eq!(host_of("logs.example.com:514"), "logs.example.com");
     }
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (p, t) in files {
+            let full = dir.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, t).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn journald_drop_ins_override_in_name_order_and_etc_wins_same_names() {
+        let dir = tree(&[
+            (
+                "/etc/systemd/journald.conf",
+                "[Journal]\nStorage=volatile\n",
+            ),
+            (
+                "/usr/lib/systemd/journald.conf.d/10-vendor.conf",
+                "[Journal]\nStorage=volatile\nMaxRetentionSec=1w\n",
+            ),
+            (
+                "/etc/systemd/journald.conf.d/10-vendor.conf",
+                "[Journal]\nStorage=persistent\n",
+            ),
+            (
+                "/etc/systemd/journald.conf.d/20-other.conf",
+                "[Other]\nStorage=none\n",
+            ),
+        ]);
+        let mut artifacts = Vec::new();
+        let j = journald(&HostRoot::new(dir.path()), &mut artifacts).unwrap();
+        assert_eq!(j["storage"], "persistent");
+        assert_eq!(j["persistent"], true);
+        // The /usr/lib file of the same name is replaced, so its retention is not read.
+        assert_eq!(j["max_retention_days"], serde_json::Value::Null);
+        assert_eq!(
+            j["set_in"]["Storage"],
+            "/etc/systemd/journald.conf.d/10-vendor.conf:2"
+        );
+        let bad = tree(&[(
+            "/etc/systemd/journald.conf",
+            "[Journal]\nMaxRetentionSec=forever\n",
+        )]);
+        let e = journald(&HostRoot::new(bad.path()), &mut artifacts).unwrap_err();
+        assert!(e.to_string().contains("MaxRetentionSec=forever"), "{e}");
+    }
+
+    #[test]
+    fn forwarding_targets_and_logrotate_days() {
+        let dir = tree(&[
+            ("/etc/rsyslog.d/60.conf", "# *.* @old.example.com\naction(type=\"omfwd\" target=\"logs.example.com\" port=\"6514\" protocol=\"tcp\")\n"),
+            ("/etc/syslog-ng/conf.d/f.conf", "destination d_net { network(\"10.1.2.3\" port(514)); };\n"),
+            ("/etc/logrotate.conf", "monthly\nrotate 2\n/var/log/wtmp {\n rotate 1\n}\n"),
+            ("/etc/logrotate.d/rsyslog", "/var/log/syslog\n{\n rotate 7\n daily\n}\n/var/log/auth.log\n{\n maxage 30\n}\n"),
+        ]);
+        let root = HostRoot::new(dir.path());
+        let mut a = Vec::new();
+        let f = forwarding(&root, &mut a).unwrap();
+        assert_eq!(f["rsyslog"][0]["target"], "logs.example.com");
+        assert_eq!(
+            f["rsyslog"].as_array().unwrap().len(),
+            1,
+            "comments do not forward"
+        );
+        assert_eq!(f["syslog_ng"][0]["target"], "10.1.2.3");
+        let r = retention(&root, &mut a).unwrap();
+        // syslog: 7 daily = 7; auth.log: global monthly x 2 = 60, capped by maxage 30.
+        assert_eq!(r["logrotate"][0]["days"], 7);
+        assert_eq!(r["logrotate"][1]["days"], 30);
+        assert_eq!(r["syslog_days"], 7);
+    }
 }

@@ -249,4 +249,58 @@ mod tests {
         assert!(under("/var/lib", "/var"));
         assert!(!under("/variable", "/var"));
     }
+
+    fn host(mounts: &str, lsblk: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc")).unwrap();
+        std::fs::write(dir.path().join("proc/mounts"), mounts).unwrap();
+        std::fs::write(dir.path().join("lsblk.json"), lsblk).unwrap();
+        std::fs::write(
+            dir.path().join("attestd-recorded-commands.toml"),
+            "[[command]]\nargv = [\"/usr/bin/lsblk\", \"-J\", \"-o\", \"NAME,TYPE,FSTYPE,MOUNTPOINTS\"]\nstdout_file = \"lsblk.json\"\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    fn run(dir: &std::path::Path, settings: Value) -> Result<Evidence, CollectError> {
+        DiskEncryption.collect(&CollectContext {
+            root: crate::HostRoot::new(dir),
+            settings,
+            previous_facts: None,
+            now: chrono::Utc::now(),
+        })
+    }
+
+    #[test]
+    fn each_data_path_follows_its_own_device_chain() {
+        let lsblk = r#"{"blockdevices": [{"name": "sda", "type": "disk", "fstype": null, "mountpoints": [null], "children": [
+            {"name": "sda1", "type": "part", "fstype": "ext4", "mountpoints": ["/"]},
+            {"name": "sda2", "type": "part", "fstype": "crypto_LUKS", "mountpoints": [null], "children": [
+                {"name": "srv_crypt", "type": "crypt", "fstype": "xfs", "mountpoints": ["/srv"]}]}]}]}"#;
+        let dir = host(
+            "/dev/sda1 / ext4 rw 0 0\n/dev/mapper/srv_crypt /srv xfs rw 0 0\n",
+            lsblk,
+        );
+        let ev = run(dir.path(), json!({"data_mounts": ["/srv/data", "/var"]})).unwrap();
+        assert_eq!(ev.facts["data_mounts"][0]["mounted_on"], "/srv");
+        assert_eq!(ev.facts["data_mounts"][0]["encrypted"], true);
+        assert_eq!(ev.facts["data_mounts"][1]["mounted_on"], "/");
+        assert_eq!(ev.facts["unencrypted"], json!(["/var"]));
+        assert_eq!(ev.facts["crypt_devices"], json!(["srv_crypt"]));
+    }
+
+    #[test]
+    fn a_root_on_overlay_is_unknown_not_encrypted_or_plain() {
+        let dir = host(
+            "overlay / overlay rw,lowerdir=/a 0 0\n",
+            r#"{"blockdevices": [{"name": "vda", "type": "disk", "fstype": "ext4", "mountpoints": ["/var/lib/docker"]}]}"#,
+        );
+        let ev = run(dir.path(), Value::Null).unwrap();
+        assert_eq!(ev.facts["data_mounts"][0]["encrypted"], Value::Null);
+        assert!(ev.facts["data_mounts"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a block device"));
+    }
 }

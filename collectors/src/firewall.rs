@@ -788,4 +788,26 @@ mod tests {
             ("any", false)
         );
     }
+
+    #[test]
+    fn nft_jumps_are_followed_and_a_final_drop_rule_is_a_default_deny() {
+        let text = r#"{"nftables": [
+            {"chain": {"family": "ip", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+            {"chain": {"family": "ip", "table": "t", "name": "services"}},
+            {"rule": {"family": "ip", "table": "t", "chain": "in", "expr": [{"jump": {"target": "services"}}]}},
+            {"rule": {"family": "ip", "table": "t", "chain": "in", "expr": [{"drop": null}]}},
+            {"rule": {"family": "ip", "table": "t", "chain": "services", "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"range": [8000, 8010]}}}, {"accept": null}]}}
+        ]}"#;
+        let layers = parse_nft(text).unwrap();
+        assert_eq!(layers.len(), 1);
+        assert!(layers[0].default_drop);
+        assert_eq!(layers[0].families, vec![Family::V4]);
+        assert_eq!(exposure_of(&layers, Family::V4, "tcp", 8005), ("any", true));
+        assert_eq!(
+            exposure_of(&layers, Family::V4, "tcp", 8011),
+            ("blocked", false)
+        );
+        assert!(parse_nft("not json").is_err());
+    }
 }

@@ -293,4 +293,45 @@ mod tests {
             Some("2026-10-01T06:01:00Z")
         );
     }
+
+    #[test]
+    fn periodic_settings_last_file_wins_and_enable_zero_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("etc/apt/apt.conf.d");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("20auto-upgrades"), "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n").unwrap();
+        std::fs::write(
+            d.join("99local"),
+            "APT::Periodic::Unattended-Upgrade \"0\";\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("99local.dpkg-old"),
+            "APT::Periodic::Unattended-Upgrade \"1\";\n",
+        )
+        .unwrap();
+        let status = dir.path().join("var/lib/dpkg");
+        std::fs::create_dir_all(&status).unwrap();
+        std::fs::write(
+            status.join("status"),
+            "Package: unattended-upgrades\nStatus: install ok installed\nVersion: 2.9\n\n",
+        )
+        .unwrap();
+        let ctx = CollectContext {
+            root: HostRoot::new(dir.path()),
+            settings: Value::Null,
+            previous_facts: None,
+            now: chrono::Utc::now(),
+        };
+        let ev = Patching.collect(&ctx).unwrap();
+        assert_eq!(ev.facts["periodic"]["Unattended-Upgrade"], 0);
+        assert_eq!(
+            ev.facts["periodic_set_in"]["Unattended-Upgrade"],
+            "/etc/apt/apt.conf.d/99local:1"
+        );
+        assert_eq!(ev.facts["unattended_upgrades"]["installed"], true);
+        assert_eq!(ev.facts["unattended_upgrades"]["enabled"], false);
+        assert_eq!(ev.facts["last_update"], Value::Null);
+        assert_eq!(ev.facts["reboot_required"], false);
+    }
 }
