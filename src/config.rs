@@ -390,4 +390,29 @@ mod tests {
         let empty = ok.replace("reason = \"x\"", "reason = \" \"");
         assert!(Config::parse("a.toml", &empty).is_err());
     }
+
+    #[test]
+    fn plugins_come_from_tables_and_the_drop_in_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("inventory.py");
+        std::fs::write(&plugin, "#!/usr/bin/python3\nprint('{}')\n").unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = format!(
+            "[daemon]\nplugin_dir = \"{}\"\n\n[collectors.\"exec:inventory\"]\nschedule = \"@daily\"\n\n[collectors.\"exec:other\"]\ncommand = [\"/bin/true\"]\n",
+            dir.path().display()
+        );
+        let c = Config::parse("a.toml", &text).unwrap();
+        // The table tunes the drop-in without repeating its command.
+        assert_eq!(
+            c.collectors["exec:inventory"].settings["command"][0],
+            plugin.display().to_string()
+        );
+        assert_eq!(c.plugin_names(), vec!["exec:inventory", "exec:other"]);
+        assert_eq!(c.plugins().len(), 2);
+        let e =
+            Config::parse("a.toml", "[collectors.\"exec:x\"]\ncommand = [\"x\"]\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "collectors.exec:x"));
+        assert!(e.message.contains("absolute path"), "{e}");
+    }
 }

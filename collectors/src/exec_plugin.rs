@@ -30,9 +30,13 @@ pub const PREFIX: &str = "exec:";
 /// One configured plugin.
 #[derive(Debug, Clone)]
 pub struct ExecPlugin {
+    /// `exec:NAME`, interned for the life of the process.
     name: &'static str,
+    /// The program (absolute) and its arguments.
     command: Vec<String>,
+    /// How long the program may run before its process group is killed.
     timeout: Duration,
+    /// Bytes of stdout accepted; more is an error.
     max_output_bytes: usize,
 }
 
