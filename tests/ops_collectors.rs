@@ -69,7 +69,7 @@ fn each_operations_rule_passes_and_fails_on_the_hosts_built_for_it() {
     );
     assert_eq!(
         result(&stock, "firewall.no_unfiltered_listeners")["observed"],
-        serde_json::json!(["tcp/0.0.0.0:22", "tcp/:::22", "udp/0.0.0.0:68"])
+        serde_json::json!(["tcp/0.0.0.0:22", "tcp/[::]:22", "udp/0.0.0.0:68"])
     );
     let pending = result(&stock, "patching.security_updates_applied")["observed"]
         .as_array()
@@ -232,10 +232,10 @@ fn a_host_without_the_tool_fails_the_rule_it_does_not_skip_it() {
         result(&doc, "firewall.no_unfiltered_listeners")["observed"],
         serde_json::json!([
             "tcp/0.0.0.0:22",
-            "tcp/:::22",
+            "tcp/[::]:22",
             "tcp/0.0.0.0:443",
-            "tcp/:::443",
-            "tcp/:::9100"
+            "tcp/[::]:443",
+            "tcp/[::]:9100"
         ])
     );
     // No chronyc and no timesyncd: no time service.
@@ -363,6 +363,35 @@ fn live_nft_in_a_network_namespace_judges_a_real_ruleset() {
             unfiltered
         );
     }
+}
+
+#[test]
+fn live_auditctl_count_is_what_the_kernel_reports() {
+    // Reads the kernel's audit rules without changing them; needs root and auditd's tools.
+    let Ok(out) = std::process::Command::new("/usr/sbin/auditctl")
+        .arg("-l")
+        .output()
+    else {
+        eprintln!("skipped: auditctl is not installed");
+        return;
+    };
+    if !out.status.success() {
+        eprintln!("skipped: auditctl -l needs root here");
+        return;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && l.trim() != "No rules")
+        .count();
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_config(dir.path(), "");
+    let (_, doc) = collect_json(Path::new("/"), &config, &["--collector", "audit_logging"]);
+    assert_eq!(
+        result(&doc, "audit.rules_loaded")["observed"],
+        expected,
+        "{doc}"
+    );
 }
 
 #[test]

@@ -165,7 +165,10 @@ impl Collector for Firewall {
                 named |= n;
                 exposure = worse(exposure, e);
             }
-            let id = format!("{}/{}:{}", l.proto, l.address, l.port);
+            let id = match l.family {
+                Family::V4 => format!("{}/{}:{}", l.proto, l.address, l.port),
+                Family::V6 => format!("{}/[{}]:{}", l.proto, l.address, l.port),
+            };
             if exposure == "any" && !named {
                 unfiltered.push(Value::String(id.clone()));
             }
