@@ -120,13 +120,18 @@ impl Collector for TimeSync {
 
         // systemd-timesyncd
         let mut timesyncd = Map::new();
-        let ts_service = service_facts(
-            root,
-            "systemd-timesyncd.service",
-            &["systemd-timesyncd.service"],
-            &mut artifacts,
-            &mut unavailable,
-        );
+        // timesyncd is part of systemd: without systemctl it is simply not there.
+        let ts_service = if Command::locate(root, crate::probe::SYSTEMCTL).is_some() {
+            service_facts(
+                root,
+                "systemd-timesyncd.service",
+                &["systemd-timesyncd.service"],
+                &mut artifacts,
+                &mut unavailable,
+            )
+        } else {
+            None
+        };
         timesyncd.insert(
             "installed".into(),
             json!(ts_service.as_ref().is_some_and(|s| s["installed"] == true)),
