@@ -220,6 +220,27 @@ fn a_tool_that_fails_or_hangs_is_an_error_with_its_reason_never_a_pass() {
 }
 
 #[test]
+fn a_kept_back_kernel_is_not_a_clean_bill_of_health() {
+    // apt's real wording when `upgrade` will not install a package that needs new ones.
+    let doc = hardened_with(
+        |t| {
+            replace_recording(
+                t,
+                r#""/usr/bin/apt-get", "--simulate", "-o", "Debug::NoLocking=true", "upgrade""#,
+                "stdout = \"\"\"\nReading package lists...\nBuilding dependency tree...\nReading state information...\nCalculating upgrade...\nThe following packages have been kept back:\n  linux-image-amd64\n0 upgraded, 0 newly installed, 0 to remove and 1 not upgraded.\n\"\"\"",
+            )
+        },
+        "",
+    );
+    let r = result(&doc, "patching.security_updates_applied");
+    assert_eq!(r["status"], "fail", "{r}");
+    assert_eq!(
+        r["observed"],
+        serde_json::json!(["linux-image-amd64 (kept back)"])
+    );
+}
+
+#[test]
 fn a_host_without_the_tool_fails_the_rule_it_does_not_skip_it() {
     // No nft (and no iptables) in the tree: no firewall at all is a failure.
     let doc = hardened_with(

@@ -157,6 +157,7 @@ impl Collector for Patching {
                     let (all, security) = parse_simulation(&out.stdout);
                     pending.insert("count".into(), json!(all));
                     pending.insert("security".into(), json!(security));
+                    pending.insert("kept_back".into(), json!(kept_back(&out.stdout)));
                 }
                 Ok(ToolRun::Ran(out)) => {
                     unavailable.insert("pending_updates".into(), json!(out.failure_reason()));
@@ -218,6 +219,7 @@ impl Collector for Patching {
         if let Some(c) = pending.get("count") {
             facts["pending_updates"] = c.clone();
             facts["pending_security_updates"] = pending["security"].clone();
+            facts["kept_back"] = pending["kept_back"].clone();
         }
         Ok(Evidence { facts, artifacts })
     }
@@ -252,6 +254,26 @@ fn parse_simulation(text: &str) -> (usize, Vec<String>) {
     (all, security.into_iter().collect())
 }
 
+/// Packages apt lists as "kept back": a newer version exists but `upgrade` will not
+/// install it (held, or it needs new packages, as kernel updates do). apt does not say
+/// where their update comes from, so one of them may be a security fix.
+fn kept_back(text: &str) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("The following") {
+            inside = line.contains("kept back");
+            continue;
+        }
+        if inside && line.starts_with("  ") {
+            names.extend(line.split_whitespace().map(String::from));
+        } else {
+            inside = false;
+        }
+    }
+    names.into_iter().collect()
+}
+
 /// The end of the last apt run in history.log that upgraded or installed packages.
 /// apt writes local time without a zone; it is read as UTC (on hosts not on UTC the
 /// result is off by the zone offset, which does not matter at the scale of days).
@@ -283,6 +305,12 @@ mod tests {
         // Recorded from `apt-get --simulate upgrade` on Debian 12 (2026-11-26).
         let text = "Inst bash [5.2.15-2+b8] (5.2.15-2+b13 Debian:12.15/oldstable [amd64])\nInst libgcrypt20 [1.10.1-3] (1.10.1-3+deb12u1 Debian:12.15/oldstable, Debian-Security:12/oldstable-security [amd64])\nConf bash (5.2.15-2+b13 Debian:12.15/oldstable [amd64])\n";
         assert_eq!(parse_simulation(text), (2, vec!["libgcrypt20".to_string()]));
+    }
+
+    #[test]
+    fn kept_back_packages_are_listed() {
+        let text = "Calculating upgrade...\nThe following package was automatically installed and is no longer required:\n  netbase\nThe following packages have been kept back:\n  linux-image-amd64 apt\n0 upgraded, 0 newly installed, 0 to remove and 2 not upgraded.\n";
+        assert_eq!(kept_back(text), vec!["apt", "linux-image-amd64"]);
     }
 
     #[test]
