@@ -634,3 +634,43 @@ fn a_rule_for_an_unconfigured_plugin_is_a_file_and_line_error() {
         "{err}"
     );
 }
+
+#[test]
+fn clamav_signatures_are_judged_by_their_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    std::fs::create_dir_all(host.join("var/lib/dpkg")).unwrap();
+    std::fs::create_dir_all(host.join("var/lib/clamav")).unwrap();
+    std::fs::write(
+        host.join("var/lib/dpkg/status"),
+        "Package: clamav\nStatus: install ok installed\nVersion: 1.0.9+dfsg-1~deb12u1\n\nPackage: clamav-freshclam\nStatus: install ok installed\nVersion: 1.0.9+dfsg-1~deb12u1\n",
+    )
+    .unwrap();
+    let set_age = |name: &str, days: u64| {
+        let path = host.join("var/lib/clamav").join(name);
+        std::fs::write(&path, "stand-in: only the time is read").unwrap();
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86400);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    set_age("main.cvd", 200);
+    set_age("daily.cvd", 30);
+    set_age("daily.cld", 0);
+    let config = plain_config(dir.path(), "");
+    let (_, doc) = collect_json(&host, &config, &["--collector", "malware"]);
+    assert_eq!(status_of(&doc, "malware.protection_present"), "pass");
+    assert_eq!(
+        status_of(&doc, "malware.protection_current"),
+        "pass",
+        "{doc}"
+    );
+    // freshclam stopped ten days ago: the newest daily database is too old.
+    set_age("daily.cld", 10);
+    let (_, doc) = collect_json(&host, &config, &["--collector", "malware"]);
+    assert_eq!(status_of(&doc, "malware.protection_present"), "pass");
+    assert_eq!(status_of(&doc, "malware.protection_current"), "fail");
+}
