@@ -383,7 +383,11 @@ fn walk_nft_chain(
                                     proto = pr.into();
                                 }
                             }
-                            ports = Some(nft_ports(right));
+                            // `dport != 22` opens every other port.
+                            ports = match m["op"].as_str() {
+                                Some("==") | Some("in") | None => Some(nft_ports(right)),
+                                _ => None,
+                            };
                         }
                         Some("saddr") => from_any = false,
                         Some("sport") => not_new = true,
@@ -567,7 +571,9 @@ fn walk_ipt_chain(
                     k += 1;
                 }
                 "--dport" | "--dports" | "--destination-port" => {
-                    ports = Some(ipt_ports(next));
+                    // `! --dport 22` opens every other port.
+                    let negated = k > 0 && args[k - 1] == "!";
+                    ports = if negated { None } else { Some(ipt_ports(next)) };
                     k += 1;
                 }
                 "-j" | "-g" => {
@@ -579,6 +585,7 @@ fn walk_ipt_chain(
                     other_match = true;
                     k += 1;
                 }
+                "!" if matches!(next, "--dport" | "--dports" | "--destination-port") => {}
                 "!" => other_match = true,
                 _ if a.starts_with("--") => {
                     other_match = true;
@@ -784,6 +791,14 @@ mod tests {
         assert_eq!(
             exposure_of(&layers, Family::V4, "tcp", 8080),
             ("blocked", false)
+        );
+        let negated = parse_iptables_save(
+            "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp ! --dport 22 -j ACCEPT\nCOMMIT\n",
+            Family::V4,
+        );
+        assert_eq!(
+            exposure_of(&negated, Family::V4, "tcp", 8080),
+            ("any", false)
         );
         // IPv6 has no layer here: wide open.
         assert_eq!(
