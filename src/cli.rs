@@ -54,7 +54,9 @@ pub struct CollectArgs {
     pub root: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Run only this collector (repeatable).
+    /// Run only this collector (repeatable): password_policy, availability,
+    /// audit_logging, firewall, patching, disk_encryption, time_sync, malware, or a
+    /// configured plugin exec:NAME.
     #[arg(long = "collector", value_name = "NAME")]
     pub collectors: Vec<String>,
     /// Output format.

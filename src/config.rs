@@ -7,7 +7,7 @@
 
 use crate::location::{toml_error, FileError, LineIndex};
 use crate::schedule::UnixCron;
-use attestd_collectors::collector_by_name;
+use attestd_collectors::{collector_by_name, exec_plugin};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,8 @@ use toml::Spanned;
 pub const EMBEDDED_DEFAULT: &str = include_str!("../packaging/attestd.toml");
 /// Where the packaged daemon reads its configuration.
 pub const SYSTEM_CONFIG_PATH: &str = "/etc/attestd/attestd.toml";
+/// The schedule of a plugin that sets none.
+const PLUGIN_SCHEDULE: &str = "*/15 * * * *";
 /// The name shown for the embedded default in messages.
 pub const EMBEDDED_NAME: &str = "<embedded default config>";
 
@@ -49,6 +51,9 @@ struct DaemonSection {
     watch: Option<bool>,
     /// Seconds a collector may run before its rules are marked `error` (default 30).
     collector_timeout_seconds: Option<u64>,
+    /// Directory of drop-in `exec:NAME` plugins: each executable file `NAME` in it is a
+    /// collector (default `/etc/attestd/collectors.d`). See docs/plugins.md.
+    plugin_dir: Option<PathBuf>,
 }
 
 /// `[[waiver]]`: an accepted exception to one rule, until it expires.
@@ -149,22 +154,55 @@ impl Config {
                 },
             );
         }
+        // Drop-in plugins: an executable NAME in the plugin directory is `exec:NAME`.
+        let plugin_dir = raw
+            .daemon
+            .plugin_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(exec_plugin::PLUGIN_DIR));
+        let drop_ins = exec_plugin::discover(&plugin_dir).map_err(|m| FileError {
+            file: name.to_string(),
+            line: 0,
+            field: "daemon.plugin_dir".into(),
+            message: m,
+        })?;
+        for (pname, path) in &drop_ins {
+            collectors.insert(
+                pname.clone(),
+                CollectorConfig {
+                    enabled: true,
+                    schedule: UnixCron::parse(PLUGIN_SCHEDULE).expect("valid"),
+                    timeout: Duration::from_secs(default_timeout),
+                    settings: serde_json::json!({ "command": [path] }),
+                },
+            );
+        }
         for (name_spanned, table) in raw.collectors {
             let cname = name_spanned.get_ref().clone();
             let field = format!("collectors.{cname}");
-            let collector = collector_by_name(&cname).ok_or_else(|| {
-                err(
-                    name_spanned.span(),
-                    field.clone(),
-                    format!(
-                        "unknown collector; known collectors: {}",
-                        attestd_collectors::known_collector_names().join(", ")
-                    ),
-                )
-            })?;
+            let plugin = exec_plugin::is_plugin_name(&cname);
+            let collector = if plugin {
+                None
+            } else {
+                Some(collector_by_name(&cname).ok_or_else(|| {
+                    err(
+                        name_spanned.span(),
+                        field.clone(),
+                        format!(
+                            "unknown collector; known collectors: {} (plugins are named \"exec:NAME\")",
+                            attestd_collectors::known_collector_names().join(", ")
+                        ),
+                    )
+                })?)
+            };
             let entry = collectors
-                .get_mut(&cname)
-                .expect("defaults hold every collector");
+                .entry(cname.clone())
+                .or_insert_with(|| CollectorConfig {
+                    enabled: true,
+                    schedule: UnixCron::parse(PLUGIN_SCHEDULE).expect("valid"),
+                    timeout: Duration::from_secs(default_timeout),
+                    settings: serde_json::Value::Null,
+                });
             let mut settings = table;
             if let Some(v) = settings.remove("enabled") {
                 entry.enabled = v.as_bool().ok_or_else(|| {
@@ -196,10 +234,20 @@ impl Config {
                 })?;
                 entry.timeout = Duration::from_secs(secs as u64);
             }
-            let settings_json = serde_json::to_value(&settings).expect("TOML tables are JSON");
-            collector
-                .check_settings(&settings_json)
-                .map_err(|m| err(name_spanned.span(), field.clone(), m))?;
+            let mut settings_json = serde_json::to_value(&settings).expect("TOML tables are JSON");
+            match &collector {
+                Some(c) => c.check_settings(&settings_json),
+                None => {
+                    // A table for a drop-in plugin may tune it without repeating its command.
+                    if settings_json.get("command").is_none() {
+                        if let Some(cmd) = entry.settings.get("command") {
+                            settings_json["command"] = cmd.clone();
+                        }
+                    }
+                    exec_plugin::check_settings(&cname, &settings_json)
+                }
+            }
+            .map_err(|m| err(name_spanned.span(), field.clone(), m))?;
             entry.settings = settings_json;
         }
         let variables = raw
@@ -244,6 +292,28 @@ impl Config {
             variables,
             waivers,
         })
+    }
+
+    /// The configured `exec:NAME` plugins, ready to run.
+    pub fn plugins(&self) -> Vec<attestd_collectors::ExecPlugin> {
+        self.collectors
+            .iter()
+            .filter(|(n, _)| exec_plugin::is_plugin_name(n))
+            .filter_map(|(n, c)| {
+                attestd_collectors::ExecPlugin::new(n, &c.settings, c.timeout)
+                    .map_err(|e| tracing::warn!(plugin = %n, reason = %e, "plugin not usable"))
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// The names of the configured plugins (`exec:NAME`).
+    pub fn plugin_names(&self) -> Vec<&str> {
+        self.collectors
+            .keys()
+            .filter(|n| exec_plugin::is_plugin_name(n))
+            .map(String::as_str)
+            .collect()
     }
 
     /// The collectors to run: all enabled ones, or only those named (which must exist).
@@ -319,5 +389,30 @@ mod tests {
         assert_eq!((e.line, e.field.as_str()), (5, "waiver.expires"));
         let empty = ok.replace("reason = \"x\"", "reason = \" \"");
         assert!(Config::parse("a.toml", &empty).is_err());
+    }
+
+    #[test]
+    fn plugins_come_from_tables_and_the_drop_in_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("inventory.py");
+        std::fs::write(&plugin, "#!/usr/bin/python3\nprint('{}')\n").unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = format!(
+            "[daemon]\nplugin_dir = \"{}\"\n\n[collectors.\"exec:inventory\"]\nschedule = \"@daily\"\n\n[collectors.\"exec:other\"]\ncommand = [\"/bin/true\"]\n",
+            dir.path().display()
+        );
+        let c = Config::parse("a.toml", &text).unwrap();
+        // The table tunes the drop-in without repeating its command.
+        assert_eq!(
+            c.collectors["exec:inventory"].settings["command"][0],
+            plugin.display().to_string()
+        );
+        assert_eq!(c.plugin_names(), vec!["exec:inventory", "exec:other"]);
+        assert_eq!(c.plugins().len(), 2);
+        let e =
+            Config::parse("a.toml", "[collectors.\"exec:x\"]\ncommand = [\"x\"]\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "collectors.exec:x"));
+        assert!(e.message.contains("absolute path"), "{e}");
     }
 }

@@ -21,9 +21,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over the built-in collectors.
+    /// An engine over the built-in collectors and the config's `exec:NAME` plugins.
     pub fn new(config: Arc<Config>, policies: Arc<PolicySet>, root: HostRoot) -> Engine {
-        let collectors = attestd_collectors::all_collectors()
+        let collectors = attestd_collectors::with_plugins(config.plugins())
             .into_iter()
             .map(Arc::from)
             .collect();

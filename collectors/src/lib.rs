@@ -6,24 +6,33 @@
 //! Collectors never return secrets: no password hashes, private keys or tokens.
 
 pub mod accounts;
+pub mod audit_logging;
 pub mod availability;
 pub mod certificates;
 mod collector;
 pub mod command;
+pub mod disk_encryption;
 mod evidence;
+pub mod exec_plugin;
 pub mod file_permissions;
+pub mod firewall;
 mod host_root;
+pub mod malware;
 pub mod password_policy;
+pub mod patching;
+mod probe;
 mod registry;
 pub mod session_timeout;
 pub mod ssh;
 pub mod sshd_config;
 pub mod text;
+pub mod time_sync;
 pub mod tls;
 mod x509;
 
 pub use collector::{CollectContext, CollectError, Collector};
 pub use command::{Command, CommandError, CommandOutput};
 pub use evidence::{excerpt_of, sha256_hex, Artifact, Evidence};
+pub use exec_plugin::ExecPlugin;
 pub use host_root::{HostRoot, MAX_FILE_BYTES};
-pub use registry::{all_collectors, collector_by_name, known_collector_names};
+pub use registry::{all_collectors, collector_by_name, known_collector_names, with_plugins};

@@ -62,7 +62,8 @@ impl PolicySet {
         rule_files: &[(String, String)],
         config: &Config,
     ) -> Result<PolicySet, FileError> {
-        let collectors = attestd_collectors::known_collector_names();
+        let mut collectors = attestd_collectors::known_collector_names();
+        collectors.extend(config.plugin_names());
         let mut rules: Vec<Rule> = Vec::new();
         let mut variables: BTreeMap<String, Variable> = BTreeMap::new();
         // Variables are global: a rule may use one declared in an earlier file.

@@ -143,9 +143,18 @@ pub fn parse_rule_file(
             return Err(at(def.id.span(), "id", format!("rule id `{id}` must be lowercase words joined by dots or underscores, e.g. password.min_length")));
         }
         let field = |f: &str| format!("rule {id}: {f}");
-        if !known_collectors.contains(&def.collector.get_ref().as_str())
-            && !def.collector.get_ref().starts_with("exec:")
-        {
+        let cname = def.collector.get_ref().as_str();
+        if cname.starts_with("exec:") && !known_collectors.contains(&cname) {
+            return Err(at(
+                def.collector.span(),
+                &field("collector"),
+                format!(
+                    "no plugin `{cname}` is configured; add [collectors.\"{cname}\"] with command = [\"/absolute/path\"] to the config, or put an executable named `{}` in the plugin directory (/etc/attestd/collectors.d)",
+                    cname.trim_start_matches("exec:")
+                ),
+            ));
+        }
+        if !known_collectors.contains(&cname) {
             return Err(at(
                 def.collector.span(),
                 &field("collector"),

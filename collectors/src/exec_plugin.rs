@@ -1,0 +1,351 @@
+//! `exec:NAME` plugins: an executable the operator provides that prints facts as one
+//! JSON object on stdout. It is configured as `[collectors."exec:NAME"]` with
+//! `command = ["/abs/path", "arg", ...]`, or found as an executable file `NAME` (any
+//! extension is dropped) in `/etc/attestd/collectors.d/`.
+//!
+//! The plugin runs through the command runner like every other tool: no shell, an
+//! absolute path, a cleared environment (`PATH`, `LC_ALL=C`), a timeout that kills its
+//! process group, and a cap on its output. Exit status 0 and a JSON object on stdout
+//! are facts; anything else is an error naming what was wrong. Its rules are written by
+//! the operator (`collector = "exec:NAME"`). Protocol: `docs/plugins.md`.
+//!
+//! It must never run a plugin through a shell, never run a drop-in file that others
+//! could have changed (group- or world-writable, or owned by another user), and never
+//! judge the facts a plugin prints.
+
+use crate::{CollectContext, CollectError, Collector, Command, CommandError, Evidence};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where drop-in plugins live by default.
+pub const PLUGIN_DIR: &str = "/etc/attestd/collectors.d";
+/// Output a plugin may print by default.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// The prefix that marks a plugin collector's name.
+pub const PREFIX: &str = "exec:";
+
+/// One configured plugin.
+#[derive(Debug, Clone)]
+pub struct ExecPlugin {
+    /// `exec:NAME`, interned for the life of the process.
+    name: &'static str,
+    /// The program (absolute) and its arguments.
+    command: Vec<String>,
+    /// How long the program may run before its process group is killed.
+    timeout: Duration,
+    /// Bytes of stdout accepted; more is an error.
+    max_output_bytes: usize,
+}
+
+/// `[collectors."exec:NAME"]` settings (besides enabled, schedule, timeout_seconds).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// The program (an absolute path) and its arguments; no shell is involved.
+    command: Option<Vec<String>>,
+    /// How many bytes of stdout the plugin may print (default 1 MiB); more is an error.
+    max_output_bytes: Option<usize>,
+}
+
+/// True when `name` names a plugin (`exec:...`).
+pub fn is_plugin_name(name: &str) -> bool {
+    name.starts_with(PREFIX)
+}
+
+/// Check a plugin name: `exec:` then lowercase letters, digits, `_` or `-`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let short = name.strip_prefix(PREFIX).unwrap_or("");
+    let ok = short.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && short
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "plugin name `{name}` must be `exec:` followed by lowercase letters, digits, `_` or `-`"
+        ))
+    }
+}
+
+/// Check a plugin's settings: `command` must be a non-empty list whose first element is
+/// an absolute path.
+pub fn check_settings(name: &str, settings: &Value) -> Result<(), String> {
+    check_name(name)?;
+    parse_settings(settings).map(|_| ())
+}
+
+fn parse_settings(settings: &Value) -> Result<(Vec<String>, usize), String> {
+    let s: Settings = if settings.is_null() {
+        Settings {
+            command: None,
+            max_output_bytes: None,
+        }
+    } else {
+        serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?
+    };
+    let command = s.command.ok_or(
+        "`command` is required: the plugin's absolute path and its arguments, e.g. command = [\"/usr/local/lib/attestd/check-x\", \"--json\"]",
+    )?;
+    let Some(program) = command.first() else {
+        return Err("`command` must not be empty".into());
+    };
+    if !Path::new(program).is_absolute() {
+        return Err(format!(
+            "command: `{program}` is not an absolute path (attestd never searches PATH and runs no shell)"
+        ));
+    }
+    let max = s.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
+    if max == 0 {
+        return Err("max_output_bytes must be positive".into());
+    }
+    Ok((command, max))
+}
+
+/// Names live as long as the process; each distinct plugin name is kept once, so
+/// reloading the config does not grow memory.
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+impl ExecPlugin {
+    /// A plugin from its validated settings; `timeout` is the collector's timeout (the
+    /// process is killed a little before it, so its own error is the one reported).
+    pub fn new(name: &str, settings: &Value, timeout: Duration) -> Result<ExecPlugin, String> {
+        check_name(name)?;
+        let (command, max_output_bytes) = parse_settings(settings)?;
+        Ok(ExecPlugin {
+            name: intern(name),
+            command,
+            timeout: (timeout * 9 / 10).max(Duration::from_millis(500)),
+            max_output_bytes,
+        })
+    }
+}
+
+/// Executable files in a drop-in directory as `(exec:NAME, path)`, in name order.
+/// Hidden files, editor backups and non-executable files are skipped; a file that is
+/// writable by group or others, or owned by another user than root or attestd's own,
+/// is an error (it would let someone else run code as attestd).
+pub fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with('.') || file_name.ends_with('~') || file_name.contains(".dpkg-") {
+            continue;
+        }
+        let path = entry.path();
+        let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mode = meta.permissions().mode();
+        if !meta.is_file() || mode & 0o111 == 0 {
+            continue;
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if mode & 0o022 != 0 || (meta.uid() != 0 && meta.uid() != me) {
+            return Err(format!(
+                "{}: refusing to run a plugin that others can change (mode {:o}, owner uid {}); make it owned by root and not group- or world-writable (chmod go-w)",
+                path.display(),
+                mode & 0o7777,
+                meta.uid()
+            ));
+        }
+        let stem = file_name.split('.').next().unwrap_or("").to_string();
+        let name = format!("{PREFIX}{stem}");
+        check_name(&name).map_err(|m| format!("{}: {m}", path.display()))?;
+        found.push((name, path));
+    }
+    found.sort();
+    Ok(found)
+}
+
+impl Collector for ExecPlugin {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn version(&self) -> &'static str {
+        "plugin"
+    }
+    fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn default_schedule(&self) -> &'static str {
+        "*/15 * * * *"
+    }
+    fn check_settings(&self, settings: &Value) -> Result<(), String> {
+        check_settings(self.name, settings)
+    }
+    fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
+        let cmd = Command::new(&self.command[0])
+            .args(self.command[1..].iter().cloned())
+            .timeout(self.timeout)
+            .max_output_bytes(self.max_output_bytes);
+        let out = cmd.run(&ctx.root).map_err(|e| match e {
+            CommandError::NotInstalled { program } => CollectError::Other(format!(
+                "plugin program {program} does not exist; fix `command` in [collectors.\"{}\"] or install it",
+                self.name
+            )),
+            other => CollectError::Other(format!("plugin {}: {other}", self.name)),
+        })?;
+        if out.truncated {
+            return Err(CollectError::Other(format!(
+                "plugin {} printed more than {} bytes (raise max_output_bytes if that is expected)",
+                self.name, self.max_output_bytes
+            )));
+        }
+        if !out.success() {
+            return Err(CollectError::Other(format!(
+                "plugin {}: {}",
+                self.name,
+                out.failure_reason()
+            )));
+        }
+        let facts: Value =
+            serde_json::from_str(&out.stdout).map_err(|e| CollectError::Malformed {
+                path: out.command_line(),
+                line: e.line(),
+                reason: format!("stdout is not JSON: {e}"),
+            })?;
+        if !facts.is_object() {
+            return Err(CollectError::Malformed {
+                path: out.command_line(),
+                line: 1,
+                reason: "stdout must be one JSON object (`{...}`) of facts".into(),
+            });
+        }
+        Ok(Evidence {
+            facts,
+            artifacts: vec![out.artifact()],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HostRoot;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn ctx() -> CollectContext {
+        CollectContext {
+            root: HostRoot::live(),
+            settings: Value::Null,
+            previous_facts: None,
+            now: chrono::Utc::now(),
+        }
+    }
+
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn plugin(path: &Path, timeout_ms: u64) -> ExecPlugin {
+        ExecPlugin::new(
+            "exec:t",
+            &json!({"command": [path.to_str().unwrap()]}),
+            Duration::from_millis(timeout_ms),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(check_settings("exec:ok", &json!({"command": ["/bin/true"]})).is_ok());
+        let e = check_settings("exec:ok", &json!({})).unwrap_err();
+        assert!(e.contains("`command` is required"), "{e}");
+        let e = check_settings("exec:ok", &json!({"command": ["true"]})).unwrap_err();
+        assert!(e.contains("absolute path"), "{e}");
+        assert!(check_settings("exec:Bad Name", &json!({"command": ["/bin/true"]})).is_err());
+        assert!(
+            check_settings("exec:ok", &json!({"command": ["/bin/true"], "shell": true})).is_err()
+        );
+    }
+
+    #[test]
+    fn json_objects_are_facts_and_everything_else_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = script(dir.path(), "good", r#"echo '{"answer": 42}'"#);
+        let ev = plugin(&good, 5000).collect(&ctx()).unwrap();
+        assert_eq!(ev.facts["answer"], 42);
+        assert_eq!(ev.artifacts[0].exit_status, Some(0));
+
+        let list = script(dir.path(), "list", "echo '[1,2]'");
+        let e = plugin(&list, 5000).collect(&ctx()).unwrap_err();
+        assert!(e.to_string().contains("one JSON object"), "{e}");
+
+        let garbage = script(dir.path(), "garbage", "echo 'not json'");
+        let e = plugin(&garbage, 5000).collect(&ctx()).unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+
+        let failing = script(dir.path(), "failing", "echo 'no database' >&2; exit 3");
+        let e = plugin(&failing, 5000).collect(&ctx()).unwrap_err();
+        assert!(e.to_string().contains("exited with 3: no database"), "{e}");
+
+        let hang = script(dir.path(), "hang", "sleep 30");
+        let start = std::time::Instant::now();
+        let e = plugin(&hang, 600).collect(&ctx()).unwrap_err();
+        assert!(e.to_string().contains("did not finish"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+
+        let missing = dir.path().join("missing");
+        let e = plugin(&missing, 5000).collect(&ctx()).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn output_is_capped_and_the_environment_is_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = script(dir.path(), "big", "head -c 5000 /dev/zero | tr '\\0' x");
+        let p = ExecPlugin::new(
+            "exec:big",
+            &json!({"command": [big.to_str().unwrap()], "max_output_bytes": 100}),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let e = p.collect(&ctx()).unwrap_err();
+        assert!(e.to_string().contains("more than 100 bytes"), "{e}");
+        std::env::set_var("ATTESTD_PLUGIN_TEST_TOKEN", "s3cret");
+        let env = script(
+            dir.path(),
+            "env",
+            r#"printf '{"token": "%s"}' "${ATTESTD_PLUGIN_TEST_TOKEN:-}""#,
+        );
+        let ev = plugin(&env, 5000).collect(&ctx()).unwrap();
+        assert_eq!(ev.facts["token"], "");
+    }
+
+    #[test]
+    fn drop_ins_must_not_be_writable_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "pkg-audit.sh", "true");
+        std::fs::write(dir.path().join("README"), "not executable").unwrap();
+        let found = discover(dir.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "exec:pkg-audit");
+        let loose = script(dir.path(), "loose", "true");
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = discover(dir.path()).unwrap_err();
+        assert!(e.contains("others can change"), "{e}");
+        assert!(discover(&dir.path().join("none")).unwrap().is_empty());
+    }
+}
