@@ -47,7 +47,6 @@ fn unchanged_evidence_is_stored_once_and_runs_are_all_kept() {
     for _ in 0..3 {
         assert_eq!(collect_into(&host.root, &config, &db), 0);
     }
-    let collectors = attestd_collectors::all_collectors().len();
     let status = status_json(&db, &config);
     assert_eq!(status["ledger_rows"]["run"], 3);
     let collectors = attestd_collectors::known_collector_names().len();
