@@ -338,6 +338,31 @@ mod tests {
     }
 
     #[test]
+    fn commented_alert_examples_are_valid() {
+        // Uncomment every `[alerts.sinks.*]` block of the shipped config: it must parse.
+        let mut out = String::new();
+        let mut in_sink = false;
+        for line in EMBEDDED_DEFAULT.lines() {
+            if line.starts_with("# [alerts.sinks.") {
+                in_sink = true;
+            } else if line.trim().is_empty() {
+                in_sink = false;
+            }
+            let uncomment = in_sink || line.starts_with("# consecutive_failures_by_");
+            out.push_str(if uncomment { &line[2..] } else { line });
+            out.push('\n');
+        }
+        let c = Config::parse("example", &out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        let types: Vec<&str> = c.alerts.sinks.values().map(|s| s.type_name()).collect();
+        assert_eq!(
+            types.len(),
+            crate::alert::sink::SINK_TYPES.len(),
+            "{types:?}"
+        );
+        assert_eq!(c.alerts.consecutive_failures_by_severity["low"], 3);
+    }
+
+    #[test]
     fn alert_sinks_are_checked_with_lines() {
         let ok = "[alerts]\nconsecutive_failures = 2\n\n[alerts.sinks.sec]\ntype = \"slack\"\nurl = \"/etc/attestd/slack.url\"\n";
         let c = Config::parse("a.toml", ok).unwrap();

@@ -259,3 +259,57 @@ to = ["security@example.com"]
     assert!(mail.contains("fix:"), "{mail}");
     assert!(mail.contains("To: security@example.com"), "{mail}");
 }
+
+/// An HTTPS receiver whose certificate the system does not trust (openssl s_server):
+/// a clear TLS error, no crash, and the alert stays queued for a retry.
+#[test]
+fn https_sink_with_untrusted_certificate_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_certs(d);
+    let port = free_port();
+    let server = Command::new("openssl")
+        .current_dir(d)
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-cert",
+            "server.pem",
+            "-key",
+            "server.key",
+        ])
+        .args(["-accept", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Smtp { child: server };
+    std::fs::write(d.join("s"), "k").unwrap();
+    let config = plain_config(
+        d,
+        &format!(
+            "[alerts.sinks.tls]\ntype = \"webhook\"\nurl = \"https://127.0.0.1:{port}/hook\"\nsecret = \"{}/s\"\n",
+            d.display()
+        ),
+    );
+    let mut last = String::new();
+    // s_server may need a moment to listen.
+    for _ in 0..20 {
+        let o = attestd()
+            .args(["alerts", "test", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        last = text(&o).0;
+        if !last.contains("cannot connect: client error (Connect): tcp") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(last.contains("tls (webhook): FAILED"), "{last}");
+    assert!(last.to_lowercase().contains("certificate"), "{last}");
+    assert!(!last.contains("/hook"), "the URL is not shown: {last}");
+}
