@@ -323,3 +323,48 @@ pub fn severity_for_pagerduty(sev: &str) -> &'static str {
         _ => "info",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_filter_by_severity_and_framework() {
+        let iso = vec!["iso27001-2022:A.8.5".to_string()];
+        let soc = vec!["soc2:CC6.1".to_string()];
+        assert!(Route::default().matches("low", &soc));
+        let r = Route {
+            severities: vec!["high".into(), "critical".into()],
+            frameworks: vec!["iso27001-2022".into()],
+        };
+        assert!(r.matches("high", &iso));
+        assert!(!r.matches("low", &iso), "severity filtered");
+        assert!(!r.matches("high", &soc), "framework filtered");
+        assert!(Route {
+            severities: vec!["urgent".into()],
+            frameworks: vec![]
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn secrets_are_paths_or_credentials_and_errors_name_the_file() {
+        assert!(SecretRef("hunter2".into()).validate("secret").is_err());
+        assert!(SecretRef("credential:".into()).validate("secret").is_err());
+        assert!(SecretRef("credential:hook".into())
+            .validate("secret")
+            .is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "  value-42\n").unwrap();
+        let s = SecretRef(f.display().to_string());
+        assert_eq!(s.read("secret").unwrap(), "value-42");
+        std::fs::write(&f, "\n").unwrap();
+        let e = s.read("secret").unwrap_err();
+        assert!(e.retry && e.message.contains("is empty"), "{}", e.message);
+        let missing = SecretRef(dir.path().join("nope").display().to_string());
+        let e = missing.read("secret").unwrap_err();
+        assert!(e.message.contains("nope"), "{}", e.message);
+    }
+}
