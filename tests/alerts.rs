@@ -15,12 +15,20 @@ use std::time::Duration;
 
 const YEARLY: &str = "[collectors.password_policy]\nschedule = \"0 0 1 1 *\"\n[collectors.availability]\nschedule = \"0 0 1 1 *\"\n[alerts]\nretry_initial_seconds = 1\nretry_max_seconds = 2\ntimeout_seconds = 3\n";
 
+/// Replace login.defs atomically (write a new file, rename it over the old one), so no
+/// run can read it half-written.
+fn replace_defs(host: &Path, text: &str) {
+    let tmp = host.join("etc/.login.defs.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, host.join("etc/login.defs")).unwrap();
+}
+
 fn weaken(host: &Path, from: &str, to: &str) {
     let defs = host.join("etc/login.defs");
     let text = std::fs::read_to_string(&defs).unwrap();
     let changed = text.replace(from, to);
     assert_ne!(text, changed, "login.defs has `{from}`");
-    std::fs::write(&defs, changed).unwrap();
+    replace_defs(host, &changed);
 }
 
 #[test]
@@ -114,7 +122,7 @@ secret = "{d}/hook.secret"
         .replace("PASS_MAX_DAYS\t365", "PASS_MAX_DAYS\t99999")
         .replace("PASS_MIN_DAYS\t1", "PASS_MIN_DAYS\t0")
         .replace("PASS_WARN_AGE\t14", "PASS_WARN_AGE\t3");
-    std::fs::write(host.join("etc/login.defs"), &weakened).unwrap();
+    replace_defs(&host, &weakened);
     let hook = wait_for(Duration::from_secs(30), || {
         rx.requests("/hook").first().cloned()
     })
@@ -247,7 +255,7 @@ secret = "{d}/hook.secret"
     assert_eq!(queued, 1);
 
     // Recovery: a resolved notice, and PagerDuty resolves the same dedup keys.
-    std::fs::write(host.join("etc/login.defs"), &original).unwrap();
+    replace_defs(&host, &original);
     let resolved = wait_for(Duration::from_secs(30), || {
         rx.requests("/hook").get(1).cloned()
     })
