@@ -22,6 +22,11 @@ fn list(args: AlertsArgs) -> Result<i32, CliError> {
     let op = |e: crate::store::StoreError| CliError::Operational(e.to_string());
     let mut alerts = store.alerts_between(since.as_deref(), None).map_err(op)?;
     let counts = store.alert_counts().map_err(op)?;
+    // Sinks in the current config; a pending delivery to any other sink waits for a sink
+    // of that name to come back.
+    let configured: Option<Vec<String>> = Config::load(args.db.config.config.as_deref())
+        .ok()
+        .map(|c| c.alerts.sinks.keys().cloned().collect());
     let skip = alerts.len().saturating_sub(args.limit);
     alerts.drain(..skip);
     if args.db.format == Format::Json {
@@ -51,6 +56,9 @@ fn list(args: AlertsArgs) -> Result<i32, CliError> {
             let mut line = format!("  {:<16} {:<9} {} attempt(s)", d.sink, d.state, d.attempts);
             if let Some(at) = &d.delivered_at {
                 line.push_str(&format!(", delivered {at}"));
+            }
+            if d.state == "pending" && configured.as_ref().is_some_and(|c| !c.contains(&d.sink)) {
+                line.push_str(" (no sink of this name is configured now: it waits until one is)");
             }
             if d.state != "delivered" {
                 if let Some(e) = &d.last_error {
