@@ -4,7 +4,8 @@
 //! sink is given up with its reason, a 503 sink is retried until it succeeds, a
 //! missing secret file and an unreachable receiver are named and retried while the
 //! other sinks carry on; no secret reaches the log. With the receiver down across a
-//! daemon restart, every alert arrives exactly once, in order of creation.
+//! daemon restart, every alert arrives exactly once, in order of creation. A sink added
+//! by a SIGHUP reload is used at once.
 
 mod alerts_support;
 mod common;
@@ -592,4 +593,49 @@ impl TapMkdir for std::path::PathBuf {
         std::fs::create_dir_all(&self).unwrap();
         self
     }
+}
+
+/// A sink added by a SIGHUP reload starts delivering at once, and hears about what is
+/// already failing.
+#[test]
+fn sink_added_at_reload_hears_about_current_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let host = d.join("host");
+    copy_tree(&fixture("hardened"), &host);
+    weaken(&host, "PASS_MAX_DAYS\t365", "PASS_MAX_DAYS\t99999");
+    let rx = Receiver::start();
+    std::fs::write(d.join("hook.secret"), "r").unwrap();
+    let config = plain_config(d, YEARLY);
+    let db = d.join("attestd.db");
+    let daemon = Daemon::start(&host, &config, &db, &d.join("daemon.log"), &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || (daemon.count("run stored")
+            >= 1)
+            .then_some(()))
+        .is_some()
+    );
+    assert_eq!(daemon.count("alert queued"), 0, "no sink, no alert");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\npolicy_dirs = []\n{YEARLY}[alerts.sinks.hook]\ntype = \"webhook\"\nurl = \"{}\"\nsecret = \"{}/hook.secret\"\n",
+            rx.url("/hook"),
+            d.display()
+        ),
+    )
+    .unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let got = wait_for(Duration::from_secs(30), || {
+        rx.requests("/hook").first().cloned()
+    })
+    .unwrap_or_else(|| panic!("nothing after reload; log:\n{}", daemon.log()));
+    let body = got.json();
+    assert_eq!(body["items"][0]["rule"], "password.max_age", "{body}");
+    assert!(daemon.log().contains("configuration reloaded"));
+    daemon.stop();
 }
