@@ -36,6 +36,13 @@ pub enum Command {
     History(HistoryArgs),
     /// Walk the ledger's hash chain and name the first broken row.
     Verify(VerifyArgs),
+    /// List recent alerts and their delivery to each sink; `alerts test` sends a test
+    /// message through the sinks; `alerts deliver` sends what is pending now.
+    ///
+    /// Alerts are queued in the database with the run that raised them (by the daemon and
+    /// by `collect --db`); the daemon delivers them within seconds and retries failures
+    /// with backoff. Every attempt is kept in the ledger.
+    Alerts(AlertsArgs),
 }
 
 /// Flags shared by commands that read config and policies.
@@ -124,6 +131,41 @@ pub struct HistoryArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub action: Option<AlertsAction>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only alerts created at or after this time (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Show at most this many alerts (the newest).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Send a test message through each configured sink (or only --sink NAME) and report
+    /// each result. Nothing is queued or stored. Exit 1 if any sink failed.
+    Test(AlertsTestArgs),
+    /// Send every queued alert that is due now through its sinks, record the attempts,
+    /// and exit (for hosts that use `collect --db` from cron instead of the daemon).
+    /// Exit 1 if any delivery failed.
+    Deliver(DbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsTestArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Only this sink (a name under [alerts.sinks]).
+    #[arg(long, value_name = "NAME")]
+    pub sink: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -35,6 +35,9 @@ struct ConfigFile {
     collectors: BTreeMap<Spanned<String>, toml::Table>,
     #[serde(default, rename = "waiver")]
     waivers: Vec<Spanned<WaiverSection>>,
+    /// `[alerts]`: noise control, retries and sinks (see `alert::AlertsSection`).
+    #[serde(default)]
+    alerts: crate::alert::AlertsSection,
 }
 
 /// `[daemon]`: how the daemon runs.
@@ -82,6 +85,8 @@ pub struct Config {
     /// Variable overrides, with the line each was set on (checked in `policy::bind`).
     pub variables: BTreeMap<String, (serde_json::Value, usize)>,
     pub waivers: Vec<Waiver>,
+    /// `[alerts]`, validated; no sinks means no alerting.
+    pub alerts: crate::alert::AlertsSection,
 }
 
 /// One collector's settings after defaults are applied.
@@ -283,6 +288,31 @@ impl Config {
                 line,
             });
         }
+        raw.alerts.validate().map_err(|(field, message)| {
+            // The line of the sink's table (or of `[alerts]`) the field belongs to.
+            let needle = field
+                .strip_prefix("alerts.sinks.")
+                .and_then(|rest| {
+                    raw.alerts
+                        .sinks
+                        .keys()
+                        .filter(|n| rest.starts_with(&format!("{n}.")))
+                        .max_by_key(|n| n.len())
+                        .map(|n| format!("sinks.{n}]"))
+                })
+                .unwrap_or_else(|| "[alerts".to_string());
+            let line = text
+                .lines()
+                .position(|l| l.contains(&needle))
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            FileError {
+                file: name.to_string(),
+                line,
+                field,
+                message,
+            }
+        })?;
         Ok(Config {
             source: name.to_string(),
             database: raw.daemon.database,
@@ -291,6 +321,7 @@ impl Config {
             collectors,
             variables,
             waivers,
+            alerts: raw.alerts,
         })
     }
 
@@ -374,6 +405,58 @@ mod tests {
         assert_eq!(e.line, 2, "{e}");
         let e = Config::parse("a.toml", "[collectors.password_policy]\nminlen = 3\n").unwrap_err();
         assert!(e.to_string().contains("unknown setting `minlen`"), "{e}");
+    }
+
+    #[test]
+    fn commented_alert_examples_are_valid() {
+        // Uncomment every `[alerts.sinks.*]` block of the shipped config: it must parse.
+        let mut out = String::new();
+        let mut in_sink = false;
+        for line in EMBEDDED_DEFAULT.lines() {
+            if line.starts_with("# [alerts.sinks.") {
+                in_sink = true;
+            } else if line.trim().is_empty() {
+                in_sink = false;
+            }
+            let uncomment = in_sink || line.starts_with("# consecutive_failures_by_");
+            out.push_str(if uncomment { &line[2..] } else { line });
+            out.push('\n');
+        }
+        let c = Config::parse("example", &out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        let types: Vec<&str> = c.alerts.sinks.values().map(|s| s.type_name()).collect();
+        assert_eq!(
+            types.len(),
+            crate::alert::sink::SINK_TYPES.len(),
+            "{types:?}"
+        );
+        assert_eq!(c.alerts.consecutive_failures_by_severity["low"], 3);
+    }
+
+    #[test]
+    fn alert_sinks_are_checked_with_lines() {
+        let ok = "[alerts]\nconsecutive_failures = 2\n\n[alerts.sinks.sec]\ntype = \"slack\"\nurl = \"/etc/attestd/slack.url\"\n";
+        let c = Config::parse("a.toml", ok).unwrap();
+        assert_eq!(c.alerts.sinks["sec"].type_name(), "slack");
+        let e = Config::parse(
+            "a.toml",
+            &ok.replace("/etc/attestd/slack.url", "https://hooks.example/x"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (4, "alerts.sinks.sec.url"),
+            "{e}"
+        );
+        let e = Config::parse("a.toml", &format!("{ok}colour = 1\n")).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = Config::parse("a.toml", &ok.replace("slack", "carrier-pigeon")).unwrap_err();
+        assert!(e.to_string().contains("carrier-pigeon"), "{e}");
+        let e = Config::parse("a.toml", "[alerts]\nconsecutive_failures = 0\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (1, "alerts.consecutive_failures")
+        );
     }
 
     #[test]

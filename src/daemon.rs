@@ -1,8 +1,11 @@
 //! The daemon loop: runs collectors on their schedules and when watched files change,
 //! stores every run, logs drift, reloads on SIGHUP (keeping the old config when the new
 //! one is invalid) and stops on SIGTERM/SIGINT after the current write. It owns the
-//! store connection; nothing else writes while it runs.
+//! store connection for runs; the alert delivery worker (`alert::outbox::Worker`) runs
+//! beside it with its own connection and only writes delivery attempts.
 
+use crate::alert::outbox::Worker;
+use crate::alert::AlertPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::Engine;
@@ -31,6 +34,8 @@ struct Loaded {
     engine: Arc<Engine>,
     timetable: Timetable<Local>,
     _watches: Option<watch::Watches>,
+    /// What the store needs to plan alerts (None when no sink is configured).
+    alert_policy: Option<AlertPolicy>,
 }
 
 fn load(
@@ -39,6 +44,10 @@ fn load(
 ) -> Result<Loaded, String> {
     let config = Config::load(opts.config_path.as_deref()).map_err(|e| e.to_string())?;
     let policies = PolicySet::load(&config).map_err(|e| e.to_string())?;
+    let host = crate::host::HostIdentity::read(&opts.root)
+        .hostname
+        .unwrap_or_else(|| "unknown-host".into());
+    let alert_policy = AlertPolicy::new(&config, &policies, &host);
     let engine = Arc::new(Engine::new(
         Arc::new(config),
         Arc::new(policies),
@@ -77,6 +86,7 @@ fn load(
         engine,
         timetable,
         _watches: watches,
+        alert_policy,
     })
 }
 
@@ -85,6 +95,10 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<BTreeSet<String>>();
     let mut loaded = load(&opts, &tx)?;
     let mut store = Store::open(&opts.database).map_err(|e| e.to_string())?;
+    store.set_alert_policy(loaded.alert_policy.clone());
+    // Delivery runs beside the loop with its own connection; alerts left pending by a
+    // previous run of the daemon are picked up at once.
+    let mut worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
     tracing::info!(
         database = %opts.database.display(),
         config = %loaded.engine.config.source,
@@ -102,6 +116,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
         .selected_collectors(&[])
         .unwrap_or_default();
     run_and_store(&loaded.engine, &mut store, &all, "start", &clock).await;
+    worker.wake();
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let mut watchdog_usec = 0u64;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
@@ -122,6 +137,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                 let due = loaded.timetable.take_due(&Local::now());
                 if !due.is_empty() {
                     run_and_store(&loaded.engine, &mut store, &due, "schedule", &clock).await;
+                    worker.wake();
                 }
             }
             Some(mut names) = rx.recv() => {
@@ -132,15 +148,20 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                 let names: Vec<String> = names.into_iter().collect();
                 tracing::info!(collectors = ?names, "watched files changed");
                 run_and_store(&loaded.engine, &mut store, &names, "watch", &clock).await;
+                worker.wake();
             }
             _ = hup.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 match load(&opts, &tx) {
                     Ok(new) => {
                         loaded = new;
+                        store.set_alert_policy(loaded.alert_policy.clone());
+                        worker.shutdown().await;
+                        worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
                         tracing::info!(config = %loaded.engine.config.source, rules = loaded.engine.policies.rules.len(), "configuration reloaded");
                         let all = loaded.engine.config.selected_collectors(&[]).unwrap_or_default();
                         run_and_store(&loaded.engine, &mut store, &all, "reload", &clock).await;
+                        worker.wake();
                     }
                     Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous configuration"),
                 }
@@ -157,6 +178,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!("attestd stopping");
+    worker.shutdown().await;
     Ok(())
 }
 
@@ -198,6 +220,15 @@ pub async fn run_and_store(
                     to = d.to.as_str(),
                     observed = %d.observed_after,
                     "verdict changed"
+                );
+            }
+            if let Some(a) = &outcome.alert {
+                tracing::info!(
+                    run_id = %run.run_id,
+                    alert = %a.key,
+                    items = a.items.len(),
+                    sinks = ?a.routes.keys().collect::<Vec<_>>(),
+                    "alert queued"
                 );
             }
         }

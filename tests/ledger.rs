@@ -51,8 +51,10 @@ fn unchanged_evidence_is_stored_once_and_runs_are_all_kept() {
     assert_eq!(status["ledger_rows"]["run"], 3);
     let collectors = attestd_collectors::known_collector_names().len();
     assert_eq!(
-        status["ledger_rows"]["evidence"], collectors,
-        "one per collector, referenced by later runs"
+        status["ledger_rows"]["evidence"],
+        collectors,
+        "one per collector, referenced by later runs; stored: {}",
+        evidence_dump(&db)
     );
     assert_eq!(status["ledger_rows"]["verdicts"], collectors);
     assert_eq!(status["failing_rules"].as_array().unwrap().len(), 0);
@@ -210,4 +212,18 @@ fn reading_commands_on_a_missing_database_explain_what_to_do() {
             predicate::str::contains("no such database")
                 .and(predicate::str::contains("attestd run")),
         );
+}
+
+/// The evidence rows of a database, for failure messages.
+fn evidence_dump(db: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT body FROM ledger WHERE kind = 'evidence' ORDER BY seq")
+        .unwrap();
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    rows.join("\n")
 }

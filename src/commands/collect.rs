@@ -19,6 +19,14 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         Some(path) => Some(Store::open(path).map_err(|e| CliError::Operational(e.to_string()))?),
         None => None,
     };
+    if let Some(store) = store.as_mut() {
+        // Alerts are planned and queued with the run; the daemon (or `attestd alerts
+        // deliver`) sends them.
+        let host = HostIdentity::read(&root)
+            .hostname
+            .unwrap_or_else(|| "unknown-host".into());
+        store.set_alert_policy(crate::alert::AlertPolicy::new(&config, &policies, &host));
+    }
     let previous = |name: &str| {
         store
             .as_ref()

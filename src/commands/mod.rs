@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share: loading config and policies,
 //! finding the database, and turning failures into exit codes.
 
+mod alerts;
 mod collect;
 mod controls;
 mod history;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Controls(a) => controls::run(a),
         Command::History(a) => history::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Alerts(a) => alerts::run(a),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,9 @@ pub fn run(args: DbArgs) -> Result<i32, CliError> {
     let counts = store
         .counts()
         .map_err(|e| CliError::Operational(e.to_string()))?;
+    let alerts = store
+        .alert_counts()
+        .map_err(|e| CliError::Operational(e.to_string()))?;
     let mut failing = Vec::new();
     let mut failing_controls: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut collectors = Vec::new();
@@ -58,6 +61,7 @@ pub fn run(args: DbArgs) -> Result<i32, CliError> {
         "failing_rules": failing,
         "failing_controls": failing_controls,
         "ledger_rows": counts,
+        "alerts": alerts,
     });
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
@@ -101,5 +105,9 @@ pub fn run(args: DbArgs) -> Result<i32, CliError> {
     }
     let rows: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     println!("\nLedger: {}", rows.join(", "));
+    println!(
+        "Alert deliveries: {} pending, {} delivered, {} failed",
+        alerts.pending, alerts.delivered, alerts.failed
+    );
     Ok(0)
 }

@@ -7,6 +7,7 @@
 //! who goes around them. This module never evaluates rules and never observes the host.
 
 pub mod ledger;
+pub mod outbox;
 pub mod records;
 
 pub use records::*;
@@ -55,13 +56,15 @@ CREATE TABLE collector_heads (
 "#;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(outbox::SCHEMA_OUTBOX)])
 }
 
 /// An open database.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// When set, `record_run` also plans and enqueues alerts (see `outbox`).
+    alert_policy: Option<crate::alert::AlertPolicy>,
 }
 
 impl Store {
@@ -89,6 +92,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            alert_policy: None,
         })
     }
 
@@ -107,6 +111,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            alert_policy: None,
         })
     }
 
@@ -233,11 +238,16 @@ impl Store {
             )
             .map_err(|e| sqlite(&path, e))?;
         }
+        let alert = match &self.alert_policy {
+            Some(policy) => outbox::enqueue(&tx, run, policy).map_err(|e| sqlite(&path, e))?,
+            None => None,
+        };
         tx.commit().map_err(|e| sqlite(&path, e))?;
         Ok(RunOutcome {
             run_seq,
             drift,
             new_evidence,
+            alert,
         })
     }
 

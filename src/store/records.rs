@@ -100,6 +100,8 @@ pub struct RunOutcome {
     pub drift: Vec<DriftEvent>,
     /// Evidence rows newly written (the rest were references to earlier rows).
     pub new_evidence: usize,
+    /// The alert this run raised (written in the same transaction), if any.
+    pub alert: Option<crate::alert::AlertRecord>,
 }
 
 /// The current state of one collector, for `status` and `controls`.
