@@ -36,6 +36,17 @@ pub enum Command {
     History(HistoryArgs),
     /// Walk the ledger's hash chain and name the first broken row.
     Verify(VerifyArgs),
+    /// Write the man page attestd(8) and shell completions into DIR (used to build the
+    /// package).
+    #[command(hide = true)]
+    GenerateAssets(GenerateAssetsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateAssetsArgs {
+    /// Directory to write attestd.8 and completions/ into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Flags shared by commands that read config and policies.

@@ -1,4 +1,4 @@
-//! Default locations of the database. Never creates anything.
+//! Default locations of the database and the status socket. Never creates anything.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -15,6 +15,19 @@ pub fn default_database() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from("."));
     state.join("attestd/attestd.db")
+}
+
+/// The status endpoint's socket when the config does not say: the service's runtime
+/// directory as root (systemd creates it: `RuntimeDirectory=attestd`), else the user's
+/// runtime directory; `None` when neither is known.
+pub fn default_status_socket() -> Option<PathBuf> {
+    if running_as_root() {
+        return Some(PathBuf::from("/run/attestd/status.sock"));
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|d| d.join("attestd/status.sock"))
 }
 
 fn running_as_root() -> bool {

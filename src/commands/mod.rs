@@ -3,6 +3,7 @@
 
 mod collect;
 mod controls;
+mod generate_assets;
 mod history;
 mod run;
 mod status;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Controls(a) => controls::run(a),
         Command::History(a) => history::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::GenerateAssets(a) => generate_assets::run(a),
     };
     match result {
         Ok(code) => code,
