@@ -192,6 +192,17 @@ fn health_and_metrics_follow_the_daemon() {
     assert_eq!(sample(&metrics, "attestd_alerts_pending"), None, "{metrics}");
     let fail_before = sample(&metrics, "attestd_rules{status=\"fail\"}").unwrap();
 
+    // Quiet when nothing changes: the collectors reading their watched files must not
+    // trigger watch runs (inotify reports opens too).
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, quiet) = get_unix(&socket, "/metrics").unwrap();
+    assert_eq!(
+        sample(&quiet, "attestd_runs_total{trigger=\"watch\"}"),
+        None,
+        "runs without any change; log:\n{}",
+        daemon.log()
+    );
+
     // The same endpoint on loopback TCP.
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let (code, body) = get(tcp, "/health").unwrap();
