@@ -50,8 +50,8 @@ struct DaemonSection {
     /// Seconds a collector may run before its rules are marked `error` (default 30).
     collector_timeout_seconds: Option<u64>,
     /// Unix socket of the status endpoint (`/health`, `/metrics`); `""` turns it off.
-    /// Default: `/run/attestd/status.sock` as root, else
-    /// `$XDG_RUNTIME_DIR/attestd/status.sock`.
+    /// Default: `$RUNTIME_DIRECTORY/status.sock` under systemd, `/run/attestd/status.sock`
+    /// as root, else `$XDG_RUNTIME_DIR/attestd/status.sock`.
     status_socket: Option<Spanned<PathBuf>>,
     /// Also serve the status endpoint over TCP on this loopback address, such as
     /// `127.0.0.1:9477` (off by default; only loopback addresses are accepted).

@@ -189,7 +189,11 @@ fn health_and_metrics_follow_the_daemon() {
         assert!((now - last).abs() < 120.0, "{c}: {last} vs now {now}");
     }
     // No outbox in the store yet: no sample rather than a reassuring zero.
-    assert_eq!(sample(&metrics, "attestd_alerts_pending"), None, "{metrics}");
+    assert_eq!(
+        sample(&metrics, "attestd_alerts_pending"),
+        None,
+        "{metrics}"
+    );
     let fail_before = sample(&metrics, "attestd_rules{status=\"fail\"}").unwrap();
 
     // Quiet when nothing changes: the collectors reading their watched files must not
