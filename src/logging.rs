@@ -6,6 +6,7 @@
 //! `ATTESTD_LOG` (or `RUST_LOG`) sets the filter. The daemon logs at `info`; one-shot
 //! commands only at `warn`, so their output stays the report. Never log secrets.
 
+use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -48,6 +49,8 @@ pub fn init(daemon: bool) -> Sink {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file or pipe gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
     Sink::Stderr
