@@ -92,6 +92,7 @@ e2e_stop() {
   E2E_NSPAWN_PID=""
   if [ -n "$E2E_ROOT" ] && [ -d "$E2E_ROOT" ]; then
     rm -rf --one-file-system "$E2E_ROOT"
+    rm -f "$E2E_ROOT.console.log"
   fi
   E2E_ROOT=""
 }
