@@ -149,7 +149,7 @@ e2e_log "structured journal entry: $(printf '%s' "$entry" | jq -c '{MESSAGE, RUL
 step "SIGKILL: systemd restarts it, the ledger verifies, no completed run is lost"
 before=$(runs_stored)
 pid_before=$(in_ct systemctl show -p MainPID --value attestd)
-in_ct systemctl kill -s SIGKILL attestd
+in_ct systemctl kill --kill-who=main -s SIGKILL attestd || fail "systemctl kill failed"
 for _ in $(seq 1 60); do
   pid_now=$(in_ct systemctl show -p MainPID --value attestd)
   if [ "$pid_now" != 0 ] && [ "$pid_now" != "$pid_before" ] && [ "$(in_ct systemctl is-active attestd || true)" = active ]; then
@@ -183,10 +183,28 @@ done
 [ -n "$why" ] || fail "no 'reload failed' in the journal after a broken reload"
 in_ct journalctl -u attestd --since "$since" --no-pager -o json | grep -q '/etc/attestd/attestd.toml' \
   || fail "the reload error does not name the config file"
-[ "$(in_ct systemctl is-active attestd || true)" = active ] || fail "the daemon died on a broken reload"
+# After RELOADING=1 the unit shows `reloading` until the daemon sends READY=1 again.
+for _ in $(seq 1 20); do
+  [ "$(in_ct systemctl is-active attestd || true)" = active ] && break
+  sleep 0.25
+done
+[ "$(in_ct systemctl is-active attestd || true)" = active ] || fail "the daemon is not active after a broken reload"
 [ "$(in_ct systemctl show -p MainPID --value attestd)" = "$pid_before" ] || fail "the daemon restarted on a broken reload"
 in_ct cp /root/attestd.toml.good /etc/attestd/attestd.toml
 in_ct systemctl reload attestd || fail "reload of the restored config failed"
+
+step "the daemon feeds the watchdog (WatchdogSec=2s for this check)"
+in_ct mkdir -p /etc/systemd/system/attestd.service.d
+in_ct sh -c 'printf "[Service]\nWatchdogSec=2s\n" > /etc/systemd/system/attestd.service.d/e2e-watchdog.conf'
+in_ct systemctl daemon-reload
+in_ct systemctl restart attestd || fail "restart with WatchdogSec=2s failed"
+restarts=$(in_ct systemctl show -p NRestarts --value attestd)
+pid_before=$(in_ct systemctl show -p MainPID --value attestd)
+sleep 7
+[ "$(in_ct systemctl show -p MainPID --value attestd)" = "$pid_before" ] || fail "the watchdog killed the daemon (no WATCHDOG=1 pings)"
+[ "$(in_ct systemctl show -p NRestarts --value attestd)" = "$restarts" ] || fail "restarted during the watchdog check"
+in_ct rm /etc/systemd/system/attestd.service.d/e2e-watchdog.conf
+in_ct systemctl daemon-reload
 
 step "systemctl stop ends within seconds and loses no write"
 start_ns=$(date +%s%N)
