@@ -167,6 +167,11 @@ done
 after=$(runs_stored)
 [ "$after" -gt "$before" ] || fail "runs before the kill: $before, after the restart: $after (expected more)"
 e2e_log "runs stored before SIGKILL: $before, after the restart: $after"
+# The run that recorded the drift above is still in the ledger, with its event.
+drift_run=$(printf '%s' "$drift" | jq -r .run)
+in_ct attestd history --rule password.max_age --format json \
+  | jq -e --arg r "$drift_run" 'any(.[]; .run == $r and .to == "fail")' >/dev/null \
+  || fail "run $drift_run (the drift) is missing after the SIGKILL"
 
 step "systemctl reload with a broken config keeps the old config and says why"
 in_ct cp /etc/attestd/attestd.toml /root/attestd.toml.good
