@@ -198,6 +198,15 @@ done
 in_ct cp /root/attestd.toml.good /etc/attestd/attestd.toml
 in_ct systemctl reload attestd || fail "reload of the restored config failed"
 
+step "an upgrade keeps the operator's config edits and restarts the running service"
+in_ct sh -c 'printf "\n# local edit by the e2e test\n" >> /etc/attestd/attestd.toml'
+pid_before=$(in_ct systemctl show -p MainPID --value attestd)
+in_ct sh -c "cd /root && apt-get install -y -q --reinstall -o Dpkg::Options::=--force-confold ./$(basename "$deb")" >/dev/null 2>&1 \
+  || fail "reinstalling the package failed"
+in_ct grep -q "local edit by the e2e test" /etc/attestd/attestd.toml || fail "the upgrade overwrote /etc/attestd/attestd.toml"
+[ "$(in_ct systemctl is-active attestd || true)" = active ] || fail "not active after the upgrade"
+[ "$(in_ct systemctl show -p MainPID --value attestd)" != "$pid_before" ] || fail "the upgrade did not restart the running service"
+
 step "the daemon feeds the watchdog (WatchdogSec=2s for this check)"
 in_ct mkdir -p /etc/systemd/system/attestd.service.d
 in_ct sh -c 'printf "[Service]\nWatchdogSec=2s\n" > /etc/systemd/system/attestd.service.d/e2e-watchdog.conf'
@@ -220,5 +229,12 @@ e2e_log "systemctl stop took ${elapsed_ms} ms"
 in_ct attestd verify >&2 || fail "attestd verify failed after stop"
 result=$(in_ct systemctl show -p Result --value attestd)
 [ "$result" = success ] || fail "the service stopped with result $result"
+
+step "apt remove stops and disables it and keeps the ledger; purge keeps it too"
+in_ct apt-get remove -y -q attestd >/dev/null 2>&1 || fail "apt-get remove failed"
+in_ct test -f /var/lib/attestd/attestd.db || fail "apt-get remove deleted the ledger"
+in_ct test -e /etc/systemd/system/multi-user.target.wants/attestd.service && fail "the unit is still enabled after remove"
+in_ct apt-get purge -y -q attestd >/dev/null 2>&1 || fail "apt-get purge failed"
+in_ct test -f /var/lib/attestd/attestd.db || fail "apt-get purge deleted the ledger"
 
 step "all end-to-end checks passed"
