@@ -4,9 +4,11 @@
 //! waivers, and evaluation. It never observes the host and never touches the store.
 //!
 //! The shipped policies come from exactly one place: `/usr/share/attestd/policies`
-//! when the package installed it (so a package upgrade or an operator reading the files
-//! sees what runs), else the copy embedded in the binary (so `cargo run -- collect`
-//! works on a host where nothing is installed). Never both, so no rule loads twice.
+//! when the packaged binary (`/usr/bin/attestd`) runs and the package installed that
+//! directory (so an operator reading the files sees what runs), else the copy embedded
+//! in the binary (so `cargo run -- collect` works anywhere, and a binary built from
+//! source tests its own policies even on a host where an older package is installed).
+//! Never both, so no rule loads twice.
 
 pub mod catalog;
 mod evaluate;
@@ -26,17 +28,23 @@ use std::path::Path;
 static EMBEDDED_POLICIES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/policies");
 
 /// Where the package installs the shipped policies; preferred over the embedded copy
-/// when it holds a `frameworks/` directory.
+/// by the packaged binary when it holds a `frameworks/` directory.
 pub const SYSTEM_POLICY_DIR: &str = "/usr/share/attestd/policies";
+
+/// Where the package installs the binary.
+pub const PACKAGED_BINARY: &str = "/usr/bin/attestd";
 
 /// The name shown for the embedded policies in messages.
 pub const EMBEDDED_POLICIES_NAME: &str = "<embedded policies>";
 
-/// The shipped policy directory to use: `SYSTEM_POLICY_DIR` when installed, else
-/// `None` (the embedded copy).
+/// The shipped policy directory to use: `SYSTEM_POLICY_DIR` when this is the packaged
+/// binary and the directory is installed, else `None` (the embedded copy).
 pub fn installed_policy_dir() -> Option<&'static Path> {
+    let packaged = std::env::current_exe()
+        .ok()
+        .is_some_and(|exe| exe == Path::new(PACKAGED_BINARY));
     let dir = Path::new(SYSTEM_POLICY_DIR);
-    dir.join("frameworks").is_dir().then_some(dir)
+    (packaged && dir.join("frameworks").is_dir()).then_some(dir)
 }
 
 /// A variable with the value in force.
