@@ -43,6 +43,17 @@ pub enum Command {
     /// by `collect --db`); the daemon delivers them within seconds and retries failures
     /// with backoff. Every attempt is kept in the ledger.
     Alerts(AlertsArgs),
+    /// Write the man page attestd(8) and shell completions into DIR (used to build the
+    /// package).
+    #[command(hide = true)]
+    GenerateAssets(GenerateAssetsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateAssetsArgs {
+    /// Directory to write attestd.8 and completions/ into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Flags shared by commands that read config and policies.

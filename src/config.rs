@@ -57,6 +57,13 @@ struct DaemonSection {
     /// Directory of drop-in `exec:NAME` plugins: each executable file `NAME` in it is a
     /// collector (default `/etc/attestd/collectors.d`). See docs/plugins.md.
     plugin_dir: Option<PathBuf>,
+    /// Unix socket of the status endpoint (`/health`, `/metrics`); `""` turns it off.
+    /// Default: `$RUNTIME_DIRECTORY/status.sock` under systemd, `/run/attestd/status.sock`
+    /// as root, else `$XDG_RUNTIME_DIR/attestd/status.sock`.
+    status_socket: Option<Spanned<PathBuf>>,
+    /// Also serve the status endpoint over TCP on this loopback address, such as
+    /// `127.0.0.1:9477` (off by default; only loopback addresses are accepted).
+    status_listen: Option<Spanned<String>>,
 }
 
 /// `[[waiver]]`: an accepted exception to one rule, until it expires.
@@ -81,6 +88,10 @@ pub struct Config {
     pub database: Option<PathBuf>,
     pub policy_dirs: Vec<PathBuf>,
     pub watch: bool,
+    /// The status endpoint's unix socket, `None` when turned off.
+    pub status_socket: Option<PathBuf>,
+    /// The status endpoint's optional loopback TCP address.
+    pub status_listen: Option<std::net::SocketAddr>,
     pub collectors: BTreeMap<String, CollectorConfig>,
     /// Variable overrides, with the line each was set on (checked in `policy::bind`).
     pub variables: BTreeMap<String, (serde_json::Value, usize)>,
@@ -313,11 +324,45 @@ impl Config {
                 message,
             }
         })?;
+        let status_socket = match raw.daemon.status_socket {
+            None => crate::paths::default_status_socket(),
+            Some(p) if p.get_ref().as_os_str().is_empty() => None,
+            Some(p) if p.get_ref().is_absolute() => Some(p.into_inner()),
+            Some(p) => {
+                return Err(err(
+                    p.span(),
+                    "daemon.status_socket".into(),
+                    "expected an absolute path such as \"/run/attestd/status.sock\", or \"\" to turn the endpoint off".into(),
+                ))
+            }
+        };
+        let status_listen = match raw.daemon.status_listen {
+            None => None,
+            Some(text) => {
+                let addr: std::net::SocketAddr = text.get_ref().parse().map_err(|_| {
+                    err(
+                        text.span(),
+                        "daemon.status_listen".into(),
+                        "expected IP:PORT such as \"127.0.0.1:9477\"".into(),
+                    )
+                })?;
+                if !addr.ip().is_loopback() {
+                    return Err(err(
+                        text.span(),
+                        "daemon.status_listen".into(),
+                        "only loopback addresses (127.0.0.1, ::1) are accepted: the metrics describe this host's weaknesses; put an authenticating proxy in front to expose them".into(),
+                    ));
+                }
+                Some(addr)
+            }
+        };
         Ok(Config {
             source: name.to_string(),
             database: raw.daemon.database,
             policy_dirs: raw.daemon.policy_dirs,
             watch: raw.daemon.watch.unwrap_or(true),
+            status_socket,
+            status_listen,
             collectors,
             variables,
             waivers,
@@ -457,6 +502,27 @@ mod tests {
             (e.line, e.field.as_str()),
             (1, "alerts.consecutive_failures")
         );
+    }
+
+    #[test]
+    fn status_endpoint_settings_are_checked() {
+        let c = Config::parse(
+            "a.toml",
+            "[daemon]\nstatus_socket = \"/tmp/x.sock\"\nstatus_listen = \"127.0.0.1:9477\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.status_socket, Some(PathBuf::from("/tmp/x.sock")));
+        assert_eq!(c.status_listen, Some("127.0.0.1:9477".parse().unwrap()));
+        let off = Config::parse("a.toml", "[daemon]\nstatus_socket = \"\"\n").unwrap();
+        assert_eq!(off.status_socket, None);
+        let e =
+            Config::parse("a.toml", "[daemon]\n\nstatus_listen = \"0.0.0.0:9477\"\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (3, "daemon.status_listen"));
+        assert!(e.message.contains("only loopback"), "{e}");
+        let e = Config::parse("a.toml", "[daemon]\nstatus_listen = \"localhost\"\n").unwrap_err();
+        assert!(e.message.contains("IP:PORT"), "{e}");
+        let e = Config::parse("a.toml", "[daemon]\nstatus_socket = \"rel.sock\"\n").unwrap_err();
+        assert_eq!(e.field, "daemon.status_socket");
     }
 
     #[test]

@@ -1,17 +1,21 @@
 //! The daemon loop: runs collectors on their schedules and when watched files change,
 //! stores every run, logs drift, reloads on SIGHUP (keeping the old config when the new
-//! one is invalid) and stops on SIGTERM/SIGINT after the current write. It owns the
-//! store connection for runs; the alert delivery worker (`alert::outbox::Worker`) runs
-//! beside it with its own connection and only writes delivery attempts.
+//! one is invalid) and stops on SIGTERM/SIGINT without interrupting a write. It talks
+//! to systemd (READY, RELOADING, STOPPING, STATUS, WATCHDOG) and feeds the metrics the
+//! status endpoint serves. It owns the store connection for runs; the alert delivery
+//! worker (`alert::outbox::Worker`) runs beside it with its own connection and only
+//! writes delivery attempts.
 
 use crate::alert::outbox::Worker;
 use crate::alert::AlertPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::endpoint;
 use crate::engine::Engine;
+use crate::metrics::Metrics;
 use crate::policy::PolicySet;
 use crate::schedule::Timetable;
-use crate::store::Store;
+use crate::store::{RunInput, Store};
 use crate::watch;
 use attestd_collectors::HostRoot;
 use chrono::Local;
@@ -19,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
 /// What the daemon needs to start.
@@ -90,7 +94,59 @@ fn load(
     })
 }
 
+/// SIGTERM or SIGINT.
+struct Stop {
+    term: Signal,
+    int: Signal,
+}
+
+impl Stop {
+    async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// The systemd watchdog: pinged at half the interval systemd asked for, from the main
+/// loop (so a stuck loop stops the pings and systemd restarts the daemon).
+struct Watchdog {
+    enabled: bool,
+    tick: tokio::time::Interval,
+}
+
+impl Watchdog {
+    fn from_env() -> Watchdog {
+        let mut usec = 0u64;
+        let enabled = sd_notify::watchdog_enabled(false, &mut usec) && usec > 0;
+        let period = if enabled {
+            Duration::from_micros(usec / 2)
+        } else {
+            Duration::from_secs(3600)
+        };
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Watchdog { enabled, tick }
+    }
+
+    async fn tick(&mut self) {
+        self.tick.tick().await;
+    }
+
+    fn ping(&self) {
+        if self.enabled {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    }
+}
+
 /// Run until SIGTERM or SIGINT.
+///
+/// Order at start: config and policies, the store, the first schedule (and the file
+/// watches), the status endpoint; then READY=1 is sent and the first run starts. A stop
+/// request during collection abandons that unfinished run (nothing half-written: a run
+/// is stored in one transaction); a stop request during the write waits for it.
 pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<BTreeSet<String>>();
     let mut loaded = load(&opts, &tx)?;
@@ -99,45 +155,93 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     // Delivery runs beside the loop with its own connection; alerts left pending by a
     // previous run of the daemon are picked up at once.
     let mut worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
+    let metrics = Arc::new(Metrics::new(crate::clock::rfc3339(chrono::Utc::now())));
+    metrics.set_policies(
+        &loaded.engine.policies.shipped_from,
+        loaded.engine.policies.rules.len(),
+    );
+    match store.current_state() {
+        Ok(state) => metrics.seed(&state, &store),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the ledger's current state for the metrics")
+        }
+    }
+    let _endpoint = endpoint::start(
+        metrics.clone(),
+        loaded.engine.config.status_socket.as_deref(),
+        loaded.engine.config.status_listen,
+    )
+    .await;
+    let mut stop = Stop {
+        term: signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
+        int: signal(SignalKind::interrupt()).map_err(|e| e.to_string())?,
+    };
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let clock = SystemClock;
     tracing::info!(
         database = %opts.database.display(),
         config = %loaded.engine.config.source,
+        policies = %loaded.engine.policies.shipped_from,
         rules = loaded.engine.policies.rules.len(),
+        next_run = %loaded.timetable.next_fire().map(|t| t.to_rfc3339()).unwrap_or_else(|| "none".into()),
         "attestd started"
     );
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let clock = SystemClock;
+    let _ = sd_notify::notify(
+        false,
+        &[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status("started; first run in progress"),
+        ],
+    );
+    let mut watchdog = Watchdog::from_env();
 
     let all: Vec<String> = loaded
         .engine
         .config
         .selected_collectors(&[])
         .unwrap_or_default();
-    run_and_store(&loaded.engine, &mut store, &all, "start", &clock).await;
+    let mut running = collect_and_store(
+        &loaded.engine,
+        &mut store,
+        &all,
+        "start",
+        &clock,
+        &metrics,
+        &mut stop,
+        &mut watchdog,
+    )
+    .await;
     worker.wake();
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    let mut watchdog_usec = 0u64;
-    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
-    let mut watchdog_tick = tokio::time::interval(if watchdog {
-        Duration::from_micros(watchdog_usec / 2)
-    } else {
-        Duration::from_secs(3600)
-    });
 
-    loop {
+    while running {
         let sleep_for = loaded
             .timetable
             .next_fire()
             .map(|t| (t - Local::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            _ = tokio::time::sleep(sleep_for) => {
-                let due = loaded.timetable.take_due(&Local::now());
-                if !due.is_empty() {
-                    run_and_store(&loaded.engine, &mut store, &due, "schedule", &clock).await;
-                    worker.wake();
+            biased;
+            _ = stop.requested() => running = false,
+            _ = watchdog.tick() => watchdog.ping(),
+            _ = hup.recv() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                match load(&opts, &tx) {
+                    Ok(new) => {
+                        loaded = new;
+                        store.set_alert_policy(loaded.alert_policy.clone());
+                        worker.shutdown().await;
+                        worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
+                        metrics.set_policies(&loaded.engine.policies.shipped_from, loaded.engine.policies.rules.len());
+                        tracing::info!(config = %loaded.engine.config.source, rules = loaded.engine.policies.rules.len(), "configuration reloaded");
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                        let all = loaded.engine.config.selected_collectors(&[]).unwrap_or_default();
+                        running = collect_and_store(&loaded.engine, &mut store, &all, "reload", &clock, &metrics, &mut stop, &mut watchdog).await;
+                        worker.wake();
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload failed; keeping the previous configuration");
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                    }
                 }
             }
             Some(mut names) = rx.recv() => {
@@ -147,33 +251,16 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                 }
                 let names: Vec<String> = names.into_iter().collect();
                 tracing::info!(collectors = ?names, "watched files changed");
-                run_and_store(&loaded.engine, &mut store, &names, "watch", &clock).await;
+                running = collect_and_store(&loaded.engine, &mut store, &names, "watch", &clock, &metrics, &mut stop, &mut watchdog).await;
                 worker.wake();
             }
-            _ = hup.recv() => {
-                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
-                match load(&opts, &tx) {
-                    Ok(new) => {
-                        loaded = new;
-                        store.set_alert_policy(loaded.alert_policy.clone());
-                        worker.shutdown().await;
-                        worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
-                        tracing::info!(config = %loaded.engine.config.source, rules = loaded.engine.policies.rules.len(), "configuration reloaded");
-                        let all = loaded.engine.config.selected_collectors(&[]).unwrap_or_default();
-                        run_and_store(&loaded.engine, &mut store, &all, "reload", &clock).await;
-                        worker.wake();
-                    }
-                    Err(e) => tracing::error!(error = %e, "reload failed; keeping the previous configuration"),
-                }
-                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-            }
-            _ = watchdog_tick.tick() => {
-                if watchdog {
-                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            _ = tokio::time::sleep(sleep_for) => {
+                let due = loaded.timetable.take_due(&Local::now());
+                if !due.is_empty() {
+                    running = collect_and_store(&loaded.engine, &mut store, &due, "schedule", &clock, &metrics, &mut stop, &mut watchdog).await;
+                    worker.wake();
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
@@ -182,18 +269,44 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// One run: collect, judge, store, log drift. A store failure is logged, never fatal:
-/// the next run tries again.
-pub async fn run_and_store(
+/// Collect (abandoned if a stop is requested meanwhile; the watchdog is kept fed), then
+/// store. Returns false when the daemon should stop.
+#[allow(clippy::too_many_arguments)]
+async fn collect_and_store(
     engine: &Engine,
     store: &mut Store,
     names: &[String],
     trigger: &str,
     clock: &dyn Clock,
-) {
-    let previous = |name: &str| store.previous_facts(name).ok().flatten();
-    let run = engine.run(names, trigger, &previous, clock).await;
-    let outcome = tokio::task::block_in_place(|| store.record_run(&run));
+    metrics: &Metrics,
+    stop: &mut Stop,
+    watchdog: &mut Watchdog,
+) -> bool {
+    let run = {
+        let previous = |name: &str| store.previous_facts(name).ok().flatten();
+        let collecting = engine.run(names, trigger, &previous, clock);
+        tokio::pin!(collecting);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.requested() => {
+                    tracing::info!(trigger, "stop requested while collecting; this unfinished run is not stored");
+                    return false;
+                }
+                _ = watchdog.tick() => watchdog.ping(),
+                run = &mut collecting => break run,
+            }
+        }
+    };
+    store_run(&run, store, names, metrics);
+    true
+}
+
+/// Store a finished run, log it and its drift, update the metrics. A store failure is
+/// logged, never fatal: the next run tries again.
+fn store_run(run: &RunInput, store: &mut Store, names: &[String], metrics: &Metrics) {
+    let trigger = run.trigger.as_str();
+    let outcome = tokio::task::block_in_place(|| store.record_run(run));
     match outcome {
         Ok(outcome) => {
             let mut tally: BTreeMap<&str, u64> = BTreeMap::new();
@@ -231,9 +344,19 @@ pub async fn run_and_store(
                     "alert queued"
                 );
             }
+            metrics.record_run(run, Ok(outcome.drift.len()), store);
+            let status = format!(
+                "last run {} ({trigger}): {} pass, {} fail, {} error",
+                run.finished_at,
+                tally.get("pass").copied().unwrap_or(0),
+                tally.get("fail").copied().unwrap_or(0),
+                tally.get("error").copied().unwrap_or(0)
+            );
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
         }
         Err(e) => {
-            tracing::error!(run_id = %run.run_id, error = %e, "could not store the run; it is lost, the next run will try again")
+            tracing::error!(run_id = %run.run_id, error = %e, "could not store the run; it is lost, the next run will try again");
+            metrics.record_run(run, Err(&e.to_string()), store);
         }
     }
 }

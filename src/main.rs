@@ -4,6 +4,6 @@ use clap::Parser;
 
 fn main() {
     let cli = attestd::cli::Cli::parse();
-    attestd::logging::init(matches!(cli.command, attestd::cli::Command::Run(_)));
+    let _ = attestd::logging::init(matches!(cli.command, attestd::cli::Command::Run(_)));
     std::process::exit(attestd::commands::dispatch(cli));
 }

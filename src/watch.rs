@@ -1,7 +1,8 @@
 //! File watches: tell the daemon which collectors to re-run when a file they read
 //! changes (debounced, so an editor's save is one event). Watches the parent directory
 //! of each watched file, so atomic replacement (write + rename) is seen too.
-//! It never runs collectors itself; it only names them.
+//! Opening or reading a file is not a change (collectors read what they watch). It
+//! never runs collectors itself; it only names them.
 
 use attestd_collectors::HostRoot;
 use notify::RecursiveMode;
@@ -22,6 +23,18 @@ pub struct Watches {
     >,
     /// Number of paths actually watched.
     pub watched: usize,
+}
+
+/// True for events that mean content or metadata changed. inotify also reports opens
+/// and reads (notify asks for IN_OPEN), and collectors open the very files they watch:
+/// counting those would re-run them forever.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        notify::EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 /// Start watching. `paths` maps each collector to the host paths it reads; changed
@@ -46,6 +59,9 @@ pub fn start(
         let Ok(events) = result else { return };
         let mut names = BTreeSet::new();
         for event in events {
+            if !is_change(&event.kind) {
+                continue;
+            }
             for changed in &event.paths {
                 for (target, collector) in &matcher {
                     if changed == target || changed.starts_with(target) {

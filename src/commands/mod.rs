@@ -4,6 +4,7 @@
 mod alerts;
 mod collect;
 mod controls;
+mod generate_assets;
 mod history;
 mod run;
 mod status;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::History(a) => history::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Alerts(a) => alerts::run(a),
+        Command::GenerateAssets(a) => generate_assets::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,14 @@
 //! Policies: the rules that judge facts, the variables that set their thresholds and
-//! the framework catalogs their controls come from. Owns loading (embedded policies,
+//! the framework catalogs their controls come from. Owns loading (the shipped policies,
 //! then the operator's `policy_dirs`), binding the config's variable overrides and
 //! waivers, and evaluation. It never observes the host and never touches the store.
+//!
+//! The shipped policies come from exactly one place: `/usr/share/attestd/policies`
+//! when the packaged binary (`/usr/bin/attestd`) runs and the package installed that
+//! directory (so an operator reading the files sees what runs), else the copy embedded
+//! in the binary (so `cargo run -- collect` works anywhere, and a binary built from
+//! source tests its own policies even on a host where an older package is installed).
+//! Never both, so no rule loads twice.
 
 pub mod catalog;
 mod evaluate;
@@ -20,6 +27,26 @@ use std::path::Path;
 /// The shipped policies, embedded so a host with nothing installed can be assessed.
 static EMBEDDED_POLICIES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/policies");
 
+/// Where the package installs the shipped policies; preferred over the embedded copy
+/// by the packaged binary when it holds a `frameworks/` directory.
+pub const SYSTEM_POLICY_DIR: &str = "/usr/share/attestd/policies";
+
+/// Where the package installs the binary.
+pub const PACKAGED_BINARY: &str = "/usr/bin/attestd";
+
+/// The name shown for the embedded policies in messages.
+pub const EMBEDDED_POLICIES_NAME: &str = "<embedded policies>";
+
+/// The shipped policy directory to use: `SYSTEM_POLICY_DIR` when this is the packaged
+/// binary and the directory is installed, else `None` (the embedded copy).
+pub fn installed_policy_dir() -> Option<&'static Path> {
+    let packaged = std::env::current_exe()
+        .ok()
+        .is_some_and(|exe| exe == Path::new(PACKAGED_BINARY));
+    let dir = Path::new(SYSTEM_POLICY_DIR);
+    (packaged && dir.join("frameworks").is_dir()).then_some(dir)
+}
+
 /// A variable with the value in force.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Variable {
@@ -35,6 +62,9 @@ pub struct Variable {
 #[derive(Debug)]
 pub struct PolicySet {
     pub catalog: Catalog,
+    /// Where the shipped rules and catalogs came from: a directory or
+    /// `EMBEDDED_POLICIES_NAME`.
+    pub shipped_from: String,
     pub rules: Vec<Rule>,
     pub variables: BTreeMap<String, Variable>,
     /// Variables as one CEL map, built once.
@@ -45,15 +75,33 @@ impl PolicySet {
     /// Load the embedded policies and the config's `policy_dirs`, and bind the config's
     /// variables and waivers. Any unknown reference is an error naming file and line.
     pub fn load(config: &Config) -> Result<PolicySet, FileError> {
-        let mut files = embedded_files("frameworks");
+        PolicySet::load_from(installed_policy_dir(), config)
+    }
+
+    /// Load with the shipped policies from `shipped` (a directory laid out like
+    /// `policies/`) or, when `None`, from the embedded copy.
+    pub fn load_from(shipped: Option<&Path>, config: &Config) -> Result<PolicySet, FileError> {
+        let (mut files, mut rule_files, shipped_from) = match shipped {
+            Some(dir) => (
+                read_dir_files(&dir.join("frameworks"))?,
+                read_dir_files(dir)?,
+                dir.display().to_string(),
+            ),
+            None => (
+                embedded_files("frameworks"),
+                embedded_files(""),
+                EMBEDDED_POLICIES_NAME.to_string(),
+            ),
+        };
         files.sort();
         let catalog = Catalog::from_files(&files)?;
-        let mut rule_files = embedded_files("");
         rule_files.sort();
         for dir in &config.policy_dirs {
             rule_files.extend(read_dir_files(dir)?);
         }
-        PolicySet::from_rule_files(catalog, &rule_files, config)
+        let mut set = PolicySet::from_rule_files(catalog, &rule_files, config)?;
+        set.shipped_from = shipped_from;
+        Ok(set)
     }
 
     /// Build from explicit rule files (tests and `load`).
@@ -155,6 +203,7 @@ impl PolicySet {
         let vars_cel = evaluate::json_to_cel(&serde_json::Value::Object(vars_json));
         Ok(PolicySet {
             catalog,
+            shipped_from: String::new(),
             rules,
             variables,
             vars_cel,
@@ -490,5 +539,42 @@ remediation = "fix"
             PolicySet::from_rule_files(catalog(), &[("r.toml".into(), rules("true", ""))], &cfg)
                 .unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (1, "waiver.rule"));
+    }
+
+    /// The packaged layout (`/usr/share/attestd/policies`) replaces the embedded copy:
+    /// an edited title there is what loads, and no rule is loaded twice.
+    #[test]
+    fn an_installed_policy_directory_replaces_the_embedded_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = dir.path().join("policies");
+        std::fs::create_dir_all(shipped.join("frameworks")).unwrap();
+        for sub in ["", "frameworks"] {
+            for (name, text) in embedded_files(sub) {
+                let file = Path::new(&name).file_name().unwrap().to_owned();
+                let target = if sub.is_empty() {
+                    shipped.join(file)
+                } else {
+                    shipped.join(sub).join(file)
+                };
+                let text = text.replace(
+                    "title = \"Passwords must be at least",
+                    "title = \"INSTALLED COPY: passwords must be at least",
+                );
+                std::fs::write(target, text).unwrap();
+            }
+        }
+        let cfg = Config::parse("attestd.toml", "[daemon]\npolicy_dirs = []\n").unwrap();
+        let embedded = PolicySet::load_from(None, &cfg).unwrap();
+        let installed = PolicySet::load_from(Some(&shipped), &cfg).unwrap();
+        assert_eq!(embedded.shipped_from, EMBEDDED_POLICIES_NAME);
+        assert_eq!(installed.shipped_from, shipped.display().to_string());
+        assert_eq!(embedded.rules.len(), installed.rules.len());
+        let title = &installed.rule("password.min_length").unwrap().title;
+        assert!(title.starts_with("INSTALLED COPY"), "{title}");
+        assert!(!embedded
+            .rule("password.min_length")
+            .unwrap()
+            .title
+            .starts_with("INSTALLED COPY"));
     }
 }
