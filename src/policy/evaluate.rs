@@ -100,6 +100,9 @@ pub fn evaluate_collector(
     let mut context = cel::Context::default();
     context.add_variable_from_value("facts", facts);
     context.add_variable_from_value("vars", policies.vars_cel().clone());
+    // `now`: the judging time as a CEL timestamp, so rules compare ages with timestamps
+    // that collectors report (facts stay stable while the run time moves on).
+    context.add_variable_from_value("now", cel::Value::Timestamp(now.fixed_offset()));
     rules
         .iter()
         .map(|rule| {
