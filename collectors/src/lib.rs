@@ -6,6 +6,7 @@
 //! Collectors never return secrets: no password hashes, private keys or tokens.
 
 pub mod availability;
+pub mod backup;
 mod collector;
 pub mod command;
 mod evidence;

@@ -2,12 +2,17 @@
 //! here; the daemon, the policy loader and the CLI all read this list.
 
 use crate::availability::Availability;
+use crate::backup::Backup;
 use crate::password_policy::PasswordPolicy;
 use crate::Collector;
 
 /// Every built-in collector, in the order they run.
 pub fn all_collectors() -> Vec<Box<dyn Collector>> {
-    vec![Box::new(PasswordPolicy), Box::new(Availability)]
+    vec![
+        Box::new(PasswordPolicy),
+        Box::new(Availability),
+        Box::new(Backup),
+    ]
 }
 
 /// The built-in collector with this name.
