@@ -91,6 +91,10 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
         rules = loaded.engine.policies.rules.len(),
         "attestd started"
     );
+    let mut probes = crate::probe::spawn_all(
+        &crate::probe::configured(&loaded.engine.config),
+        &opts.database,
+    );
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -138,6 +142,13 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                 match load(&opts, &tx) {
                     Ok(new) => {
                         loaded = new;
+                        for p in probes.drain(..) {
+                            p.abort();
+                        }
+                        probes = crate::probe::spawn_all(
+                            &crate::probe::configured(&loaded.engine.config),
+                            &opts.database,
+                        );
                         tracing::info!(config = %loaded.engine.config.source, rules = loaded.engine.policies.rules.len(), "configuration reloaded");
                         let all = loaded.engine.config.selected_collectors(&[]).unwrap_or_default();
                         run_and_store(&loaded.engine, &mut store, &all, "reload", &clock).await;
@@ -155,6 +166,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
             _ = int.recv() => break,
         }
     }
+    for p in probes {
+        p.abort();
+    }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!("attestd stopping");
     Ok(())
@@ -170,7 +184,14 @@ pub async fn run_and_store(
     clock: &dyn Clock,
 ) {
     let previous = |name: &str| store.previous_facts(name).ok().flatten();
-    let run = engine.run(names, trigger, &previous, clock).await;
+    // The probes' availability so far, summarised by the store for the collector.
+    let specs = crate::probe::configured(&engine.config);
+    let summary = (!specs.is_empty() && names.iter().any(|n| n == "availability"))
+        .then(|| crate::probe::measurements(store, &specs, clock.now()));
+    let measurements = |name: &str| (name == "availability").then(|| summary.clone()).flatten();
+    let run = engine
+        .run_with(names, trigger, &previous, &measurements, clock)
+        .await;
     let outcome = tokio::task::block_in_place(|| store.record_run(&run));
     match outcome {
         Ok(outcome) => {

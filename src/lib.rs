@@ -13,6 +13,7 @@ pub mod location;
 pub mod logging;
 pub mod paths;
 pub mod policy;
+pub mod probe;
 pub mod report;
 pub mod schedule;
 pub mod store;

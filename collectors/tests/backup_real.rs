@@ -26,6 +26,7 @@ fn collect(settings: Value) -> Value {
         root: HostRoot::live(),
         settings,
         previous_facts: None,
+        measurements: None,
         now: Utc::now(),
     };
     Backup.collect(&ctx).unwrap().facts
@@ -53,21 +54,56 @@ fn make_repos() -> Repos {
     let cache = r.p("cache");
     let env = [("RESTIC_CACHE_DIR", cache.as_str())];
     let (repo, pass, data) = (r.p("restic"), r.p("pass"), r.p("data"));
-    sh(&["/usr/bin/restic", "-r", &repo, "--password-file", &pass, "init"], &env);
-    for (time, host) in [("2026-11-01 02:00:00", "web1"), ("2026-11-20 02:30:00", "web2")] {
+    sh(
+        &[
+            "/usr/bin/restic",
+            "-r",
+            &repo,
+            "--password-file",
+            &pass,
+            "init",
+        ],
+        &env,
+    );
+    for (time, host) in [
+        ("2026-11-01 02:00:00", "web1"),
+        ("2026-11-20 02:30:00", "web2"),
+    ] {
         sh(
-            &["/usr/bin/restic", "-r", &repo, "--password-file", &pass, "backup", "--time", time, "--host", host, &data],
+            &[
+                "/usr/bin/restic",
+                "-r",
+                &repo,
+                "--password-file",
+                &pass,
+                "backup",
+                "--time",
+                time,
+                "--host",
+                host,
+                &data,
+            ],
             &[("RESTIC_CACHE_DIR", cache.as_str()), ("TZ", "UTC")],
         );
     }
     let base = r.p("borgbase");
     let passcmd = format!("/bin/cat {pass}");
-    let benv = [("BORG_BASE_DIR", base.as_str()), ("BORG_PASSCOMMAND", passcmd.as_str())];
+    let benv = [
+        ("BORG_BASE_DIR", base.as_str()),
+        ("BORG_PASSCOMMAND", passcmd.as_str()),
+    ];
     let borg = r.p("borg");
     sh(&["/usr/bin/borg", "init", "-e", "repokey", &borg], &benv);
     for (ts, name) in [("2026-10-01T01:00:00", "a1"), ("2026-11-21T01:15:00", "a2")] {
         sh(
-            &["/usr/bin/borg", "create", "--timestamp", ts, &format!("{borg}::{name}"), &data],
+            &[
+                "/usr/bin/borg",
+                "create",
+                "--timestamp",
+                ts,
+                &format!("{borg}::{name}"),
+                &data,
+            ],
             &benv,
         );
     }
@@ -103,7 +139,10 @@ fn restic_and_borg_repositories_report_times_counts_hosts_and_paths() {
     assert_eq!(borg["newest_backup_at"], "2026-11-21T01:15:00Z");
     assert_eq!(borg["oldest_backup_at"], "2026-10-01T01:00:00Z");
     assert_eq!(borg["paths"], json!([r.p("data")]));
-    assert_eq!((borg["off_host"].clone(), borg["off_host_basis"].clone()), (json!(true), json!("declared")));
+    assert_eq!(
+        (borg["off_host"].clone(), borg["off_host_basis"].clone()),
+        (json!(true), json!("declared"))
+    );
     assert_eq!(facts["unavailable"], json!({}));
     // The password never reaches facts.
     assert!(!facts.to_string().contains("correct horse"));
@@ -114,9 +153,16 @@ fn wrong_passwords_missing_locked_and_corrupt_repositories_are_named_errors() {
     let r = make_repos();
     // Corrupt: the snapshot objects overwritten with garbage. restic then lists fewer
     // snapshots and exits 0, which must not read as "no backups" or as fine.
-    sh(&["/bin/cp", "-a", &r.p("restic"), &r.p("restic-corrupt")], &[]);
+    sh(
+        &["/bin/cp", "-a", &r.p("restic"), &r.p("restic-corrupt")],
+        &[],
+    );
     for entry in std::fs::read_dir(r.p("restic-corrupt/snapshots")).unwrap() {
-        std::fs::write(entry.unwrap().path(), "garbage garbage garbage garbage garbage").unwrap();
+        std::fs::write(
+            entry.unwrap().path(),
+            "garbage garbage garbage garbage garbage",
+        )
+        .unwrap();
     }
     let facts = collect(json!({"repositories": [
         {"name": "wrongpw", "kind": "restic", "repository": r.p("restic"), "password_file": r.p("wrong")},
@@ -130,17 +176,40 @@ fn wrong_passwords_missing_locked_and_corrupt_repositories_are_named_errors() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| (x["status"].as_str().unwrap().to_string(), x["error_kind"].as_str().unwrap_or("").to_string()))
+        .map(|x| {
+            (
+                x["status"].as_str().unwrap().to_string(),
+                x["error_kind"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
-    let want = ["wrong_password", "missing", "corrupt", "wrong_password", "missing", "unreadable"];
+    let want = [
+        "wrong_password",
+        "missing",
+        "corrupt",
+        "wrong_password",
+        "missing",
+        "unreadable",
+    ];
     for (i, k) in want.iter().enumerate() {
-        assert_eq!(kinds[i], ("error".to_string(), k.to_string()), "{}", facts["repositories"][i]);
+        assert_eq!(
+            kinds[i],
+            ("error".to_string(), k.to_string()),
+            "{}",
+            facts["repositories"][i]
+        );
         // No snapshot facts for a repository that could not be read: rules become errors.
         assert!(facts["repositories"][i].get("newest_backup_at").is_none());
     }
     assert_eq!(facts["unavailable"].as_object().unwrap().len(), 6);
-    assert!(facts["unavailable"]["repositories.nopassfile"].as_str().unwrap().contains("does not exist"));
-    assert!(!facts.to_string().contains("correct horse") && !facts.to_string().contains("battery staple"));
+    assert!(facts["unavailable"]["repositories.nopassfile"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist"));
+    assert!(
+        !facts.to_string().contains("correct horse")
+            && !facts.to_string().contains("battery staple")
+    );
 
     // Locked: `borg with-lock` holds the exclusive lock while `sleep` runs.
     let passcmd = format!("/bin/cat {}", r.p("pass"));
@@ -154,7 +223,10 @@ fn wrong_passwords_missing_locked_and_corrupt_repositories_are_named_errors() {
     let lock = Path::new(&r.p("borg")).join("lock.exclusive");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !lock.exists() {
-        assert!(std::time::Instant::now() < deadline, "borg with-lock never locked");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "borg with-lock never locked"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let facts = collect(json!({"repositories": [
@@ -163,7 +235,11 @@ fn wrong_passwords_missing_locked_and_corrupt_repositories_are_named_errors() {
     let _ = holder.kill();
     let _ = holder.wait();
     let busy = &facts["repositories"][0];
-    assert_eq!((busy["status"].as_str(), busy["error_kind"].as_str()), (Some("error"), Some("locked")), "{busy}");
+    assert_eq!(
+        (busy["status"].as_str(), busy["error_kind"].as_str()),
+        (Some("error"), Some("locked")),
+        "{busy}"
+    );
 }
 
 #[test]
@@ -171,15 +247,27 @@ fn file_repositories_report_the_newest_matching_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("var/backups/db")).unwrap();
-    for (name, when) in [("a.sql.gz", "2026-11-01 00:00:00"), ("b.sql.gz", "2026-11-24 23:00:00")] {
+    for (name, when) in [
+        ("a.sql.gz", "2026-11-01 00:00:00"),
+        ("b.sql.gz", "2026-11-24 23:00:00"),
+    ] {
         let p = root.join("var/backups/db").join(name);
         std::fs::write(&p, "x").unwrap();
-        sh(&["/usr/bin/touch", "-d", &format!("{when} UTC"), &p.to_string_lossy()], &[]);
+        sh(
+            &[
+                "/usr/bin/touch",
+                "-d",
+                &format!("{when} UTC"),
+                &p.to_string_lossy(),
+            ],
+            &[],
+        );
     }
     let ctx = |settings: Value| CollectContext {
         root: HostRoot::new(root),
         settings,
         previous_facts: None,
+        measurements: None,
         now: Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap(),
     };
     let facts = Backup
@@ -203,5 +291,14 @@ fn file_repositories_report_the_newest_matching_file() {
         .unwrap()
         .facts;
     assert_eq!(facts["repositories"][0]["error_kind"], "not_installed");
-    assert!(facts["unavailable"]["repositories.r"].as_str().unwrap().contains("restic is not installed") || facts["unavailable"]["repositories.r"].as_str().unwrap().contains("/usr/bin/restic is not installed"));
+    assert!(
+        facts["unavailable"]["repositories.r"]
+            .as_str()
+            .unwrap()
+            .contains("restic is not installed")
+            || facts["unavailable"]["repositories.r"]
+                .as_str()
+                .unwrap()
+                .contains("/usr/bin/restic is not installed")
+    );
 }

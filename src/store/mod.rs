@@ -7,6 +7,7 @@
 //! who goes around them. This module never evaluates rules and never observes the host.
 
 pub mod ledger;
+pub mod probes;
 pub mod records;
 
 pub use records::*;
@@ -55,7 +56,7 @@ CREATE TABLE collector_heads (
 "#;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(probes::MIGRATION_PROBE_INDEX)])
 }
 
 /// An open database.

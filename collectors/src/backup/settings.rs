@@ -132,7 +132,9 @@ pub fn parse(settings: &serde_json::Value) -> Result<BackupSettings, String> {
         ] {
             if let Some(v) = value {
                 if !v.starts_with('/') {
-                    return Err(format!("{at}.{field}: must be an absolute path, found {v:?}"));
+                    return Err(format!(
+                        "{at}.{field}: must be an absolute path, found {v:?}"
+                    ));
                 }
             }
         }
@@ -173,11 +175,7 @@ pub fn redact_location(location: &str) -> String {
         if let Some(at) = rest[..authority_end].rfind('@') {
             let userinfo = &rest[..at];
             if let Some((user, _)) = userinfo.split_once(':') {
-                return format!(
-                    "{}{user}:***{}",
-                    &location[..scheme_end + 3],
-                    &rest[at..]
-                );
+                return format!("{}{user}:***{}", &location[..scheme_end + 3], &rest[at..]);
             }
         }
     }
@@ -191,9 +189,12 @@ mod tests {
 
     #[test]
     fn validation_names_the_repository_and_field() {
-        let e = parse(&json!({"repositories": [{"name": "a", "kind": "restic", "repository": "/r"}]})).unwrap_err();
+        let e =
+            parse(&json!({"repositories": [{"name": "a", "kind": "restic", "repository": "/r"}]}))
+                .unwrap_err();
         assert!(e.contains("repositories[0] (a).password_file"), "{e}");
-        let e = parse(&json!({"repositories": [{"name": "a", "kind": "file", "path": "x"}]})).unwrap_err();
+        let e = parse(&json!({"repositories": [{"name": "a", "kind": "file", "path": "x"}]}))
+            .unwrap_err();
         assert!(e.contains("absolute glob"), "{e}");
         let e = parse(&json!({"repositories": [{"name": "a", "kind": "borg", "repository": "/r", "env": {"BORG_PASSPHRASE": "x"}}]})).unwrap_err();
         assert!(e.contains("secrets do not belong"), "{e}");
@@ -201,7 +202,10 @@ mod tests {
         assert!(e.contains("tape"), "{e}");
         let e = parse(&json!({"repos": []})).unwrap_err();
         assert!(e.contains("repos"), "{e}");
-        assert!(parse(&serde_json::Value::Null).unwrap().repositories.is_empty());
+        assert!(parse(&serde_json::Value::Null)
+            .unwrap()
+            .repositories
+            .is_empty());
     }
 
     #[test]

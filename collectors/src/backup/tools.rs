@@ -53,7 +53,10 @@ fn run(
         }
         Err(e @ CommandError::NotInstalled { .. }) => Err(RepoError {
             kind: "not_installed",
-            reason: format!("{e} (install it, e.g. `apt-get install {}`)", package(cmd.program())),
+            reason: format!(
+                "{e} (install it, e.g. `apt-get install {}`)",
+                package(cmd.program())
+            ),
         }),
         Err(e @ CommandError::TimedOut { .. }) => Err(RepoError {
             kind: "timeout",
@@ -106,7 +109,10 @@ pub fn restic(
     check_password_file(ctx, spec)?;
     let mut cmd = Command::new(RESTIC)
         .args(["-r", spec.repository.as_deref().unwrap_or("")])
-        .args(["--password-file", spec.password_file.as_deref().unwrap_or("")])
+        .args([
+            "--password-file",
+            spec.password_file.as_deref().unwrap_or(""),
+        ])
         // No cache: the daemon has no home directory to keep one in, and a listing
         // needs none.
         .args(["--no-cache", "--json", "snapshots"])
@@ -123,11 +129,22 @@ pub fn restic(
                 ("locked", &["already locked", "unable to create lock"]),
                 (
                     "missing",
-                    &["is there a repository at the following location", "does not exist"],
+                    &[
+                        "is there a repository at the following location",
+                        "does not exist",
+                    ],
                 ),
                 (
                     "corrupt",
-                    &["ciphertext verification failed", "config cannot be loaded", "unexpected end of json", "invalid", "corrupt", "load index", "unable to load"],
+                    &[
+                        "ciphertext verification failed",
+                        "config cannot be loaded",
+                        "unexpected end of json",
+                        "invalid",
+                        "corrupt",
+                        "load index",
+                        "unable to load",
+                    ],
                 ),
             ],
         ));
@@ -150,12 +167,14 @@ pub fn restic(
             ),
         });
     }
-    let list: Vec<ResticSnapshot> = serde_json::from_str(out.stdout.trim()).map_err(|e| {
-        RepoError {
+    let list: Vec<ResticSnapshot> =
+        serde_json::from_str(out.stdout.trim()).map_err(|e| RepoError {
             kind: "malformed",
-            reason: format!("`{}` printed something that is not a restic snapshot list: {e}", out.command_line()),
-        }
-    })?;
+            reason: format!(
+                "`{}` printed something that is not a restic snapshot list: {e}",
+                out.command_line()
+            ),
+        })?;
     Ok(Snapshots {
         times: list.iter().map(|s| s.time.with_timezone(&Utc)).collect(),
         hosts: list.iter().map(|s| s.hostname.clone()).collect(),
@@ -189,7 +208,15 @@ pub fn borg(
     check_password_file(ctx, spec)?;
     let repo = spec.repository.as_deref().unwrap_or("");
     let mut cmd = Command::new(BORG)
-        .args(["list", "--json", "--lock-wait", "5", "--format", "{hostname}{command_line}", repo])
+        .args([
+            "list",
+            "--json",
+            "--lock-wait",
+            "5",
+            "--format",
+            "{hostname}{command_line}",
+            repo,
+        ])
         .timeout(timeout(spec))
         .env("TZ", "UTC")
         // A listing only reads; never stop at a question nobody can answer.
@@ -197,7 +224,10 @@ pub fn borg(
         .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
         .env("BORG_DISPLAY_PASSPHRASE", "no");
     if let Some(pf) = &spec.password_file {
-        cmd = cmd.env("BORG_PASSCOMMAND", format!("/bin/cat '{}'", pf.replace('\'', "")));
+        cmd = cmd.env(
+            "BORG_PASSCOMMAND",
+            format!("/bin/cat '{}'", pf.replace('\'', "")),
+        );
     }
     // Borg keeps its cache and security data under BORG_BASE_DIR (default ~): give it a
     // private scratch directory unless the operator named one.
@@ -230,7 +260,12 @@ pub fn borg(
                 ("missing", &["does not exist"]),
                 (
                     "corrupt",
-                    &["is not a valid repository", "integrity", "corrupt", "checksum"],
+                    &[
+                        "is not a valid repository",
+                        "integrity",
+                        "corrupt",
+                        "checksum",
+                    ],
                 ),
             ],
         ));
@@ -295,13 +330,13 @@ pub fn files(
                 })
             }
         };
-        let mtime: DateTime<Utc> = meta
-            .modified()
-            .map(DateTime::<Utc>::from)
-            .map_err(|e| RepoError {
-                kind: "unreadable",
-                reason: format!("{p}: no modification time: {e}"),
-            })?;
+        let mtime: DateTime<Utc> =
+            meta.modified()
+                .map(DateTime::<Utc>::from)
+                .map_err(|e| RepoError {
+                    kind: "unreadable",
+                    reason: format!("{p}: no modification time: {e}"),
+                })?;
         listing.push_str(&format!("{p} {} {}\n", mtime.timestamp(), meta.len()));
         snaps.times.push(mtime);
         if newest.as_ref().is_none_or(|(t, _)| mtime > *t) {
