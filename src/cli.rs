@@ -36,6 +36,12 @@ pub enum Command {
     History(HistoryArgs),
     /// Walk the ledger's hash chain and name the first broken row.
     Verify(VerifyArgs),
+    /// Show each probed endpoint's availability, downtime, gaps and error budget.
+    ///
+    /// Reads the probe results the daemon keeps in the ledger. Over the last 30 days
+    /// unless --from/--to say otherwise. Gaps are times without results (attestd not
+    /// running): they count neither as uptime nor as downtime.
+    Availability(AvailabilityArgs),
 }
 
 /// Flags shared by commands that read config and policies.
@@ -116,6 +122,22 @@ pub struct HistoryArgs {
     /// Only changes at or after this time (YYYY-MM-DD or RFC 3339).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AvailabilityArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Start of the period (YYYY-MM-DD or RFC 3339) [default: 30 days before --to].
+    #[arg(long, value_name = "WHEN")]
+    pub from: Option<String>,
+    /// End of the period (YYYY-MM-DD or RFC 3339) [default: now].
+    #[arg(long, value_name = "WHEN")]
+    pub to: Option<String>,
+    /// Availability target in percent for the error budget [default: the
+    /// availability_target_percent variable, 99.95].
+    #[arg(long, value_name = "PERCENT")]
+    pub target: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share: loading config and policies,
 //! finding the database, and turning failures into exit codes.
 
+mod availability;
 mod collect;
 mod controls;
 mod history;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Controls(a) => controls::run(a),
         Command::History(a) => history::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Availability(a) => availability::run(a),
     };
     match result {
         Ok(code) => code,
