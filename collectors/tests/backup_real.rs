@@ -240,6 +240,62 @@ fn wrong_passwords_missing_locked_and_corrupt_repositories_are_named_errors() {
         (Some("error"), Some("locked")),
         "{busy}"
     );
+
+    // restic locked exclusively: a `restic check` frozen (SIGSTOP) once its lock exists.
+    let locks = Path::new(&r.p("restic")).join("locks");
+    let count_locks = || std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0);
+    let mut frozen = None;
+    for _ in 0..20 {
+        let mut check = Command::new("/usr/bin/restic")
+            .args([
+                "-r",
+                &r.p("restic"),
+                "--password-file",
+                &r.p("pass"),
+                "--no-cache",
+                "check",
+                "--read-data",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(5) {
+            if count_locks() > 0 {
+                // Let restic finish writing the lock file before freezing it.
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                sh(&["/bin/kill", "-STOP", &check.id().to_string()], &[]);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        if count_locks() > 0 && check.try_wait().unwrap().is_none() {
+            frozen = Some(check);
+            break;
+        }
+        let _ = check.kill();
+        let _ = check.wait();
+    }
+    let mut check = frozen.expect("could not catch `restic check` holding its lock in 20 tries");
+    let facts = collect(json!({"repositories": [
+        {"name": "busy", "kind": "restic", "repository": r.p("restic"), "password_file": r.p("pass")},
+    ]}));
+    let _ = check.kill();
+    let _ = check.wait();
+    let busy = &facts["repositories"][0];
+    assert_eq!(
+        (busy["status"].as_str(), busy["error_kind"].as_str()),
+        (Some("error"), Some("locked")),
+        "{busy}"
+    );
+    assert!(
+        busy["error"]
+            .as_str()
+            .unwrap()
+            .contains("locked exclusively"),
+        "{busy}"
+    );
 }
 
 #[test]
