@@ -136,6 +136,9 @@ pub fn parse(settings: &serde_json::Value) -> Result<BackupSettings, String> {
                         "{at}.{field}: must be an absolute path, found {v:?}"
                     ));
                 }
+                if v.contains('\'') {
+                    return Err(format!("{at}.{field}: borg cannot be given a path with a single quote safely; rename the file"));
+                }
             }
         }
         for key in r.env.keys() {

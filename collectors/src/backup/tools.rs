@@ -224,10 +224,8 @@ pub fn borg(
         .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
         .env("BORG_DISPLAY_PASSPHRASE", "no");
     if let Some(pf) = &spec.password_file {
-        cmd = cmd.env(
-            "BORG_PASSCOMMAND",
-            format!("/bin/cat '{}'", pf.replace('\'', "")),
-        );
+        // Quoted for borg's shlex split; the settings refuse paths with a single quote.
+        cmd = cmd.env("BORG_PASSCOMMAND", format!("/bin/cat '{pf}'"));
     }
     // Borg keeps its cache and security data under BORG_BASE_DIR (default ~): give it a
     // private scratch directory unless the operator named one.
@@ -256,7 +254,14 @@ pub fn borg(
             &out,
             &[
                 ("wrong_password", &["passphrase supplied", "is incorrect"]),
-                ("locked", &["failed to create/acquire the lock", "lock"]),
+                (
+                    "locked",
+                    &[
+                        "failed to create/acquire the lock",
+                        "lock.exclusive",
+                        "lock timeout",
+                    ],
+                ),
                 ("missing", &["does not exist"]),
                 (
                     "corrupt",
