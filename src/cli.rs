@@ -43,6 +43,12 @@ pub enum Command {
     /// by `collect --db`); the daemon delivers them within seconds and retries failures
     /// with backoff. Every attempt is kept in the ledger.
     Alerts(AlertsArgs),
+    /// Show each probed endpoint's availability, downtime, gaps and error budget.
+    ///
+    /// Reads the probe results the daemon keeps in the ledger. Over the last 30 days
+    /// unless --from/--to say otherwise. Gaps are times without results (attestd not
+    /// running): they count neither as uptime nor as downtime.
+    Availability(AvailabilityArgs),
     /// Write the man page attestd(8) and shell completions into DIR (used to build the
     /// package).
     #[command(hide = true)]
@@ -136,6 +142,22 @@ pub struct HistoryArgs {
     /// Only changes at or after this time (YYYY-MM-DD or RFC 3339).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AvailabilityArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Start of the period (YYYY-MM-DD or RFC 3339) [default: 30 days before --to].
+    #[arg(long, value_name = "WHEN")]
+    pub from: Option<String>,
+    /// End of the period (YYYY-MM-DD or RFC 3339) [default: now].
+    #[arg(long, value_name = "WHEN")]
+    pub to: Option<String>,
+    /// Availability target in percent for the error budget [default: the
+    /// availability_target_percent variable, 99.95].
+    #[arg(long, value_name = "PERCENT")]
+    pub target: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -194,6 +194,11 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
         ],
     );
     let mut watchdog = Watchdog::from_env();
+    // Endpoint probes run on their own intervals and write their own ledger rows.
+    let mut probes = crate::probe::spawn_all(
+        &crate::probe::configured(&loaded.engine.config),
+        &opts.database,
+    );
 
     let all: Vec<String> = loaded
         .engine
@@ -231,6 +236,13 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                         store.set_alert_policy(loaded.alert_policy.clone());
                         worker.shutdown().await;
                         worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
+                        for p in probes.drain(..) {
+                            p.abort();
+                        }
+                        probes = crate::probe::spawn_all(
+                            &crate::probe::configured(&loaded.engine.config),
+                            &opts.database,
+                        );
                         metrics.set_policies(&loaded.engine.policies.shipped_from, loaded.engine.policies.rules.len());
                         tracing::info!(config = %loaded.engine.config.source, rules = loaded.engine.policies.rules.len(), "configuration reloaded");
                         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -263,6 +275,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
             }
         }
     }
+    for p in probes {
+        p.abort();
+    }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!("attestd stopping");
     worker.shutdown().await;
@@ -284,7 +299,12 @@ async fn collect_and_store(
 ) -> bool {
     let run = {
         let previous = |name: &str| store.previous_facts(name).ok().flatten();
-        let collecting = engine.run(names, trigger, &previous, clock);
+        // The probes' availability so far, summarised by the store for the collector.
+        let specs = crate::probe::configured(&engine.config);
+        let summary = (!specs.is_empty() && names.iter().any(|n| n == "availability"))
+            .then(|| crate::probe::measurements(store, &specs, clock.now()));
+        let measurements = |name: &str| (name == "availability").then(|| summary.clone()).flatten();
+        let collecting = engine.run_with(names, trigger, &previous, &measurements, clock);
         tokio::pin!(collecting);
         loop {
             tokio::select! {

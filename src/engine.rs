@@ -58,6 +58,21 @@ impl Engine {
         previous_facts: &dyn Fn(&str) -> Option<serde_json::Value>,
         clock: &dyn Clock,
     ) -> RunInput {
+        self.run_with(names, trigger, previous_facts, &|_| None, clock)
+            .await
+    }
+
+    /// `run`, also handing each collector what the store summarised of the daemon's
+    /// own measurements for it (`CollectContext::measurements`; today the availability
+    /// probes). The caller computes them; the engine never reads the store.
+    pub async fn run_with(
+        &self,
+        names: &[String],
+        trigger: &str,
+        previous_facts: &dyn Fn(&str) -> Option<serde_json::Value>,
+        measurements: &dyn Fn(&str) -> Option<serde_json::Value>,
+        clock: &dyn Clock,
+    ) -> RunInput {
         let started = clock.now();
         let mut tasks = Vec::new();
         for name in names {
@@ -70,6 +85,7 @@ impl Engine {
                 root: self.root.clone(),
                 settings: cfg.map(|c| c.settings.clone()).unwrap_or_default(),
                 previous_facts: previous_facts(name),
+                measurements: measurements(name),
                 now: started,
             };
             tasks.push(tokio::spawn(observe(collector, ctx, timeout)));

@@ -16,6 +16,7 @@ pub mod logging;
 pub mod metrics;
 pub mod paths;
 pub mod policy;
+pub mod probe;
 pub mod report;
 pub mod schedule;
 pub mod store;

@@ -28,6 +28,7 @@ fn facts(collector: &str, root: &Path) -> serde_json::Value {
         root: HostRoot::new(root),
         settings: serde_json::Value::Null,
         previous_facts: None,
+        measurements: None,
         now: chrono::Utc::now(),
     };
     collector_by_name(collector)

@@ -169,6 +169,7 @@ fn ctx(root: &Path, settings: Value) -> CollectContext {
         root: HostRoot::new(root),
         settings,
         previous_facts: None,
+        measurements: None,
         now: chrono::Utc::now(),
     }
 }

@@ -220,6 +220,7 @@ mod tests {
             root: HostRoot::new(dir),
             settings: Value::Null,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc
                 .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
                 .unwrap(),

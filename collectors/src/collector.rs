@@ -18,6 +18,12 @@ pub struct CollectContext {
     /// Lets a collector report changes across runs (for example reboots) without
     /// knowing anything about the store.
     pub previous_facts: Option<serde_json::Value>,
+    /// Figures the daemon measured on their own schedule and the store summarised for
+    /// this collector, handed over by the engine (collectors never read the store).
+    /// Today only `availability` gets one: the endpoint probes' summary over the
+    /// rolling 30 days (`{"window_days", "probes": [...]}`, see docs/collectors.md).
+    /// `None` when nothing was measured.
+    pub measurements: Option<serde_json::Value>,
     /// The time the run started; collectors compute ages against it, never against
     /// the wall clock, so that tests can inject time.
     pub now: DateTime<Utc>,

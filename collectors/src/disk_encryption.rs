@@ -268,6 +268,7 @@ mod tests {
             root: crate::HostRoot::new(dir),
             settings,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc::now(),
         })
     }

@@ -248,6 +248,7 @@ mod tests {
             root: HostRoot::live(),
             settings: Value::Null,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc::now(),
         }
     }

@@ -176,6 +176,7 @@ mod tests {
             root: HostRoot::new(dir.path()),
             settings: Value::Null,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc::now(),
         };
         let e = FilePermissions.collect(&ctx).unwrap();

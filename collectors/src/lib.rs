@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit_logging;
 pub mod availability;
+pub mod backup;
 pub mod certificates;
 mod collector;
 pub mod command;

@@ -349,6 +349,7 @@ mod tests {
             root: HostRoot::new(dir.path()),
             settings: Value::Null,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc::now(),
         };
         let ev = Patching.collect(&ctx).unwrap();

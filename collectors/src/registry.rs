@@ -5,6 +5,7 @@
 use crate::accounts::Accounts;
 use crate::audit_logging::AuditLogging;
 use crate::availability::Availability;
+use crate::backup::Backup;
 use crate::certificates::Certificates;
 use crate::disk_encryption::DiskEncryption;
 use crate::exec_plugin::ExecPlugin;
@@ -36,6 +37,7 @@ pub fn all_collectors() -> Vec<Box<dyn Collector>> {
         Box::new(DiskEncryption),
         Box::new(TimeSync),
         Box::new(Malware),
+        Box::new(Backup),
     ]
 }
 

@@ -276,6 +276,7 @@ mod tests {
             root: HostRoot::new(dir.path()),
             settings: Value::Null,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc::now(),
         };
         SessionTimeout.collect(&ctx).map(|e| e.facts)

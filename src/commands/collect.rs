@@ -5,6 +5,7 @@ use crate::cli::{CollectArgs, Format};
 use crate::clock::SystemClock;
 use crate::engine::Engine;
 use crate::host::HostIdentity;
+use crate::probe;
 use crate::report;
 use crate::store::Store;
 use std::sync::Arc;
@@ -27,14 +28,52 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
             .unwrap_or_else(|| "unknown-host".into());
         store.set_alert_policy(crate::alert::AlertPolicy::new(&config, &policies, &host));
     }
+    let rt = runtime()?;
+    // Endpoint probes: taken once now (the daemon takes them on their own schedule),
+    // kept with --db, and summarised for the availability collector. Without --db the
+    // summary covers this one result, in a database held in memory.
+    let probes = if names.iter().any(|n| n == "availability") {
+        probe::configured(&config)
+    } else {
+        Vec::new()
+    };
+    let probed_at = chrono::Utc::now();
+    let results = rt.block_on(probe::run_all(&probes, probed_at));
+    let mut scratch = None;
+    if store.is_none() && !probes.is_empty() {
+        scratch = Some(
+            Store::open(std::path::Path::new(":memory:"))
+                .map_err(|e| CliError::Operational(e.to_string()))?,
+        );
+    }
+    if let Some(s) = store.as_mut().or(scratch.as_mut()) {
+        for r in &results {
+            s.record_probe(r)
+                .map_err(|e| CliError::Operational(e.to_string()))?;
+        }
+    }
+    // This result stands for the interval that follows it.
+    let longest = probes
+        .iter()
+        .map(|p| p.interval_seconds())
+        .max()
+        .unwrap_or(0);
+    let summary = store.as_ref().or(scratch.as_ref()).map(|s| {
+        probe::measurements(
+            s,
+            &probes,
+            probed_at + chrono::Duration::seconds(longest as i64),
+        )
+    });
+    let measurements = |name: &str| (name == "availability").then(|| summary.clone()).flatten();
     let previous = |name: &str| {
         store
             .as_ref()
             .and_then(|s| s.previous_facts(name).ok().flatten())
     };
     let engine = Engine::new(Arc::new(config), Arc::new(policies), root.clone());
-    let rt = runtime()?;
-    let run = rt.block_on(engine.run(&names, "manual", &previous, &SystemClock));
+    let run =
+        rt.block_on(engine.run_with(&names, "manual", &previous, &measurements, &SystemClock));
     // A hung collector's thread cannot be joined; do not wait for it.
     rt.shutdown_background();
     if let Some(store) = store.as_mut() {

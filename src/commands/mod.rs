@@ -2,6 +2,7 @@
 //! finding the database, and turning failures into exit codes.
 
 mod alerts;
+mod availability;
 mod collect;
 mod controls;
 mod generate_assets;
@@ -51,6 +52,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(a) => verify::run(a),
         Command::Alerts(a) => alerts::run(a),
         Command::GenerateAssets(a) => generate_assets::run(a),
+        Command::Availability(a) => availability::run(a),
     };
     match result {
         Ok(code) => code,

@@ -446,6 +446,22 @@ remediation = "fix"
     }
 
     #[test]
+    fn now_is_the_judging_time_as_a_timestamp() {
+        // judge() evaluates at 2026-11-23T00:00:00Z.
+        let cfg = config("");
+        let check = "now - timestamp(facts.at) <= duration(string(vars.min) + 'h')";
+        let set =
+            PolicySet::from_rule_files(catalog(), &[("r.toml".into(), rules(check, ""))], &cfg)
+                .unwrap();
+        let recent = json!({"at": "2026-11-22T12:00:00Z"});
+        assert_eq!(judge(&set, recent, &cfg).status, Status::Pass);
+        let old = json!({"at": "2026-11-22T09:59:59Z"});
+        assert_eq!(judge(&set, old, &cfg).status, Status::Fail);
+        let garbage = json!({"at": "yesterday"});
+        assert_eq!(judge(&set, garbage, &cfg).status, Status::Error);
+    }
+
+    #[test]
     fn applies_false_is_not_applicable() {
         let cfg = config("");
         let set = PolicySet::from_rule_files(

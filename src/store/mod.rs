@@ -8,6 +8,7 @@
 
 pub mod ledger;
 pub mod outbox;
+pub mod probes;
 pub mod records;
 
 pub use records::*;
@@ -56,7 +57,11 @@ CREATE TABLE collector_heads (
 "#;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(outbox::SCHEMA_OUTBOX)])
+    Migrations::new(vec![
+        M::up(SCHEMA_V1),
+        M::up(outbox::SCHEMA_OUTBOX),
+        M::up(probes::MIGRATION_PROBE_INDEX),
+    ])
 }
 
 /// An open database.

@@ -220,6 +220,11 @@ struct FixtureSpec {
     /// Servers started before collecting and killed afterwards.
     #[serde(default)]
     server: Vec<FixtureServer>,
+    /// Collect a copy of the host tree in `{tmp}/root` (and make `{root}` name the copy),
+    /// so that setup commands may write into it (for example tool output recorded at
+    /// test time, whose dates must be recent).
+    #[serde(default)]
+    copy_root: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -266,6 +271,13 @@ pub fn prepare_host(name: &str) -> PreparedHost {
             toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", spec_path.display()))
         }
         Err(_) => FixtureSpec::default(),
+    };
+    let root = if spec.copy_root {
+        let copy = tmp.path().join("root");
+        copy_tree(&root, &copy);
+        copy
+    } else {
+        root
     };
     let mut ports = std::collections::BTreeMap::new();
     let mut fill = |s: &str| -> String {

@@ -222,6 +222,7 @@ mod tests {
             root: HostRoot::new(dir.path()),
             settings: Value::Null,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc::now(),
         };
         let e = Accounts.collect(&ctx).unwrap();

@@ -15,6 +15,7 @@ fn ctx_at(root: &Path) -> CollectContext {
         root: HostRoot::new(root),
         settings: Value::Null,
         previous_facts: None,
+        measurements: None,
         now: Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
     }
 }

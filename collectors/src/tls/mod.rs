@@ -550,6 +550,7 @@ mod tests {
             root: crate::HostRoot::new(dir.path()),
             settings: Value::Null,
             previous_facts: None,
+            measurements: None,
             now: chrono::Utc::now(),
         };
         let ev = Tls.collect(&ctx).unwrap();

@@ -1,8 +1,15 @@
-//! availability collector, first part: boot time (from uptime), load average, CPU count
-//! and reboots seen across runs. Uptime itself is not a fact: it changes every second
+//! availability collector: boot time (from uptime), load average, CPU count and reboots
+//! seen across runs; systemd units, disk and memory headroom, and the endpoint probes'
+//! availability that the daemon measured (`operations`). Uptime itself is not a fact: it changes every second
 //! and is derivable from `boot_time`, and keeping it would store new evidence every run. On a live host it asks the kernel through sysinfo; under a
 //! fixture root it reads `/proc/uptime`, `/proc/loadavg` and `/proc/cpuinfo` from the
 //! tree. It never judges whether the host is available enough.
+
+mod operations;
+pub mod settings;
+
+pub use operations::{DF, SYSTEMCTL, UNIT_PROPERTIES};
+pub use settings::{AvailabilitySettings, ProbeSpec};
 
 use crate::{Artifact, CollectContext, CollectError, Collector, Evidence};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -24,7 +31,7 @@ impl Collector for Availability {
         "availability"
     }
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
     fn watched_paths(&self, _settings: &serde_json::Value) -> Vec<PathBuf> {
         Vec::new()
@@ -32,8 +39,12 @@ impl Collector for Availability {
     fn default_schedule(&self) -> &'static str {
         "*/5 * * * *"
     }
+    fn check_settings(&self, settings: &serde_json::Value) -> Result<(), String> {
+        settings::parse(settings).map(|_| ())
+    }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
-        let (figures, artifacts) = if ctx.root.is_live() {
+        let settings = settings::parse(&ctx.settings).map_err(CollectError::Settings)?;
+        let (figures, mut artifacts) = if ctx.root.is_live() {
             (
                 live_figures()?,
                 vec![api_artifact("sysinfo: uptime, load_average, cpus")],
@@ -46,7 +57,7 @@ impl Collector for Availability {
         // Load is kept to 0.1: finer digits are noise for a capacity judgement, and
         // coarser facts let an unchanged host reuse its stored evidence.
         let per_cpu = |l: f64| round1(l / figures.cpus.max(1) as f64);
-        let facts = json!({
+        let mut facts = json!({
             "boot_time": boot.to_rfc3339_opts(SecondsFormat::Secs, true),
             "cpus": figures.cpus,
             "load_average": {
@@ -62,6 +73,10 @@ impl Collector for Availability {
             "reboots_since_previous_run": reboots_since_previous,
             "reboots_seen": reboots_seen,
         });
+        let mut unavailable = serde_json::Map::new();
+        let map = facts.as_object_mut().expect("an object");
+        operations::facts(ctx, &settings, map, &mut unavailable, &mut artifacts)?;
+        map.insert("unavailable".into(), unavailable.into());
         Ok(Evidence { facts, artifacts })
     }
 }
@@ -206,6 +221,7 @@ mod tests {
             root: HostRoot::new(dir),
             settings: serde_json::Value::Null,
             previous_facts: previous,
+            measurements: None,
             now: Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
         }
     }

@@ -1,0 +1,237 @@
+//! Endpoint probes: one HTTP(S) GET or TCP connect per configured probe, on the probe's
+//! own interval, each result appended to the ledger as a `probe` row (the daemon) or
+//! taken once (`attestd collect`). Owns running a probe with reqwest/tokio under its
+//! timeout. It never judges availability (the store summarises, rules judge) and never
+//! follows redirects or sends credentials.
+
+use attestd_collectors::availability::ProbeSpec;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// One probe's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// The probe's name from the config (the ledger row's key).
+    pub key: String,
+    /// What was probed: the URL or `tcp://host:port`.
+    pub target: String,
+    /// When the probe started, UTC RFC 3339 with milliseconds.
+    pub at: String,
+    /// True when the endpoint answered as expected within the timeout.
+    pub ok: bool,
+    /// The HTTP status, for URL probes that got an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Milliseconds until the answer (or the timeout).
+    pub latency_ms: u64,
+    /// Why it was down (timeout, refused, unexpected status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The probe's interval: how long this result stands for.
+    pub interval_seconds: u64,
+}
+
+/// An HTTP client for probes: rustls, no redirects, no proxy from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("attestd-probe/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with these settings always builds")
+}
+
+/// Run one probe now.
+pub async fn run_probe(
+    client: &reqwest::Client,
+    spec: &ProbeSpec,
+    now: DateTime<Utc>,
+) -> ProbeResult {
+    let timeout = Duration::from_secs(spec.timeout_seconds());
+    let start = Instant::now();
+    let (ok, status, error) = match (&spec.url, &spec.tcp) {
+        (Some(url), _) => {
+            match tokio::time::timeout(timeout, client.get(url).timeout(timeout).send()).await {
+                Err(_) => (
+                    false,
+                    None,
+                    Some(format!("no answer within {} s", timeout.as_secs())),
+                ),
+                Ok(Err(e)) if e.is_timeout() => (
+                    false,
+                    None,
+                    Some(format!("no answer within {} s", timeout.as_secs())),
+                ),
+                Ok(Err(e)) => (false, None, Some(error_chain(&e))),
+                Ok(Ok(resp)) => {
+                    let code = resp.status().as_u16();
+                    let expected = match spec.expected_status {
+                        Some(want) => code == want,
+                        None => (200..400).contains(&code),
+                    };
+                    let error = (!expected).then(|| match spec.expected_status {
+                        Some(want) => format!("HTTP {code}, expected {want}"),
+                        None => format!("HTTP {code}, expected 2xx or 3xx"),
+                    });
+                    (expected, Some(code), error)
+                }
+            }
+        }
+        (None, Some(addr)) => {
+            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr.as_str())).await
+            {
+                Err(_) => (
+                    false,
+                    None,
+                    Some(format!("no connection within {} s", timeout.as_secs())),
+                ),
+                Ok(Err(e)) => (false, None, Some(format!("connect {addr}: {e}"))),
+                Ok(Ok(_)) => (true, None, None),
+            }
+        }
+        _ => (
+            false,
+            None,
+            Some("the probe names neither url nor tcp".into()),
+        ),
+    };
+    ProbeResult {
+        key: spec.name.clone(),
+        target: spec.target(),
+        at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        ok,
+        status,
+        latency_ms: start.elapsed().as_millis() as u64,
+        error,
+        interval_seconds: spec.interval_seconds(),
+    }
+}
+
+/// reqwest's error with its causes ("error sending request: ... connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The days the availability facts look back over.
+pub const WINDOW_DAYS: i64 = 30;
+
+/// The probes configured for the availability collector (none when it is disabled or
+/// its settings do not parse; `check_settings` has reported that already).
+pub fn configured(config: &crate::config::Config) -> Vec<ProbeSpec> {
+    config
+        .collectors
+        .get("availability")
+        .filter(|c| c.enabled)
+        .and_then(|c| attestd_collectors::availability::settings::parse(&c.settings).ok())
+        .map(|s| s.probes)
+        .unwrap_or_default()
+}
+
+/// Run every probe once, concurrently.
+pub async fn run_all(specs: &[ProbeSpec], now: DateTime<Utc>) -> Vec<ProbeResult> {
+    let client = client();
+    let tasks: Vec<_> = specs
+        .iter()
+        .map(|s| {
+            let (client, spec) = (client.clone(), s.clone());
+            tokio::spawn(async move { run_probe(&client, &spec, now).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// What the availability collector gets in `CollectContext::measurements`: per
+/// configured probe, the store's summary over the last `WINDOW_DAYS` up to `to`,
+/// without the error budget (a target is a rule's threshold, not a fact).
+pub fn measurements(
+    store: &crate::store::Store,
+    specs: &[ProbeSpec],
+    to: DateTime<Utc>,
+) -> serde_json::Value {
+    let from = to - chrono::Duration::days(WINDOW_DAYS);
+    let probes: Vec<serde_json::Value> = specs
+        .iter()
+        .filter_map(|spec| {
+            let s = store.probe_summary(&spec.name, from, to, 100.0).ok()?;
+            let mut v = serde_json::to_value(&s).ok()?;
+            let map = v.as_object_mut()?;
+            for k in [
+                "target_percent",
+                "error_budget_seconds",
+                "error_budget_left_seconds",
+                "from",
+                "to",
+                "last",
+            ] {
+                map.remove(k);
+            }
+            // Whole seconds: sub-second jitter would make every run's evidence new.
+            for k in ["measured_seconds", "downtime_seconds", "gap_seconds"] {
+                if let Some(x) = map.get(k).and_then(|x| x.as_f64()) {
+                    map.insert(k.into(), (x.round() as i64).into());
+                }
+            }
+            map.insert("target".into(), spec.target().into());
+            Some(v)
+        })
+        .collect();
+    serde_json::json!({"window_days": WINDOW_DAYS, "probes": probes})
+}
+
+/// Start one task per configured probe: probe every `interval_seconds`, append each
+/// result to the ledger through its own connection (SQLite serialises the writers).
+/// The tasks end when their handles are aborted (reload, stop).
+pub fn spawn_all(
+    specs: &[ProbeSpec],
+    database: &std::path::Path,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let client = client();
+    specs
+        .iter()
+        .cloned()
+        .map(|spec| {
+            let (client, database) = (client.clone(), database.to_path_buf());
+            tokio::spawn(async move {
+                let mut store = match crate::store::Store::open(&database) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(probe = %spec.name, error = %e, "cannot open the database; this probe will not run");
+                        return;
+                    }
+                };
+                let mut tick = tokio::time::interval(Duration::from_secs(spec.interval_seconds()));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                let mut was_ok = None;
+                loop {
+                    tick.tick().await;
+                    let result = run_probe(&client, &spec, Utc::now()).await;
+                    if was_ok != Some(result.ok) {
+                        if result.ok {
+                            tracing::info!(probe = %spec.name, target = %result.target, "endpoint up");
+                        } else {
+                            tracing::warn!(probe = %spec.name, target = %result.target, error = result.error.as_deref().unwrap_or(""), "endpoint down");
+                        }
+                        was_ok = Some(result.ok);
+                    }
+                    if let Err(e) = tokio::task::block_in_place(|| store.record_probe(&result)) {
+                        tracing::error!(probe = %spec.name, error = %e, "could not store a probe result; it is a gap");
+                    }
+                }
+            })
+        })
+        .collect()
+}
