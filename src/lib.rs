@@ -2,6 +2,7 @@
 //! collectors observe (crate `attestd-collectors`), `policy` judges, `store` keeps the
 //! ledger, `daemon` schedules, `commands` are the CLI.
 
+pub mod bundle;
 pub mod cli;
 pub mod clock;
 pub mod commands;

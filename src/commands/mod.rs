@@ -1,9 +1,12 @@
 //! One module per subcommand, plus what they share: loading config and policies,
 //! finding the database, and turning failures into exit codes.
 
+mod bundle;
 mod collect;
 mod controls;
+mod evidence;
 mod history;
+mod key;
 mod run;
 mod status;
 mod verify;
@@ -47,6 +50,9 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Controls(a) => controls::run(a),
         Command::History(a) => history::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Bundle(a) => bundle::run(a),
+        Command::Evidence(a) => evidence::run(a),
+        Command::Key(a) => key::run(a),
     };
     match result {
         Ok(code) => code,
