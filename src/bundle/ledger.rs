@@ -75,7 +75,7 @@ impl<W: Write> Writer<W> {
         if self.section_rows > 0 {
             write!(self.out, ",")?;
         }
-        write!(self.out, "\n")?;
+        writeln!(self.out)?;
         serde_json::to_writer(&mut self.out, row)?;
         self.section_rows += 1;
         if in_period {

@@ -12,7 +12,7 @@ use std::path::Path;
 use uuid::Uuid;
 
 /// The OSCAL version written.
-pub const OSCAL_VERSION: &str = "1.2.0";
+pub const OSCAL_VERSION: &str = "1.2.1";
 
 fn uuid(ns: &Uuid, name: &str) -> String {
     Uuid::new_v5(ns, name.as_bytes()).to_string()
@@ -100,7 +100,7 @@ pub fn write(
         if i > 0 {
             write!(w, ",")?;
         }
-        write!(w, "\n")?;
+        writeln!(w)?;
         serde_json::to_writer(&mut w, &obs)?;
         by_collector
             .entry(e.collector.as_str())
@@ -145,12 +145,12 @@ pub fn write(
         if i > 0 {
             write!(w, ",")?;
         }
-        write!(w, "\n")?;
+        writeln!(w)?;
         serde_json::to_writer(&mut w, &finding)?;
     }
     if !computed.controls.is_empty() {
         write!(w, "\n]")?;
     }
-    write!(w, "}}]}}}}\n")?;
+    writeln!(w, "}}]}}}}")?;
     w.flush()
 }

@@ -23,7 +23,7 @@ pub struct Parameters {
     pub from: String,
     /// End of the period (exclusive), RFC 3339.
     pub to: String,
-    /// `soc2` or `iso27001-2022`; none = every framework the rules map to.
+    /// `soc2` or `iso27001-2022`; none = both (2013 equivalents only via `controls`).
     pub framework: Option<String>,
     /// Only these controls (`framework:ID`); empty = all.
     pub controls: Vec<String>,
@@ -873,13 +873,14 @@ impl<'a> Analyzer<'a> {
     }
 
     fn wanted(&self, control: &str) -> bool {
-        let fw_ok = match &self.params.framework {
+        if !self.params.controls.is_empty() {
+            return self.params.controls.iter().any(|c| c == control);
+        }
+        match &self.params.framework {
             Some(f) => control.starts_with(&format!("{f}:")),
-            None => true,
-        };
-        fw_ok
-            && (self.params.controls.is_empty()
-                || self.params.controls.iter().any(|c| c == control))
+            // ISO 27001:2013 equivalents only when asked for by --control.
+            None => !control.starts_with(crate::policy::catalog::ISO2013),
+        }
     }
 
     fn roll_up(

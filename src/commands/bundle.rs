@@ -4,8 +4,7 @@
 use super::{database_path, host_root, load_config_and_policies, CliError};
 use crate::bundle::summary::Parameters;
 use crate::cli::{BundleArgs, Format};
-use chrono::{DateTime, NaiveDate, Utc};
-use rand::SeedableRng;
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
 /// `YYYY-MM-DD` (start of that day, or with `end_of_day` the start of the next) or
 /// RFC 3339.
@@ -26,21 +25,6 @@ pub fn parse_bound(text: &str, end_of_day: bool, flag: &str) -> Result<DateTime<
     Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
 }
 
-/// The days `[from, to)` touches, and `n` of them chosen by ChaCha8 seeded with `seed`
-/// (rand's `index::sample`), in date order.
-pub fn random_days(from: DateTime<Utc>, to: DateTime<Utc>, n: usize, seed: u64) -> Vec<NaiveDate> {
-    let first = from.date_naive();
-    let last = (to - chrono::Duration::seconds(1)).date_naive();
-    let days = ((last - first).num_days() + 1).max(0) as usize;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut picked: Vec<NaiveDate> = rand::seq::index::sample(&mut rng, days, n.min(days))
-        .into_iter()
-        .map(|i| first + chrono::Duration::days(i as i64))
-        .collect();
-    picked.sort();
-    picked
-}
-
 pub fn run(args: BundleArgs) -> Result<i32, CliError> {
     let (config, policies) = load_config_and_policies(&args.db.config)?;
     let from = parse_bound(&args.from, false, "--from")?;
@@ -51,6 +35,17 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
             args.to, args.from
         )));
     }
+    // A period cannot end in the future: runs that have not happened yet are no gap.
+    let now = Utc::now();
+    let to = if to > now {
+        eprintln!(
+            "attestd: note: the period is cut at now ({}); later runs have not happened yet",
+            crate::clock::rfc3339(now)
+        );
+        now.with_nanosecond(0).unwrap_or(now)
+    } else {
+        to
+    };
     let framework = args.framework.map(|f| f.id().to_string());
     let mut controls = Vec::new();
     for c in &args.controls {
@@ -71,7 +66,7 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
     }
     let (sample_dates, sampling) = match args.samples {
         Some(n) => (
-            random_days(from, to, n, args.seed),
+            crate::bundle::sample_days(from, to, n, args.seed),
             format!(
                 "random(n={n}, seed={}, ChaCha8 + rand::seq::index::sample)",
                 args.seed
