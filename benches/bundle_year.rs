@@ -17,10 +17,13 @@ use std::time::Instant;
 /// Run the binary, returning (seconds, peak RSS in MB, success).
 fn measure(args: &[&std::ffi::OsStr]) -> (f64, f64, bool, String) {
     let began = Instant::now();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    // Reaped by wait4 below (std's wait cannot report rusage).
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_attestd"))
         .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
     let pid = child.id() as libc::pid_t;
@@ -30,11 +33,7 @@ fn measure(args: &[&std::ffi::OsStr]) -> (f64, f64, bool, String) {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid);
     let secs = began.elapsed().as_secs_f64();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
+    let err = std::fs::read_to_string(log.path()).unwrap_or_default();
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     (secs, usage.ru_maxrss as f64 / 1024.0, ok, err)
 }
