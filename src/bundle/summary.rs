@@ -255,6 +255,7 @@ pub struct Analyzer<'a> {
     alerts: &'a dyn AlertSource,
     policy: PolicySnapshot,
     policy_seen: bool,
+    fallback_rules_used: bool,
     policies_in_force: BTreeSet<String>,
     policy_changes: Vec<PolicyChange>,
     /// Every rule → controls mapping in force during the period.
@@ -321,24 +322,39 @@ impl CollectorTrack {
         if same {
             return;
         }
-        if let Some(c) = &cron {
-            self.schedules.insert(c.as_str().to_string());
-        }
-        let base = self
-            .slot
-            .unwrap_or(at - chrono::Duration::seconds(1))
-            .max(at - chrono::Duration::seconds(1));
+        // The new schedule's first fire time at or after `at`.
+        let base = at - chrono::Duration::seconds(1);
         self.next_fire = cron.as_ref().and_then(|c| next_fire(c, base));
         self.schedule = cron;
     }
 
     /// Close every slot whose successor starts at or before `t` (and before `to`).
     fn advance(&mut self, t: DateTime<Utc>, to: DateTime<Utc>, from: DateTime<Utc>) {
+        self.advance_while(to, from, |nf| nf <= t);
+    }
+
+    /// Open the slots of fire times strictly before `t`: a schedule that changes at
+    /// `t` owns a fire time at `t`.
+    fn advance_before(&mut self, t: DateTime<Utc>, to: DateTime<Utc>, from: DateTime<Utc>) {
+        self.advance_while(to, from, |nf| nf < t);
+    }
+
+    fn advance_while(
+        &mut self,
+        to: DateTime<Utc>,
+        from: DateTime<Utc>,
+        more: impl Fn(DateTime<Utc>) -> bool,
+    ) {
         while let Some(nf) = self.next_fire {
-            if nf > t || nf >= to {
+            if !more(nf) || nf >= to {
                 break;
             }
             self.close_slot(from);
+            if let Some(c) = &self.schedule {
+                if !self.schedules.contains(c.as_str()) {
+                    self.schedules.insert(c.as_str().to_string());
+                }
+            }
             self.slot = Some(nf);
             self.covered = false;
             self.scheduled += 1;
@@ -460,6 +476,7 @@ impl<'a> Analyzer<'a> {
             alerts,
             policy: policy.clone(),
             policy_seen: false,
+            fallback_rules_used: false,
             policies_in_force: BTreeSet::new(),
             policy_changes: Vec::new(),
             rule_controls: BTreeMap::new(),
@@ -473,11 +490,27 @@ impl<'a> Analyzer<'a> {
             runs: 0,
             last_seq: 0,
         };
-        a.apply_policy(&policy, from);
+        a.apply_schedules(&policy, from);
         Ok(a)
     }
 
-    fn apply_policy(&mut self, p: &PolicySnapshot, at: DateTime<Utc>) {
+    /// Without any `policy` row before the runs, the fallback's rules say which
+    /// controls they test.
+    fn use_fallback_rules_if_needed(&mut self) {
+        if self.policy_seen || self.fallback_rules_used {
+            return;
+        }
+        self.fallback_rules_used = true;
+        for r in &self.params.fallback_policy.rules {
+            let entry = self
+                .rule_controls
+                .entry(r.id.clone())
+                .or_insert_with(|| (r.collector.clone(), r.title.clone(), BTreeSet::new()));
+            entry.2.extend(r.controls.iter().cloned());
+        }
+    }
+
+    fn apply_schedules(&mut self, p: &PolicySnapshot, at: DateTime<Utc>) {
         let at = at.max(self.from);
         for (name, c) in &p.collectors {
             let cron = if c.enabled {
@@ -490,9 +523,21 @@ impl<'a> Analyzer<'a> {
                 .collectors
                 .entry(name.clone())
                 .or_insert_with(CollectorTrack::new);
-            track.advance(at, to, from);
+            track.advance_before(at, to, from);
             track.set_schedule(cron, at);
         }
+        // Collectors the new parameters no longer know are no longer scheduled.
+        let (to, from) = (self.to, self.from);
+        for (name, track) in self.collectors.iter_mut() {
+            if !p.collectors.contains_key(name) {
+                track.advance_before(at, to, from);
+                track.set_schedule(None, at);
+            }
+        }
+    }
+
+    fn apply_policy(&mut self, p: &PolicySnapshot, at: DateTime<Utc>) {
+        self.apply_schedules(p, at);
         for r in &p.rules {
             let entry = self
                 .rule_controls
@@ -585,6 +630,7 @@ impl<'a> Analyzer<'a> {
     }
 
     fn run(&mut self, seq: i64, at: DateTime<Utc>, run: &RunRecord) -> Result<(), String> {
+        self.use_fallback_rules_if_needed();
         let in_period = self.in_period(at);
         let (from, to) = (self.from, self.to);
         let date = at.date_naive();
@@ -755,6 +801,7 @@ impl<'a> Analyzer<'a> {
 
     /// Close every open span at the period end and roll up per control.
     pub fn finish(mut self) -> Computed {
+        self.use_fallback_rules_if_needed();
         let (from, to) = (self.from, self.to);
         let end_state = self.state_map();
         for s in self.samples.values_mut() {
