@@ -131,7 +131,7 @@ fn timeline(out: &mut String, c: &ControlSummary, computed: &Computed, p: &Param
         let (x1, x2) = (scale.x(&g.start), scale.x(&g.end));
         let _ = write!(
             out,
-            "<rect class=\"gap\" x=\"{x1:.2}\" y=\"16\" width=\"{:.2}\" height=\"{}\" fill=\"#57606a\" fill-opacity=\"0.45\"><title>gap in {} evidence: {} to {} ({}), {}</title></rect>",
+            "<rect class=\"gap\" x=\"{x1:.2}\" y=\"16\" width=\"{:.2}\" height=\"{}\" fill=\"url(#gap-hatch)\"><title>gap in {} evidence: {} to {} ({}), {}</title></rect>",
             (x2 - x1).max(1.0),
             bottom - 16.0,
             esc(&g.collector),
@@ -189,7 +189,9 @@ pub fn render(p: &Parameters, computed: &Computed, catalog: &Catalog, info: &Pag
         esc(info.fingerprint)
     );
     o.push_str("<p>Verify this bundle: <code>sha256sum -c SHA256SUMS</code> and <code>openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig</code>, or <code>attestd verify .</code></p>");
-    o.push_str("<p class=\"legend\">Legend:<span style=\"background:#2da44e\"></span>pass<span style=\"background:#cf222e\"></span>fail<span style=\"background:#e16f24\"></span>error<span style=\"background:#8250df\"></span>waived<span style=\"background:#afb8c1\"></span>not applicable<span style=\"background:#eaeef2\"></span>no data<span style=\"background:#57606a;opacity:.45\"></span>gap in evidence</p>");
+    o.push_str("<p class=\"legend\">Legend:<span style=\"background:#2da44e\"></span>pass<span style=\"background:#cf222e\"></span>fail<span style=\"background:#e16f24\"></span>error<span style=\"background:#8250df\"></span>waived<span style=\"background:#afb8c1\"></span>not applicable<span style=\"background:#eaeef2\"></span>no data<span style=\"background:repeating-linear-gradient(45deg,#57606a 0 3px,#fff 3px 6px)\"></span>gap in evidence</p>");
+    // The hatch that shades gaps, shared by every timeline.
+    o.push_str("<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs><pattern id=\"gap-hatch\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\" patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#24292f\" fill-opacity=\"0.55\"/></pattern></defs></svg>");
     o.push_str("<h2>Controls</h2><table id=\"controls\"><tr><th>Control</th><th>Name</th><th>Result</th><th>Coverage</th><th>Scheduled runs</th><th>Runs</th><th>Gaps</th><th>Passes</th><th>Failures</th><th>Exceptions</th></tr>");
     for c in &computed.controls {
         let _ = write!(
@@ -231,7 +233,7 @@ pub fn render(p: &Parameters, computed: &Computed, catalog: &Catalog, info: &Pag
         if c.exceptions.is_empty() {
             o.push_str("<p>No exceptions.</p>");
         } else {
-            o.push_str("<h3>Exceptions</h3><table class=\"exceptions\"><tr><th>Rule</th><th>Status</th><th>First seen</th><th>Resolved at</th><th>Duration</th><th>Observed</th><th>Expected</th><th>Alerts sent / delivered</th></tr>");
+            o.push_str("<h3>Exceptions</h3><table class=\"exception-list\"><tr><th>Rule</th><th>Status</th><th>First seen</th><th>Resolved at</th><th>Duration</th><th>Observed</th><th>Expected</th><th>Alerts sent / delivered</th></tr>");
             for e in &c.exceptions {
                 let _ = write!(
                     o,
@@ -250,7 +252,7 @@ pub fn render(p: &Parameters, computed: &Computed, catalog: &Catalog, info: &Pag
             o.push_str("</table>");
         }
         if !c.gaps.is_empty() {
-            o.push_str("<h3>Gaps in evidence</h3><table class=\"gaps\"><tr><th>Collector</th><th>From</th><th>To</th><th>Duration</th><th>Missed runs</th><th>Cause</th></tr>");
+            o.push_str("<h3>Gaps in evidence</h3><table class=\"gap-list\"><tr><th>Collector</th><th>From</th><th>To</th><th>Duration</th><th>Missed runs</th><th>Cause</th></tr>");
             for g in &c.gaps {
                 let _ = write!(
                     o,
