@@ -15,7 +15,7 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 = nothing failed, 1 = a rule failed or could not be judged (collect) \
-or the ledger is broken (verify), 2 = usage or configuration error, 3 = operational error (database, I/O).";
+or the ledger or bundle fails a check (verify), 2 = usage or configuration error, 3 = operational error (database, I/O).";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -159,7 +159,8 @@ pub struct BundleArgs {
     /// time (exclusive).
     #[arg(long, value_name = "DATE")]
     pub to: String,
-    /// Only controls of this framework [default: every framework the rules map to].
+    /// Only controls of this framework [default: the SOC 2 and ISO 27001:2022 controls
+    /// the rules map to].
     #[arg(long, value_enum)]
     pub framework: Option<FrameworkArg>,
     /// Only this control (repeatable): soc2:CC6.1, iso27001-2022:A.8.5, or CC6.1 with

@@ -49,7 +49,13 @@ pub fn verify(
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
         archive
             .unpack(tmp.path())
-            .map_err(|e| format!("{}: not a readable .tar.gz bundle: {e}", path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "{}: not a readable .tar.gz bundle ({e}); to check a database's chain use `attestd verify --db {}`",
+                    path.display(),
+                    path.display()
+                )
+            })?;
         let inner = std::fs::read_dir(tmp.path())
             .map_err(|e| e.to_string())?
             .flatten()
