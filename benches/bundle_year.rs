@@ -61,10 +61,12 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| work.path().join("db"));
     let db = db_dir.join("attestd.db");
+    // A past year, so that the whole period has happened (bundles stop at now).
+    let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2025, 1, 1, 0, 0, 0).unwrap();
     if db.exists() {
         println!("bundle_year: reusing {}", db.display());
     } else {
-        let s = sim::simulate(runs, &work.path().join("host"), &db, true);
+        let s = sim::simulate(start, runs, &work.path().join("host"), &db, true);
         println!(
             "bundle_year: simulated {} runs of {} collectors ({}) in {:.1} s, {} drift events",
             s.runs,
@@ -77,15 +79,14 @@ fn main() {
     let config = work.path().join("attestd.toml");
     std::fs::write(&config, "[daemon]\npolicy_dirs = []\n").unwrap();
     let days = (runs / 96).max(1);
-    let to = (chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
-        + chrono::Duration::days(days as i64 - 1))
-    .to_string();
+    let from = start.date_naive().to_string();
+    let to = (start.date_naive() + chrono::Duration::days(days as i64 - 1)).to_string();
     for out in ["year", "year.tar.gz"] {
         let path = work.path().join(out);
         let (secs, rss, ok, err) = measure(&[
             "bundle".as_ref(),
             "--from".as_ref(),
-            "2026-01-01".as_ref(),
+            from.as_ref(),
             "--to".as_ref(),
             to.as_ref(),
             "--samples".as_ref(),

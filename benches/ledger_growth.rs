@@ -29,7 +29,9 @@ fn main() {
     let db_dir = std::env::var_os("ATTESTD_BENCH_DB_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| work.path().join("db"));
+    let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, 0, 0, 0).unwrap();
     let sim = sim::simulate(
+        start,
         runs,
         &work.path().join("host"),
         &db_dir.join("attestd.db"),

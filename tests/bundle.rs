@@ -144,6 +144,22 @@ fn openssl_ok(dir: &Path) -> bool {
         && String::from_utf8_lossy(&o.stdout).contains("Signature Verified Successfully")
 }
 
+fn minisign_ok(dir: &Path) -> bool {
+    Command::new("minisign")
+        .args([
+            "-V",
+            "-q",
+            "-p",
+            "signing-key.pub.minisign",
+            "-m",
+            "SHA256SUMS",
+        ])
+        .current_dir(dir)
+        .status()
+        .expect("minisign is installed")
+        .success()
+}
+
 fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
@@ -351,6 +367,7 @@ fn verify_and_standard_tools_accept_an_untouched_bundle() {
     assert!(text.contains("bundle intact"));
     assert!(sha256sum_ok(out));
     assert!(openssl_ok(out));
+    assert!(minisign_ok(out));
     // The same as a .tar.gz, unpacked with tar.
     let tgz = dir.path().join("b.tar.gz");
     bundle(db, config, &tgz, &["--framework", "soc2"]);
@@ -430,13 +447,14 @@ fn a_deleted_ledger_row_is_caught_even_with_sums_recomputed() {
     assert!(out.contains("missing (deleted)"), "{out}");
     // A forger who recomputes SHA256SUMS still fails the signature and the chain.
     let sums = Command::new("sh")
-        .args(["-c", "find . -type f ! -name SHA256SUMS ! -name SHA256SUMS.sig | sed 's|^./||' | sort | xargs sha256sum > SHA256SUMS"])
+        .args(["-c", "find . -type f ! -name 'SHA256SUMS*' | sed 's|^./||' | sort | xargs sha256sum > SHA256SUMS"])
         .current_dir(&b)
         .status()
         .unwrap();
     assert!(sums.success());
     assert!(sha256sum_ok(&b));
     assert!(!openssl_ok(&b));
+    assert!(!minisign_ok(&b), "minisign catches it too");
     let (code, out) = verify(&b, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL  signature"), "{out}");

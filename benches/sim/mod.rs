@@ -10,7 +10,7 @@ use attestd::engine::Engine;
 use attestd::policy::PolicySet;
 use attestd::store::Store;
 use attestd_collectors::HostRoot;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -43,10 +43,16 @@ pub struct Simulated {
     pub seconds: f64,
 }
 
-/// Runs from 2026-01-01 00:00 UTC, every 15 minutes, into `db`; `host` is a scratch
+/// Runs from `start`, every 15 minutes, into `db`; `host` is a scratch
 /// directory for the fixture copy. With `all_collectors` every enabled collector runs,
 /// else only password_policy and availability.
-pub fn simulate(runs: u64, host: &Path, db: &Path, all_collectors: bool) -> Simulated {
+pub fn simulate(
+    start: DateTime<Utc>,
+    runs: u64,
+    host: &Path,
+    db: &Path,
+    all_collectors: bool,
+) -> Simulated {
     copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/hardened"),
         host,
@@ -69,7 +75,6 @@ pub fn simulate(runs: u64, host: &Path, db: &Path, all_collectors: bool) -> Simu
     };
     let policies = PolicySet::load(&config).unwrap();
     let engine = Engine::new(Arc::new(config), Arc::new(policies), HostRoot::new(host));
-    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let clock = SimulatedClock(Mutex::new(start));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -209,6 +209,11 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     );
     std::fs::write(dir.join("index.html"), page).map_err(|e| io(&dir, e))?;
     std::fs::write(dir.join(signing::PUBLIC_FILE), key.public_pem()).map_err(|e| io(&dir, e))?;
+    std::fs::write(
+        dir.join(signing::MINISIGN_PUBLIC_FILE),
+        key.minisign_public(),
+    )
+    .map_err(|e| io(&dir, e))?;
 
     // Sums and signature.
     let files = list_files(&dir).map_err(|e| io(&dir, e))?;
@@ -220,10 +225,19 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     std::fs::write(dir.join("SHA256SUMS"), &sums).map_err(|e| io(&dir, e))?;
     std::fs::write(dir.join("SHA256SUMS.sig"), key.sign(sums.as_bytes()))
         .map_err(|e| io(&dir, e))?;
+    let comment = format!(
+        "attestd bundle {} to {} file:SHA256SUMS",
+        opts.params.from, opts.params.to
+    );
+    std::fs::write(
+        dir.join("SHA256SUMS.minisig"),
+        key.minisign_signature(sums.as_bytes(), &comment),
+    )
+    .map_err(|e| io(&dir, e))?;
 
     let built = Built {
         path: opts.out.to_path_buf(),
-        files: files.len() + 2,
+        files: files.len() + 3,
         controls: computed.controls.len(),
         exceptions: computed.rules.values().map(|r| r.exceptions.len()).sum(),
         gaps: computed.collectors.values().map(|c| c.gaps.len()).sum(),
@@ -245,6 +259,9 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
         .and_then(|_| w.flush())
         .map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// The files that sign SHA256SUMS and so cannot be listed in it.
+pub const SIGNATURE_FILES: [&str; 3] = ["SHA256SUMS", "SHA256SUMS.sig", "SHA256SUMS.minisig"];
 
 /// Every regular file under `dir`, relative, sorted, `/`-separated, excluding the
 /// sums and signature themselves.
@@ -269,7 +286,7 @@ pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
     }
     let mut out = Vec::new();
     walk(dir, dir, &mut out)?;
-    out.retain(|f| f != "SHA256SUMS" && f != "SHA256SUMS.sig");
+    out.retain(|f| !SIGNATURE_FILES.contains(&f.as_str()));
     out.sort();
     Ok(out)
 }

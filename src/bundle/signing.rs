@@ -109,6 +109,50 @@ impl HostKey {
     }
 }
 
+/// File name of the public key in minisign's format (in every bundle).
+pub const MINISIGN_PUBLIC_FILE: &str = "signing-key.pub.minisign";
+
+impl HostKey {
+    /// minisign's key id: the first 8 bytes of SHA-256 of the public key.
+    fn minisign_key_id(&self) -> [u8; 8] {
+        let digest = Sha256::digest(self.key.verifying_key().as_bytes());
+        digest[..8].try_into().expect("8 bytes")
+    }
+
+    /// The public key as a minisign public key file.
+    pub fn minisign_public(&self) -> String {
+        use base64::Engine as _;
+        let id = self.minisign_key_id();
+        let mut raw = b"Ed".to_vec();
+        raw.extend_from_slice(&id);
+        raw.extend_from_slice(self.key.verifying_key().as_bytes());
+        format!(
+            "untrusted comment: attestd bundle-signing key {}\n{}\n",
+            hex::encode_upper(id.iter().rev().copied().collect::<Vec<u8>>()),
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// A minisign signature file (legacy `Ed` algorithm: the message is signed as is)
+    /// for `message`, so `minisign -Vm FILE -p signing-key.pub.minisign` verifies it.
+    pub fn minisign_signature(&self, message: &[u8], trusted_comment: &str) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let sig = self.key.sign(message).to_bytes();
+        let mut raw = b"Ed".to_vec();
+        raw.extend_from_slice(&self.minisign_key_id());
+        raw.extend_from_slice(&sig);
+        let mut global = sig.to_vec();
+        global.extend_from_slice(trusted_comment.as_bytes());
+        let global_sig = self.key.sign(&global).to_bytes();
+        format!(
+            "untrusted comment: signature from the attestd bundle-signing key\n{}\ntrusted comment: {trusted_comment}\n{}\n",
+            b64.encode(raw),
+            b64.encode(global_sig)
+        )
+    }
+}
+
 /// PEM SubjectPublicKeyInfo.
 pub fn public_pem(key: &VerifyingKey) -> String {
     key.to_public_key_pem(LineEnding::LF)
@@ -136,4 +180,31 @@ pub fn verify(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> Result<()
         .map_err(|_| format!("the signature is {} bytes, not 64", signature.len()))?;
     key.verify_strict(message, &sig)
         .map_err(|_| "the signature does not match SHA256SUMS under this key".to_string())
+}
+
+/// Check a minisign signature file (legacy `Ed` algorithm) of `message` and its
+/// trusted comment under `key`.
+pub fn verify_minisign(key: &VerifyingKey, message: &[u8], text: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let lines: Vec<&str> = text.lines().collect();
+    let [_, sig_line, comment_line, global_line, ..] = lines.as_slice() else {
+        return Err("not a minisign signature file (expected four lines)".into());
+    };
+    let raw = b64
+        .decode(sig_line.trim())
+        .map_err(|_| "the signature line is not base64".to_string())?;
+    if raw.len() != 74 || &raw[..2] != b"Ed" {
+        return Err("not a minisign Ed25519 signature".into());
+    }
+    verify(key, message, &raw[10..])?;
+    let comment = comment_line
+        .strip_prefix("trusted comment: ")
+        .ok_or("no trusted comment line")?;
+    let global = b64
+        .decode(global_line.trim())
+        .map_err(|_| "the global signature is not base64".to_string())?;
+    let mut signed = raw[10..].to_vec();
+    signed.extend_from_slice(comment.as_bytes());
+    verify(key, &signed, &global).map_err(|_| "the trusted comment was changed".to_string())
 }

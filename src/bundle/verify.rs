@@ -199,6 +199,11 @@ fn check_signature(
         }
         Err(e) => problems.push(format!("SHA256SUMS.sig: {e}")),
     }
+    if let Ok(text) = std::fs::read_to_string(dir.join("SHA256SUMS.minisig")) {
+        if let Err(e) = signing::verify_minisign(&key, sums, &text) {
+            problems.push(format!("SHA256SUMS.minisig: {e}"));
+        }
+    }
     let mut detail = format!("Ed25519 key {fp}");
     match expected {
         Some(exp) => {
