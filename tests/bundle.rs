@@ -462,6 +462,22 @@ fn a_deleted_ledger_row_is_caught_even_with_sums_recomputed() {
 }
 
 #[test]
+fn edited_rule_parameters_are_caught() {
+    let t = tempfile::tempdir().unwrap();
+    let b = copy_bundle(t.path());
+    let index = read_json(&b.join("rules/index.json"));
+    let file = b.join(index[0]["file"].as_str().unwrap());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen("*/15 * * * *", "0 * * * *", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&file, edited).unwrap();
+    let (code, out) = verify(&b, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("differs from ledger row"), "{out}");
+    assert!(!sha256sum_ok(&b));
+}
+
+#[test]
 fn a_bundle_re_signed_with_another_key_is_caught() {
     let t = tempfile::tempdir().unwrap();
     let b = copy_bundle(t.path());

@@ -272,6 +272,7 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
     let mut chain = ChainCheck::default();
     let mut first_period: Option<i64> = None;
     let mut evidence_bodies: HashMap<i64, [u8; 32]> = HashMap::new();
+    let mut policy_bodies: HashMap<i64, serde_json::Value> = HashMap::new();
     let mut anchors_seen = Vec::new();
     let mut analysis_problems = Vec::new();
     let header = ledger::read(&dir.join("ledger.json"), &mut |section, row| {
@@ -287,6 +288,9 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
         }
         if row.kind == "evidence" {
             evidence_bodies.insert(row.seq, Sha256::digest(row.body.as_bytes()).into());
+        }
+        if row.kind == "policy" {
+            policy_bodies.insert(row.seq, serde_json::from_str(&row.body).unwrap_or_default());
         }
         if analysis_problems.is_empty() {
             if let Err(e) = analyzer.row(&row) {
@@ -320,6 +324,7 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
         }
     }
     out.push(check_evidence(dir, &evidence_bodies));
+    out.push(check_rules(dir, &policy_bodies));
     let computed = analyzer.finish();
     let mut problems = analysis_problems;
     if problems.is_empty() {
@@ -411,6 +416,53 @@ fn check_evidence(dir: &Path, bodies: &HashMap<i64, [u8; 32]>) -> Check {
         "evidence",
         problems,
         format!("{records} evidence records match their ledger rows"),
+    )
+}
+
+/// Every parameter set in rules/ is the `policy` row it names, and every `policy`
+/// row of the bundle is in rules/.
+fn check_rules(dir: &Path, policies: &HashMap<i64, serde_json::Value>) -> Check {
+    let mut problems = Vec::new();
+    let index: Vec<serde_json::Value> = match std::fs::read(dir.join("rules/index.json"))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => {
+            return check(
+                "rules",
+                vec![format!("rules/index.json: {e}")],
+                String::new(),
+            )
+        }
+    };
+    let mut listed = BTreeSet::new();
+    for entry in &index {
+        let file = entry["file"].as_str().unwrap_or_default();
+        let Some(seq) = entry["ledger_seq"].as_i64() else {
+            continue; // the current parameters, for a ledger without policy rows
+        };
+        listed.insert(seq);
+        let stated: Option<serde_json::Value> = std::fs::read(dir.join(file))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        match policies.get(&seq) {
+            Some(body) if Some(body) == stated.as_ref() => {}
+            Some(_) => problems.push(format!("{file}: differs from ledger row {seq}")),
+            None => problems.push(format!(
+                "{file}: ledger row {seq} is not a policy row of this bundle"
+            )),
+        }
+    }
+    for seq in policies.keys().filter(|s| !listed.contains(*s)) {
+        problems.push(format!(
+            "rules/: the parameters of ledger row {seq} are missing"
+        ));
+    }
+    check(
+        "rules",
+        problems,
+        format!("{} parameter set(s) match their ledger rows", listed.len()),
     )
 }
 
