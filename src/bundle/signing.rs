@@ -2,8 +2,8 @@
 //! the attestd user only) and `signing-key.pub.pem` (SubjectPublicKeyInfo) in the state
 //! directory beside the database. Created at the first `attestd run`, or by
 //! `attestd key show` / `attestd bundle` when missing. Signs SHA256SUMS with a raw
-//! 64-byte signature that `openssl pkeyutl -verify -pubin -rawin` accepts. Never
-//! prints, logs or copies the private key.
+//! 64-byte signature that `openssl pkeyutl -verify -pubin -rawin` accepts, and in
+//! minisign's format for `minisign -V`. Never prints, logs or copies the private key.
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
