@@ -75,14 +75,13 @@ fn run(store: &mut Store, at: DateTime<Utc>, status: Option<Status>, policy: &Po
     store.record_run(&input).unwrap();
 }
 
-#[test]
-fn collector_errors_open_failures_and_schedule_changes_are_reported_as_they_happened() {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = plain_config(dir.path(), "");
+/// The ledger of 2026-03-01 described in the test below; returns (config, db).
+fn build(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let config_path = plain_config(dir, "");
     let config = Config::from_file(&config_path).unwrap();
     let hourly = snapshot(&config, "0 * * * *");
     let half_hourly = snapshot(&config, "*/30 * * * *");
-    let db = dir.path().join("state/attestd.db");
+    let db = dir.join("state/attestd.db");
     let mut store = Store::open(&db).unwrap();
     let day = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let h = |hours: f64| day + chrono::Duration::minutes((hours * 60.0) as i64);
@@ -105,7 +104,79 @@ fn collector_errors_open_failures_and_schedule_changes_are_reported_as_they_happ
         };
         run(&mut store, h(at), Some(status), &half_hourly);
     }
-    drop(store);
+    (config_path, db)
+}
+
+fn bundle(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    db: &std::path::Path,
+    day: &str,
+) -> serde_json::Value {
+    let out = dir.join(format!("bundle-{day}"));
+    let o = attestd()
+        .args([
+            "bundle",
+            "--from",
+            day,
+            "--to",
+            day,
+            "--framework",
+            "soc2",
+            "--db",
+        ])
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    attestd().arg("verify").arg(&out).assert().success();
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn periods_before_and_after_the_records_say_there_is_no_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db) = build(dir.path());
+    let before = bundle(dir.path(), &config, &db, "2026-02-01");
+    let c = &before["computed"];
+    assert_eq!(c["runs"], 0);
+    assert!(c["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["result"] == "no_evidence"));
+    assert!(
+        c["policies_in_force"].as_array().unwrap().is_empty(),
+        "parameters recorded later are not in force before"
+    );
+    let after = bundle(dir.path(), &config, &db, "2026-03-05");
+    let c = &after["computed"];
+    assert_eq!(c["runs"], 0);
+    let gaps = c["collectors"]["password_policy"]["gaps"]
+        .as_array()
+        .unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["start"], "2026-03-05T00:00:00Z");
+    assert_eq!(
+        gaps[0]["missed_runs"], 48,
+        "the half-hourly schedule in force"
+    );
+    assert_eq!(gaps[0]["cause"], "attestd_down");
+    // The failure open at the end of 2026-03-01 is still open, carried by the anchors.
+    let ex = c["rules"][RULE]["exceptions"].as_array().unwrap();
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    assert_eq!(ex[0]["began_before_period"], true);
+    assert_eq!(ex[0]["first_seen"], "2026-03-01T23:30:00Z");
+}
+
+#[test]
+fn collector_errors_open_failures_and_schedule_changes_are_reported_as_they_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config_path, db) = build(dir.path());
     let out = dir.path().join("bundle");
     let o = attestd()
         .args([

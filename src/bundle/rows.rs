@@ -64,7 +64,18 @@ pub fn select(conn: &Connection, from: &str, to: &str) -> rusqlite::Result<Selec
         params![from, to],
         |r| r.get(0),
     )?;
-    let before = first_seq.unwrap_or(i64::MAX);
+    // Anchors are rows before the period: before its first row, or (an empty
+    // period) before the first row recorded after it.
+    let before: i64 = match first_seq {
+        Some(s) => s,
+        None => conn
+            .query_row(
+                "SELECT MIN(seq) FROM ledger WHERE recorded_at >= ?1",
+                [from],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .unwrap_or(i64::MAX),
+    };
     let mut anchors = BTreeSet::new();
     // The policy in force at the start.
     if let Some(seq) = conn
