@@ -268,3 +268,43 @@ fn collector_errors_open_failures_and_schedule_changes_are_reported_as_they_happ
     );
     attestd().arg("verify").arg(&out).assert().success();
 }
+
+#[test]
+fn a_bundle_of_an_edited_database_does_not_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db) = build(dir.path());
+    // Someone with root edits history behind the triggers.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER ledger_no_update; UPDATE ledger SET body = body || ' ' WHERE seq = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = dir.path().join("b");
+    let o = attestd()
+        .args([
+            "bundle",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-01",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert!(o.status.success());
+    assert!(stderr.contains("hash chain is broken"), "{stderr}");
+    let v = attestd().arg("verify").arg(&out).output().unwrap();
+    let (stdout, _) = text(&v);
+    assert_eq!(v.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("already broken when the bundle was made"),
+        "{stdout}"
+    );
+}

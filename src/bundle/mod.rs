@@ -50,6 +50,9 @@ pub struct Built {
     pub evidence_records: usize,
     pub fingerprint: String,
     pub key_created: bool,
+    /// The database's chain was already broken (the bundle records it and will not
+    /// verify).
+    pub chain_break: Option<String>,
 }
 
 /// Is this output a tarball?
@@ -113,9 +116,6 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
             .as_ref()
             .map(|b| format!("row {}: {}", b.seq, b.reason)),
     };
-    if let Some(b) = &database_head.first_break {
-        tracing::warn!(problem = %b, "the database's chain is broken; the bundle records it and will not verify");
-    }
 
     // One pass over the rows.
     let names = control_name(opts.catalog);
@@ -244,6 +244,7 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
         evidence_records: evidence_entries.len(),
         fingerprint,
         key_created: key.created,
+        chain_break: database_head.first_break.clone(),
     };
     if tarball {
         write_tarball(&dir, opts.out)?;

@@ -119,6 +119,11 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
         generated_at: crate::clock::rfc3339(Utc::now()),
     })
     .map_err(CliError::Operational)?;
+    if let Some(b) = &built.chain_break {
+        eprintln!(
+            "attestd: warning: the database's hash chain is broken ({b}); the bundle records it and will fail verification"
+        );
+    }
     match args.db.format {
         Format::Json => println!(
             "{}",
