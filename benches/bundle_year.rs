@@ -4,7 +4,8 @@
 //! `ru_maxrss` from wait4. Targets: bundle under 10 s, peak RSS under 100 MB.
 //!
 //! `cargo bench --bench bundle_year` (ATTESTD_BENCH_RUNS for a shorter period;
-//! ATTESTD_BENCH_DB_DIR keeps and reuses the simulated database). Prints figures; it
+//! ATTESTD_BENCH_DB_DIR keeps and reuses the simulated database; ATTESTD_BENCH_CHURN=1
+//! makes every password_policy observation new evidence, the worst case). Prints figures; it
 //! asserts nothing.
 
 #[path = "sim/mod.rs"]
@@ -67,6 +68,18 @@ fn main() {
         println!("bundle_year: reusing {}", db.display());
     } else {
         let s = sim::simulate(start, runs, &work.path().join("host"), &db, true);
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let evidence: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM ledger WHERE kind = 'evidence'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))
+            .unwrap();
+        println!("bundle_year: {rows} ledger rows, {evidence} of them evidence");
         println!(
             "bundle_year: simulated {} runs of {} collectors ({}) in {:.1} s, {} drift events",
             s.runs,

@@ -86,6 +86,7 @@ pub fn simulate(
     let mut load = 0.30f64;
     let mut seed = 0x2545F4914F6CDD1Du64;
     let mut drift_events = 0usize;
+    let churn = std::env::var_os("ATTESTD_BENCH_CHURN").is_some_and(|v| v == "1");
     let began = std::time::Instant::now();
     for i in 0..runs {
         let now = start + chrono::Duration::minutes(15 * i as i64);
@@ -105,11 +106,16 @@ pub fn simulate(
         // Someone weakens PASS_MAX_DAYS for a day each month.
         let day = i / 96;
         let weakened = day % 30 == 10;
-        let text = if weakened {
+        let mut text = if weakened {
             original_defs.replace("365", "99999")
         } else {
             original_defs.clone()
         };
+        // ATTESTD_BENCH_CHURN=1: a comment that changes every run, so the file's hash
+        // and so every password_policy observation is new evidence (the worst case).
+        if churn {
+            text.push_str(&format!("# touched by run {i}\n"));
+        }
         std::fs::write(&defs, text).unwrap();
         let run = rt.block_on(engine.run(
             &names,
