@@ -149,7 +149,7 @@ fn timeline(out: &mut String, c: &ControlSummary, computed: &Computed, p: &Param
         let tick = if days > 62 { t.day() == 1 } else { true };
         if tick {
             let dt = t.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-            if dt >= from && dt <= to {
+            if dt >= from && dt < to {
                 let x = scale.x(&crate::clock::rfc3339(dt));
                 let label = if days > 62 {
                     t.format("%Y-%m").to_string()
