@@ -115,14 +115,15 @@ pub fn write(
     }
     for (i, c) in computed.controls.iter().enumerate() {
         let (token, framework) = control_token(&c.id);
-        let related: Vec<serde_json::Value> = c
+        // Related observations are written as they are listed: a year of evidence
+        // would otherwise sit in memory as JSON values, once per control.
+        let related: Vec<&String> = c
             .collectors
             .iter()
             .flat_map(|col| by_collector.get(col.as_str()).into_iter().flatten())
-            .map(|u| json!({"observation-uuid": u}))
             .collect();
         let satisfied = c.result == "effective";
-        let mut finding = json!({
+        let finding = json!({
             "uuid": uuid(&ns, &format!("finding:{}", c.id)),
             "title": format!("{} {}", c.id, c.name),
             "description": format!(
@@ -139,14 +140,23 @@ pub fn write(
                 "status": {"state": if satisfied { "satisfied" } else { "not-satisfied" }},
             },
         });
-        if !related.is_empty() {
-            finding["related-observations"] = json!(related);
-        }
         if i > 0 {
             write!(w, ",")?;
         }
         writeln!(w)?;
-        serde_json::to_writer(&mut w, &finding)?;
+        let mut text = serde_json::to_string(&finding)?;
+        if !related.is_empty() {
+            text.pop(); // reopen the object
+            write!(w, "{text},\"related-observations\":[")?;
+            for (k, u) in related.iter().enumerate() {
+                // UUIDs are hex digits and dashes: nothing to escape.
+                let sep = if k > 0 { "," } else { "" };
+                write!(w, "{sep}{{\"observation-uuid\":\"{u}\"}}")?;
+            }
+            write!(w, "]}}")?;
+        } else {
+            w.write_all(text.as_bytes())?;
+        }
     }
     if !computed.controls.is_empty() {
         write!(w, "\n]")?;
