@@ -102,6 +102,7 @@ fn main() {
                 }],
             }],
             rule_meta: meta.clone(),
+            policy: None,
         };
         let out = store.record_run(&run).unwrap();
         assert!(out.alert.is_some());

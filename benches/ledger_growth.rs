@@ -1,41 +1,15 @@
-//! Database growth over a simulated year: a run every 15 minutes of both built-in
-//! collectors against a fixture host whose load average and uptime change every run
-//! (so availability evidence is new each time, as on a real host), with a password
-//! policy change once a month (drift). Real collectors, real policies, real SQLite.
+//! Database growth over a simulated year (benches/sim): a run every 15 minutes of the
+//! password_policy and availability collectors against a fixture host whose load
+//! average and uptime change every run, with a password policy change once a month
+//! (drift). Real collectors, real policies, real SQLite.
 //!
 //! `cargo bench --bench ledger_growth` (set ATTESTD_BENCH_RUNS for a shorter run).
 //! Prints bytes on disk and insert time; it asserts nothing.
 
-use attestd::clock::Clock;
-use attestd::config::{Config, EMBEDDED_DEFAULT};
-use attestd::engine::Engine;
-use attestd::policy::PolicySet;
-use attestd::store::Store;
-use attestd_collectors::HostRoot;
-use chrono::{DateTime, TimeZone, Utc};
+#[path = "sim/mod.rs"]
+mod sim;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
-struct SimulatedClock(Mutex<DateTime<Utc>>);
-
-impl Clock for SimulatedClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
 
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
@@ -51,70 +25,20 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(365 * 96);
     let work = tempfile::tempdir().unwrap();
-    let host = work.path().join("host");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/hardened"),
-        &host,
-    );
     // ATTESTD_BENCH_DB_DIR keeps the database for inspection.
     let db_dir = std::env::var_os("ATTESTD_BENCH_DB_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| work.path().join("db"));
-    let mut store = Store::open(&db_dir.join("attestd.db")).unwrap();
-    let config = Config {
-        policy_dirs: vec![],
-        ..Config::parse("embedded", EMBEDDED_DEFAULT).unwrap()
-    };
-    let policies = PolicySet::load(&config).unwrap();
-    let engine = Engine::new(Arc::new(config), Arc::new(policies), HostRoot::new(&host));
-    let names = vec!["password_policy".to_string(), "availability".to_string()];
-    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let clock = SimulatedClock(Mutex::new(start));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let defs = host.join("etc/login.defs");
-    let original_defs = std::fs::read_to_string(&defs).unwrap();
-    let mut load = 0.30f64;
-    let mut seed = 0x2545F4914F6CDD1Du64;
-    let mut drift_events = 0usize;
-    let began = Instant::now();
-    for i in 0..runs {
-        let now = start + chrono::Duration::minutes(15 * i as i64);
-        *clock.0.lock().unwrap() = now;
-        // A bounded random walk of the 15-minute load average (it moves by a few
-        // hundredths between samples), two decimals as the kernel prints.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        load = (load + ((seed % 7) as f64 - 3.0) / 100.0).clamp(0.0, 4.0);
-        std::fs::write(
-            host.join("proc/loadavg"),
-            format!("{load:.2} {load:.2} {load:.2} 1/200 4242\n"),
-        )
-        .unwrap();
-        std::fs::write(host.join("proc/uptime"), format!("{} 0\n", 86400 + i * 900)).unwrap();
-        // Someone weakens PASS_MAX_DAYS for a day each month.
-        let day = i / 96;
-        let weakened = day % 30 == 10;
-        let text = if weakened {
-            original_defs.replace("365", "99999")
-        } else {
-            original_defs.clone()
-        };
-        std::fs::write(&defs, text).unwrap();
-        let run = rt.block_on(engine.run(
-            &names,
-            "schedule",
-            &|n| store.previous_facts(n).ok().flatten(),
-            &clock,
-        ));
-        drift_events += store.record_run(&run).unwrap().drift.len();
-    }
-    let elapsed = began.elapsed();
-    drop(store);
+    let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, 0, 0, 0).unwrap();
+    let sim = sim::simulate(
+        start,
+        runs,
+        &work.path().join("host"),
+        &db_dir.join("attestd.db"),
+        false,
+    );
+    let drift_events = sim.drift_events;
+    let elapsed = std::time::Duration::from_secs_f64(sim.seconds);
     // Fold the WAL in so the figure is the database's real size.
     let conn = rusqlite::Connection::open(db_dir.join("attestd.db")).unwrap();
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")

@@ -15,7 +15,7 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 = nothing failed, 1 = a rule failed or could not be judged (collect) \
-or the ledger is broken (verify), 2 = usage or configuration error, 3 = operational error (database, I/O).";
+or the ledger or bundle fails a check (verify), 2 = usage or configuration error, 3 = operational error (database, I/O).";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -34,7 +34,8 @@ pub enum Command {
     Controls(ControlsArgs),
     /// Show how a rule's or control's verdict changed over time.
     History(HistoryArgs),
-    /// Walk the ledger's hash chain and name the first broken row.
+    /// Verify an evidence bundle (hashes, signature, ledger rows, recomputed summary),
+    /// or, without BUNDLE, walk the database's hash chain and name the first broken row.
     Verify(VerifyArgs),
     /// List recent alerts and their delivery to each sink; `alerts test` sends a test
     /// message through the sinks; `alerts deliver` sends what is pending now.
@@ -49,6 +50,19 @@ pub enum Command {
     /// unless --from/--to say otherwise. Gaps are times without results (attestd not
     /// running): they count neither as uptime nor as downtime.
     Availability(AvailabilityArgs),
+    /// Write a signed evidence bundle for an audit period (SOC 2 Type II, ISO 27001).
+    ///
+    /// The bundle (a directory, or a .tar.gz when PATH ends so) holds per-control
+    /// coverage, gaps and exceptions (summary.json, index.html, controls.csv,
+    /// exceptions.csv), the raw evidence, the rules and parameters in force, OSCAL
+    /// assessment-results, the ledger rows of the period, SHA256SUMS and its Ed25519
+    /// signature. Check it with `attestd verify PATH` or with sha256sum and openssl.
+    Bundle(BundleArgs),
+    /// Print the state of every rule and control as it was at a moment, rebuilt from
+    /// the ledger.
+    Evidence(EvidenceArgs),
+    /// The host's bundle-signing key.
+    Key(KeyArgs),
     /// Write the man page attestd(8) and shell completions into DIR (used to build the
     /// package).
     #[command(hide = true)]
@@ -161,7 +175,19 @@ pub struct AvailabilityArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  attestd verify                       walk the default database's chain\n  attestd verify --db /var/lib/attestd/attestd.db\n  attestd verify bundle-2026H1.tar.gz  check a bundle\n  attestd verify ./bundle --key SHA256:3f...  and require this signing key"
+)]
 pub struct VerifyArgs {
+    /// An evidence bundle (directory or .tar.gz) to verify. Without it, verify the
+    /// database's hash chain instead.
+    #[arg(value_name = "BUNDLE", conflicts_with = "db")]
+    pub bundle: Option<PathBuf>,
+    /// With BUNDLE: the signing key you expect, as a PEM public key file or the
+    /// `SHA256:...` fingerprint printed by `attestd key show` on the host. Without it
+    /// the key inside the bundle is used and its fingerprint printed for you to compare.
+    #[arg(long, value_name = "PEM|FINGERPRINT", requires = "bundle")]
+    pub key: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -199,6 +225,69 @@ pub struct AlertsTestArgs {
     /// Only this sink (a name under [alerts.sinks]).
     #[arg(long, value_name = "NAME")]
     pub sink: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// First day of the period (YYYY-MM-DD, from 00:00 UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub from: String,
+    /// Last day of the period (YYYY-MM-DD, through 24:00 UTC that day) or an RFC 3339
+    /// time (exclusive).
+    #[arg(long, value_name = "DATE")]
+    pub to: String,
+    /// Only controls of this framework [default: the SOC 2 and ISO 27001:2022 controls
+    /// the rules map to].
+    #[arg(long, value_enum)]
+    pub framework: Option<FrameworkArg>,
+    /// Only this control (repeatable): soc2:CC6.1, iso27001-2022:A.8.5, or CC6.1 with
+    /// --framework.
+    #[arg(long = "control", value_name = "ID")]
+    pub controls: Vec<String>,
+    /// Where to write the bundle: a new directory, or a file ending in .tar.gz.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Days for point-in-time snapshots, comma-separated (YYYY-MM-DD,...).
+    #[arg(
+        long,
+        value_name = "DATES",
+        value_delimiter = ',',
+        conflicts_with = "samples"
+    )]
+    pub sample_dates: Vec<String>,
+    /// Pick this many days of the period at random for snapshots (reproducible with --seed).
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Seed for --samples; the same seed picks the same days.
+    #[arg(long, value_name = "S", default_value_t = 1, requires = "samples")]
+    pub seed: u64,
+    /// The host tree whose identity goes in host.json [default: /].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The moment (RFC 3339, or YYYY-MM-DD for 00:00 UTC that day).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub at: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the public key (PEM) and its fingerprint, creating the key pair when
+    /// missing. The private key (signing-key.pem, mode 0600) stays beside the database.
+    Show(DbArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

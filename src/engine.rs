@@ -18,6 +18,9 @@ pub struct Engine {
     pub policies: Arc<PolicySet>,
     pub root: HostRoot,
     collectors: Vec<Arc<dyn Collector>>,
+    /// The parameters in force (rules, variables, schedules, collector versions),
+    /// recorded in the ledger when they change.
+    policy: crate::store::PolicySnapshot,
 }
 
 impl Engine {
@@ -37,11 +40,13 @@ impl Engine {
         root: HostRoot,
         collectors: Vec<Arc<dyn Collector>>,
     ) -> Engine {
+        let policy = crate::store::PolicySnapshot::new(&config, &policies, &collectors);
         Engine {
             config,
             policies,
             root,
             collectors,
+            policy,
         }
     }
 
@@ -131,6 +136,7 @@ impl Engine {
             trigger: trigger.to_string(),
             collectors,
             rule_meta,
+            policy: Some(self.policy.clone()),
         }
     }
 }

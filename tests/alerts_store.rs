@@ -38,6 +38,7 @@ fn run(i: usize, at: &str, status: Status) -> RunInput {
             }],
         }],
         rule_meta: meta,
+        policy: None,
     }
 }
 

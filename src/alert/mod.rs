@@ -564,6 +564,7 @@ mod tests {
                     .collect(),
             }],
             rule_meta: BTreeMap::new(),
+            policy: None,
         }
     }
 

@@ -3,10 +3,13 @@
 
 mod alerts;
 mod availability;
+mod bundle;
 mod collect;
 mod controls;
+mod evidence;
 mod generate_assets;
 mod history;
+mod key;
 mod run;
 mod status;
 mod verify;
@@ -53,6 +56,9 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Alerts(a) => alerts::run(a),
         Command::GenerateAssets(a) => generate_assets::run(a),
         Command::Availability(a) => availability::run(a),
+        Command::Bundle(a) => bundle::run(a),
+        Command::Evidence(a) => evidence::run(a),
+        Command::Key(a) => key::run(a),
     };
     match result {
         Ok(code) => code,

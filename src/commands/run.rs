@@ -15,6 +15,16 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         root: host_root(args.root.as_deref())?,
         database: database_path(args.db.as_deref(), Some(&config)),
     };
+    // The bundle-signing key is made at the first start, beside the database.
+    match crate::bundle::signing::HostKey::load_or_create(&options.database) {
+        Ok(k) if k.created => {
+            tracing::info!(fingerprint = %k.fingerprint(), path = %k.private_path.display(), "created the bundle-signing key")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "no bundle-signing key; `attestd bundle` will try again")
+        }
+    }
     let rt = runtime()?;
     let result = rt.block_on(daemon::run(options));
     rt.shutdown_timeout(std::time::Duration::from_secs(2));

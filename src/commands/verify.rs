@@ -1,9 +1,14 @@
-//! `attestd verify`: walk the ledger's hash chain and name the first broken row.
+//! `attestd verify`: with BUNDLE, check an evidence bundle (see `bundle::verify`);
+//! without, walk the database's hash chain and name the first broken row.
 
 use super::{open_for_reading, CliError};
 use crate::cli::{Format, VerifyArgs};
+use std::path::Path;
 
 pub fn run(args: VerifyArgs) -> Result<i32, CliError> {
+    if let Some(bundle) = &args.bundle {
+        return verify_bundle(bundle, args.key.as_deref(), args.db.format);
+    }
     let store = open_for_reading(args.db.db.as_deref(), &args.db.config)?;
     let report = store
         .verify_chain()
@@ -27,4 +32,42 @@ pub fn run(args: VerifyArgs) -> Result<i32, CliError> {
         },
     }
     Ok(if report.first_break.is_some() { 1 } else { 0 })
+}
+
+fn verify_bundle(path: &Path, key: Option<&str>, format: Format) -> Result<i32, CliError> {
+    // The catalog only names controls; the embedded one is enough.
+    let config = crate::config::Config::parse(
+        crate::config::EMBEDDED_NAME,
+        crate::config::EMBEDDED_DEFAULT,
+    )
+    .map_err(|e| CliError::Operational(e.to_string()))?;
+    let catalog = crate::policy::PolicySet::load(&crate::config::Config {
+        policy_dirs: vec![],
+        ..config
+    })
+    .map_err(|e| CliError::Operational(e.to_string()))?
+    .catalog;
+    let report = crate::bundle::verify::verify(path, key, &catalog).map_err(CliError::Usage)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("JSON")),
+        Format::Text => {
+            for c in &report.checks {
+                println!(
+                    "{:<5} {:<11} {}",
+                    if c.ok { "ok" } else { "FAIL" },
+                    c.name,
+                    c.detail
+                );
+                for p in &c.problems {
+                    println!("      - {p}");
+                }
+            }
+            if report.ok {
+                println!("bundle intact: {}", report.bundle);
+            } else {
+                println!("BUNDLE FAILED VERIFICATION: {}", report.bundle);
+            }
+        }
+    }
+    Ok(if report.ok { 0 } else { 1 })
 }

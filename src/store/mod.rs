@@ -1,6 +1,7 @@
 //! The store: one SQLite file (WAL) holding the append-only, hash-chained ledger.
 //!
-//! Runs, evidence, verdict sets and drift events are all rows of the `ledger` table;
+//! Runs, evidence, verdict sets, drift events and policy snapshots (the rules,
+//! variables and schedules in force) are all rows of the `ledger` table;
 //! each row's body is canonical JSON. Evidence is content-addressed (an unchanged
 //! observation is referenced, not stored again) and a collector's verdict set is only
 //! stored when it changed. Triggers refuse UPDATE and DELETE; `verify` catches anyone
@@ -124,6 +125,11 @@ impl Store {
         &self.path
     }
 
+    /// The connection, for readers that stream rows (bundles).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Store a finished run in one transaction: new evidence, changed verdict sets,
     /// drift events and the run row. Either all of it is stored or none.
     pub fn record_run(&mut self, run: &RunInput) -> Result<RunOutcome, StoreError> {
@@ -132,6 +138,21 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
+        if let Some(policy) = &run.policy {
+            let latest: Option<String> = tx
+                .query_row(
+                    "SELECT key FROM ledger WHERE kind = 'policy' ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| sqlite(&path, e))?;
+            if latest.as_deref() != Some(policy.key.as_str()) {
+                let body = serde_json::to_value(policy).expect("JSON");
+                ledger::append(&tx, "policy", &run.started_at, &body)
+                    .map_err(|e| sqlite(&path, e))?;
+            }
+        }
         let mut drift = Vec::new();
         let mut new_evidence = 0;
         let mut entries = BTreeMap::new();

@@ -29,6 +29,145 @@ pub struct RunInput {
     pub collectors: Vec<CollectorRun>,
     /// Controls and severity of each rule, copied into drift events.
     pub rule_meta: BTreeMap<String, RuleMeta>,
+    /// The parameters the run was judged with; stored as a `policy` row when they
+    /// differ from the latest one.
+    pub policy: Option<PolicySnapshot>,
+}
+
+/// A ledger row of kind `policy`: the parameters in force (the auditor's IPE
+/// parameters). Written before the first run that uses them, and again whenever any
+/// of them changes. `key` is the SHA-256 of the canonical JSON of the other fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySnapshot {
+    pub key: String,
+    pub rules: Vec<PolicyRule>,
+    pub variables: BTreeMap<String, PolicyVariable>,
+    pub collectors: BTreeMap<String, PolicyCollector>,
+    pub waivers: Vec<PolicyWaiver>,
+}
+
+/// One rule as defined, with the hash of its definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRule {
+    pub id: String,
+    pub title: String,
+    pub collector: String,
+    pub controls: Vec<String>,
+    pub severity: String,
+    /// `file:line` where it is defined.
+    pub origin: String,
+    pub definition: serde_json::Value,
+    pub definition_sha256: String,
+}
+
+/// A variable's value in force and where it was set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyVariable {
+    pub value: serde_json::Value,
+    pub default: serde_json::Value,
+    pub set_in: String,
+}
+
+/// A collector's version, schedule and settings (hashed: settings may name secrets'
+/// locations, never stored in clear).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyCollector {
+    pub version: String,
+    pub enabled: bool,
+    /// Five-field Unix cron, evaluated in the host's local time.
+    pub schedule: String,
+    pub settings_sha256: String,
+}
+
+/// A waiver in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyWaiver {
+    pub rule: String,
+    pub reason: String,
+    pub approver: String,
+    pub expires: String,
+}
+
+impl PolicySnapshot {
+    /// The snapshot of a loaded config and policy set.
+    pub fn new(
+        config: &crate::config::Config,
+        policies: &crate::policy::PolicySet,
+        collectors: &[std::sync::Arc<dyn attestd_collectors::Collector>],
+    ) -> PolicySnapshot {
+        let rules = policies
+            .rules
+            .iter()
+            .map(|r| PolicyRule {
+                id: r.id.clone(),
+                title: r.title.clone(),
+                collector: r.collector.clone(),
+                controls: r.controls.clone(),
+                severity: r.severity.as_str().to_string(),
+                origin: r.origin.clone(),
+                definition: r.definition.clone(),
+                definition_sha256: r.definition_sha256.clone(),
+            })
+            .collect();
+        let variables = policies
+            .variables
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.clone(),
+                    PolicyVariable {
+                        value: v.value.clone(),
+                        default: v.default.clone(),
+                        set_in: v.set_in.clone(),
+                    },
+                )
+            })
+            .collect();
+        let collectors = collectors
+            .iter()
+            .filter_map(|c| {
+                let cfg = config.collectors.get(c.name())?;
+                let settings = serde_json::to_vec(&cfg.settings).expect("JSON");
+                Some((
+                    c.name().to_string(),
+                    PolicyCollector {
+                        version: c.version().to_string(),
+                        enabled: cfg.enabled,
+                        schedule: cfg.schedule.as_str().to_string(),
+                        settings_sha256: attestd_collectors::sha256_hex(&settings),
+                    },
+                ))
+            })
+            .collect();
+        let waivers = config
+            .waivers
+            .iter()
+            .map(|w| PolicyWaiver {
+                rule: w.rule.clone(),
+                reason: w.reason.clone(),
+                approver: w.approver.clone(),
+                expires: crate::clock::rfc3339(w.expires),
+            })
+            .collect();
+        let mut snapshot = PolicySnapshot {
+            key: String::new(),
+            rules,
+            variables,
+            collectors,
+            waivers,
+        };
+        snapshot.key = snapshot.compute_key();
+        snapshot
+    }
+
+    /// SHA-256 of the canonical JSON of everything but `key`.
+    pub fn compute_key(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("JSON");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("key");
+        }
+        attestd_collectors::sha256_hex(&serde_json::to_vec(&value).expect("JSON"))
+    }
 }
 
 /// What drift events record about the rule that moved.

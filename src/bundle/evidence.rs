@@ -1,0 +1,214 @@
+//! `evidence/`: the raw evidence behind the period's verdicts, one JSON line per
+//! evidence record in `evidence/<collector>.jsonl` (facts and artifacts as collected,
+//! with the evidence SHA-256 and the ledger row it is stored in), and point-in-time
+//! snapshots of sampled days in `evidence/samples/DATE.json`. Also reconstructs the
+//! state of every rule at a moment from the ledger (`attestd evidence --at`).
+//! Never changes what was collected.
+
+use super::rows::Row;
+use super::summary::Sample;
+use crate::store::{RunRecord, VerdictSet};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// One evidence record, as listed for OSCAL observations.
+#[derive(Debug, Clone)]
+pub struct EvidenceEntry {
+    pub seq: i64,
+    pub sha256: String,
+    pub collector: String,
+    pub collected_at: String,
+    /// The file it is in, relative to the bundle.
+    pub file: String,
+}
+
+/// One line of `evidence/<collector>.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EvidenceLine {
+    /// The ledger row that stores it.
+    pub seq: i64,
+    /// The row body: key (the evidence SHA-256), collector, collector_version,
+    /// collected_at, facts, artifacts.
+    pub evidence: serde_json::Value,
+}
+
+/// File name of a collector's evidence (`exec:NAME` becomes `exec_NAME`).
+pub fn file_name(collector: &str) -> String {
+    let safe: String = collector
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("evidence/{safe}.jsonl")
+}
+
+/// Streams evidence rows into per-collector files.
+pub struct Writer {
+    dir: PathBuf,
+    files: BTreeMap<String, BufWriter<std::fs::File>>,
+    pub entries: Vec<EvidenceEntry>,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    key: String,
+    collector: String,
+    collected_at: String,
+}
+
+impl Writer {
+    pub fn new(bundle: &Path) -> std::io::Result<Writer> {
+        std::fs::create_dir_all(bundle.join("evidence"))?;
+        Ok(Writer {
+            dir: bundle.to_path_buf(),
+            files: BTreeMap::new(),
+            entries: Vec::new(),
+        })
+    }
+
+    pub fn row(&mut self, row: &Row) -> Result<(), String> {
+        if row.kind != "evidence" {
+            return Ok(());
+        }
+        let head: Head = serde_json::from_str(&row.body)
+            .map_err(|e| format!("evidence row {}: {e}", row.seq))?;
+        let file = file_name(&head.collector);
+        if !self.files.contains_key(&file) {
+            let f =
+                std::fs::File::create(self.dir.join(&file)).map_err(|e| format!("{file}: {e}"))?;
+            self.files.insert(file.clone(), BufWriter::new(f));
+        }
+        let out = self.files.get_mut(&file).expect("just inserted");
+        // The body is written as stored, so the line's bytes hash like the ledger's.
+        writeln!(out, "{{\"seq\":{},\"evidence\":{}}}", row.seq, row.body)
+            .map_err(|e| format!("{file}: {e}"))?;
+        self.entries.push(EvidenceEntry {
+            seq: row.seq,
+            sha256: head.key,
+            collector: head.collector,
+            collected_at: head.collected_at,
+            file,
+        });
+        Ok(())
+    }
+
+    pub fn finish(self) -> std::io::Result<Vec<EvidenceEntry>> {
+        for (_, mut f) in self.files {
+            f.flush()?;
+        }
+        Ok(self.entries)
+    }
+}
+
+/// Write `evidence/samples/DATE.json` for each sampled day.
+pub fn write_samples(bundle: &Path, samples: &[Sample]) -> std::io::Result<()> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let dir = bundle.join("evidence/samples");
+    std::fs::create_dir_all(&dir)?;
+    for s in samples {
+        let f = std::fs::File::create(dir.join(format!("{}.json", s.date)))?;
+        let mut w = BufWriter::new(f);
+        serde_json::to_writer_pretty(&mut w, s)?;
+        writeln!(w)?;
+        w.flush()?;
+    }
+    Ok(())
+}
+
+/// One rule's state at a moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleAt {
+    pub rule: String,
+    pub collector: String,
+    pub status: String,
+    pub controls: Vec<String>,
+    pub observed: serde_json::Value,
+    pub expected: String,
+    /// The run that last judged it, and when.
+    pub run: String,
+    pub run_at: String,
+    pub evidence_sha256: Option<String>,
+    pub collector_error: Option<String>,
+}
+
+/// Every rule's state at `at`, from the last run of each collector at or before it.
+pub fn state_at(conn: &Connection, at: &str) -> rusqlite::Result<Vec<RuleAt>> {
+    let policy: Option<crate::store::PolicySnapshot> = conn
+        .query_row(
+            "SELECT body FROM ledger WHERE kind = 'policy' AND recorded_at <= ?1 ORDER BY seq DESC LIMIT 1",
+            [at],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|b| serde_json::from_str(&b).ok());
+    let controls_of = |rule: &str| {
+        policy
+            .as_ref()
+            .and_then(|p| p.rules.iter().find(|r| r.id == rule))
+            .map(|r| r.controls.clone())
+            .unwrap_or_default()
+    };
+    let collectors: Vec<String> = conn
+        .prepare("SELECT DISTINCT key FROM ledger WHERE kind = 'verdicts' AND recorded_at <= ?1 ORDER BY key")?
+        .query_map([at], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for c in collectors {
+        let path = format!("$.collectors.\"{}\"", c.replace('"', ""));
+        let run: Option<String> = conn
+            .query_row(
+                "SELECT body FROM ledger WHERE kind = 'run' AND recorded_at <= ?1 AND json_type(body, ?2) IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                params![at, path],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(run) = run.and_then(|b| serde_json::from_str::<RunRecord>(&b).ok()) else {
+            continue;
+        };
+        let Some(entry) = run.collectors.get(&c) else {
+            continue;
+        };
+        let body = |seq: i64| -> rusqlite::Result<Option<String>> {
+            conn.query_row("SELECT body FROM ledger WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()
+        };
+        let Some(set) =
+            body(entry.verdicts)?.and_then(|b| serde_json::from_str::<VerdictSet>(&b).ok())
+        else {
+            continue;
+        };
+        let evidence_sha256 = match entry.evidence {
+            Some(seq) => body(seq)?
+                .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["key"].as_str().map(str::to_string)),
+            None => None,
+        };
+        for v in set.results {
+            out.push(RuleAt {
+                controls: controls_of(&v.rule),
+                rule: v.rule,
+                collector: c.clone(),
+                status: v.status.as_str().into(),
+                observed: v.observed,
+                expected: v.expected,
+                run: run.key.clone(),
+                run_at: run.finished_at.clone(),
+                evidence_sha256: evidence_sha256.clone(),
+                collector_error: entry.error.clone(),
+            });
+        }
+    }
+    Ok(out)
+}

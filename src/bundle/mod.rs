@@ -1,0 +1,364 @@
+//! Evidence bundles: everything an auditor needs for one period, in a directory or a
+//! .tar.gz, signed. `build` streams the ledger once (writing ledger.json and
+//! evidence/ while the `summary` analyzer counts), then writes the derived files and
+//! SHA256SUMS and signs it; `verify` checks a bundle without trusting its maker. One
+//! module per output. The bundle never changes the database (it opens it read-only,
+//! apart from creating the signing key beside it when missing).
+
+pub mod alerts;
+pub mod csv;
+pub mod evidence;
+pub mod host;
+pub mod html;
+pub mod ledger;
+pub mod oscal;
+pub mod rows;
+pub mod rules;
+pub mod signing;
+pub mod summary;
+pub mod verify;
+
+use crate::host::HostIdentity;
+use crate::policy::Catalog;
+use crate::store::{PolicySnapshot, Store};
+use sha2::{Digest, Sha256};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use summary::{Analyzer, Parameters};
+
+/// The format tag written into summary.json.
+pub const FORMAT: &str = "attestd-bundle/1";
+
+/// What to put in a bundle.
+pub struct BuildOptions<'a> {
+    pub params: Parameters,
+    pub database: &'a Path,
+    pub out: &'a Path,
+    pub catalog: &'a Catalog,
+    pub identity: HostIdentity,
+    pub generated_at: String,
+}
+
+/// What was written.
+#[derive(Debug)]
+pub struct Built {
+    pub path: PathBuf,
+    pub files: usize,
+    pub controls: usize,
+    pub exceptions: usize,
+    pub gaps: usize,
+    pub evidence_records: usize,
+    pub fingerprint: String,
+    pub key_created: bool,
+    /// The database's chain was already broken (the bundle records it and will not
+    /// verify).
+    pub chain_break: Option<String>,
+}
+
+/// Is this output a tarball?
+pub fn is_tarball(path: &Path) -> bool {
+    let s = path.to_string_lossy();
+    s.ends_with(".tar.gz") || s.ends_with(".tgz")
+}
+
+/// The control name from the catalog, for `framework:ID`.
+pub fn control_name(catalog: &Catalog) -> impl Fn(&str) -> Option<String> + '_ {
+    move |id: &str| catalog.control(id).map(|c| c.name.clone())
+}
+
+/// Build a bundle.
+pub fn build(opts: BuildOptions) -> Result<Built, String> {
+    let key = signing::HostKey::load_or_create(opts.database)?;
+    let store = Store::open_read_only(opts.database).map_err(|e| e.to_string())?;
+    if opts.out.exists() {
+        return Err(format!(
+            "{} already exists; choose a new --out path (bundles are never overwritten)",
+            opts.out.display()
+        ));
+    }
+    let tarball = is_tarball(opts.out);
+    let staging_parent;
+    let dir: PathBuf = if tarball {
+        let parent = opts
+            .out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        staging_parent = tempfile::Builder::new()
+            .prefix(".attestd-bundle-")
+            .tempdir_in(parent)
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
+        let stem = opts
+            .out
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_end_matches(".tar.gz")
+                    .trim_end_matches(".tgz")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "bundle".into());
+        staging_parent.path().join(stem)
+    } else {
+        opts.out.to_path_buf()
+    };
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let conn = store.connection();
+    let selection = rows::select(conn, &opts.params.from, &opts.params.to)
+        .map_err(|e| format!("{}: {e}", opts.database.display()))?;
+    let db_chain = store.verify_chain().map_err(|e| e.to_string())?;
+    let database_head = ledger::DatabaseHead {
+        rows: db_chain.rows,
+        chain_sha256: db_chain.head_sha256.clone(),
+        first_break: db_chain
+            .first_break
+            .as_ref()
+            .map(|b| format!("row {}: {}", b.seq, b.reason)),
+    };
+
+    // One pass over the rows.
+    let names = control_name(opts.catalog);
+    let alerts = alerts::LedgerAlerts::default();
+    let mut analyzer = Analyzer::new(opts.params.clone(), &names, &alerts)?;
+    let ledger_path = dir.join("ledger.json");
+    let ledger_file = std::fs::File::create(&ledger_path).map_err(|e| io(&ledger_path, e))?;
+    let mut ledger_writer = ledger::Writer::new(
+        BufWriter::with_capacity(1 << 16, ledger_file),
+        selection.first_seq,
+        selection.last_seq,
+        &selection.anchors,
+    )
+    .map_err(|e| io(&ledger_path, e))?;
+    let mut evidence_writer = evidence::Writer::new(&dir).map_err(|e| io(&dir, e))?;
+    let mut policies = rules::Collector::default();
+    let first = selection.first_seq.unwrap_or(i64::MAX);
+    rows::stream(conn, &selection, |row| {
+        ledger_writer
+            .row(&row, row.seq >= first)
+            .map_err(|e| format!("ledger.json: {e}"))?;
+        evidence_writer.row(&row)?;
+        policies.row(&row)?;
+        alerts.observe(&row);
+        analyzer.row(&row)
+    })?;
+    ledger_writer
+        .finish(&database_head)
+        .and_then(|mut w| w.flush())
+        .map_err(|e| io(&ledger_path, e))?;
+    let evidence_entries = evidence_writer.finish().map_err(|e| io(&dir, e))?;
+    let computed = analyzer.finish();
+
+    // Derived files.
+    let summary_doc = serde_json::json!({
+        "format": FORMAT,
+        "generated_at": opts.generated_at,
+        "attestd_version": env!("CARGO_PKG_VERSION"),
+        "parameters": opts.params,
+        "computed": computed,
+    });
+    write_json(&dir.join("summary.json"), &summary_doc)?;
+    evidence::write_samples(&dir, &computed.samples).map_err(|e| io(&dir, e))?;
+    rules::write(
+        &dir,
+        &policies,
+        &opts.params.fallback_policy,
+        &computed.policy_changes,
+    )
+    .map_err(|e| io(&dir, e))?;
+    let fingerprint = key.fingerprint();
+    write_json(
+        &dir.join("host.json"),
+        &host::document(&opts.identity, &computed, &fingerprint, &opts.generated_at),
+    )?;
+    let controls_csv = csv::controls(&computed).map_err(|e| format!("controls.csv: {e}"))?;
+    std::fs::write(dir.join("controls.csv"), controls_csv).map_err(|e| io(&dir, e))?;
+    let exceptions_csv = csv::exceptions(&computed).map_err(|e| format!("exceptions.csv: {e}"))?;
+    std::fs::write(dir.join("exceptions.csv"), exceptions_csv).map_err(|e| io(&dir, e))?;
+    let bundle_id = format!(
+        "{}:{}:{}",
+        opts.identity
+            .machine_id
+            .as_deref()
+            .unwrap_or("unknown-host"),
+        opts.params.from,
+        opts.params.to
+    );
+    oscal::write(
+        &dir.join("oscal/assessment-results.json"),
+        &opts.params,
+        &computed,
+        &evidence_entries,
+        &bundle_id,
+        &opts.generated_at,
+    )
+    .map_err(|e| io(&dir, e))?;
+    let hostname = opts
+        .identity
+        .hostname
+        .clone()
+        .unwrap_or_else(|| "this host".into());
+    let page = html::render(
+        &opts.params,
+        &computed,
+        opts.catalog,
+        &html::PageInfo {
+            hostname: &hostname,
+            fingerprint: &fingerprint,
+            generated_at: &opts.generated_at,
+        },
+    );
+    std::fs::write(dir.join("index.html"), page).map_err(|e| io(&dir, e))?;
+    std::fs::write(dir.join(signing::PUBLIC_FILE), key.public_pem()).map_err(|e| io(&dir, e))?;
+    std::fs::write(
+        dir.join(signing::MINISIGN_PUBLIC_FILE),
+        key.minisign_public(),
+    )
+    .map_err(|e| io(&dir, e))?;
+
+    // Sums and signature.
+    let files = list_files(&dir).map_err(|e| io(&dir, e))?;
+    let mut sums = String::new();
+    for rel in &files {
+        let digest = sha256_file(&dir.join(rel)).map_err(|e| io(&dir.join(rel), e))?;
+        sums.push_str(&format!("{digest}  {rel}\n"));
+    }
+    std::fs::write(dir.join("SHA256SUMS"), &sums).map_err(|e| io(&dir, e))?;
+    std::fs::write(dir.join("SHA256SUMS.sig"), key.sign(sums.as_bytes()))
+        .map_err(|e| io(&dir, e))?;
+    let comment = format!(
+        "attestd bundle {} to {} file:SHA256SUMS",
+        opts.params.from, opts.params.to
+    );
+    std::fs::write(
+        dir.join("SHA256SUMS.minisig"),
+        key.minisign_signature(sums.as_bytes(), &comment),
+    )
+    .map_err(|e| io(&dir, e))?;
+
+    let built = Built {
+        path: opts.out.to_path_buf(),
+        files: files.len() + 3,
+        controls: computed.controls.len(),
+        exceptions: computed.rules.values().map(|r| r.exceptions.len()).sum(),
+        gaps: computed.collectors.values().map(|c| c.gaps.len()).sum(),
+        evidence_records: evidence_entries.len(),
+        fingerprint,
+        key_created: key.created,
+        chain_break: database_head.first_break.clone(),
+    };
+    if tarball {
+        write_tarball(&dir, opts.out)?;
+    }
+    Ok(built)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut w = BufWriter::new(f);
+    serde_json::to_writer_pretty(&mut w, value).map_err(|e| format!("{}: {e}", path.display()))?;
+    w.write_all(b"\n")
+        .and_then(|_| w.flush())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The files that sign SHA256SUMS and so cannot be listed in it.
+pub const SIGNATURE_FILES: [&str; 3] = ["SHA256SUMS", "SHA256SUMS.sig", "SHA256SUMS.minisig"];
+
+/// Every regular file under `dir`, relative, sorted, `/`-separated, excluding the
+/// sums and signature themselves.
+pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                walk(base, &e.path(), out)?;
+            } else {
+                let rel = e
+                    .path()
+                    .strip_prefix(base)
+                    .expect("under base")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push(rel);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.retain(|f| !SIGNATURE_FILES.contains(&f.as_str()));
+    out.sort();
+    Ok(out)
+}
+
+/// Lowercase hex SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn write_tarball(dir: &Path, out: &Path) -> Result<(), String> {
+    let tmp = out.with_extension("partial");
+    let f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let gz = flate2::write::GzEncoder::new(BufWriter::new(f), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let name = dir
+        .file_name()
+        .expect("named")
+        .to_string_lossy()
+        .into_owned();
+    tar.append_dir_all(&name, dir)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let gz = tar
+        .into_inner()
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut w = gz.finish().map_err(|e| format!("{}: {e}", out.display()))?;
+    w.flush().map_err(|e| format!("{}: {e}", out.display()))?;
+    drop(w);
+    std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// The days `[from, to)` touches, and `n` of them chosen by ChaCha8 seeded with `seed`
+/// (rand's `index::sample`), in date order.
+pub fn sample_days(
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    n: usize,
+    seed: u64,
+) -> Vec<chrono::NaiveDate> {
+    let first = from.date_naive();
+    let last = (to - chrono::Duration::seconds(1)).date_naive();
+    let days = ((last - first).num_days() + 1).max(0) as usize;
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut picked: Vec<chrono::NaiveDate> = rand::seq::index::sample(&mut rng, days, n.min(days))
+        .into_iter()
+        .map(|i| first + chrono::Duration::days(i as i64))
+        .collect();
+    picked.sort();
+    picked
+}
+
+/// The parameters in force now, used for runs recorded before any `policy` row.
+pub fn current_policy(
+    config: &crate::config::Config,
+    policies: &crate::policy::PolicySet,
+) -> PolicySnapshot {
+    let collectors: Vec<std::sync::Arc<dyn attestd_collectors::Collector>> =
+        attestd_collectors::all_collectors()
+            .into_iter()
+            .map(std::sync::Arc::from)
+            .collect();
+    PolicySnapshot::new(config, policies, &collectors)
+}

@@ -1,0 +1,166 @@
+//! `oscal/assessment-results.json`: the period as NIST OSCAL 1.2 assessment-results,
+//! one observation per evidence record and one finding per control. UUIDs are derived
+//! (UUID v5) from the bundle's content, so the same ledger gives the same document.
+//! Written in a stream. Never invents a result the summary does not hold.
+
+use super::evidence::EvidenceEntry;
+use super::summary::{Computed, Parameters};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use uuid::Uuid;
+
+/// The OSCAL version written.
+pub const OSCAL_VERSION: &str = "1.2.1";
+
+fn uuid(ns: &Uuid, name: &str) -> String {
+    Uuid::new_v5(ns, name.as_bytes()).to_string()
+}
+
+/// The control id as an OSCAL token (`soc2:CC6.1` → `cc6.1`) and its framework.
+fn control_token(id: &str) -> (String, String) {
+    match id.split_once(':') {
+        Some((fw, c)) => (c.to_lowercase(), fw.to_string()),
+        None => (id.to_lowercase(), String::new()),
+    }
+}
+
+pub fn write(
+    path: &Path,
+    params: &Parameters,
+    computed: &Computed,
+    evidence: &[EvidenceEntry],
+    bundle_id: &str,
+    generated_at: &str,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(path.parent().expect("oscal/ has a parent"))?;
+    let ns = Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("attestd-bundle:{bundle_id}").as_bytes(),
+    );
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    let controls: Vec<serde_json::Value> = computed
+        .controls
+        .iter()
+        .map(|c| json!({"control-id": control_token(&c.id).0}))
+        .collect();
+    let head = json!({
+        "uuid": uuid(&ns, "document"),
+        "metadata": {
+            "title": format!("attestd evidence for {} to {}", params.from, params.to),
+            "last-modified": generated_at,
+            "version": env!("CARGO_PKG_VERSION"),
+            "oscal-version": OSCAL_VERSION,
+            "remarks": "Produced by attestd from its hash-chained ledger. Control ids are given without their framework prefix; the framework is in each finding's props.",
+        },
+        "import-ap": {"href": "../summary.json"},
+    });
+    let mut head_text = serde_json::to_string(&head)?;
+    head_text.pop(); // reopen the object
+    let result_head = json!({
+        "uuid": uuid(&ns, "result"),
+        "title": "Automated control tests",
+        "description": format!("Every scheduled attestd run between {} and {}.", params.from, params.to),
+        "start": params.from,
+        "end": params.to,
+        "reviewed-controls": {
+            "control-selections": [ if controls.is_empty() { json!({"include-all": {}}) } else { json!({"include-controls": controls}) } ]
+        },
+    });
+    let mut result_text = serde_json::to_string(&result_head)?;
+    result_text.pop();
+    write!(
+        w,
+        "{{\"assessment-results\":{head_text},\"results\":[{result_text}"
+    )?;
+    // OSCAL wants at least one item in each array: leave empty ones out.
+    if !evidence.is_empty() {
+        write!(w, ",\"observations\":[")?;
+    }
+    let mut by_collector: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (i, e) in evidence.iter().enumerate() {
+        let id = uuid(&ns, &format!("evidence:{}", e.seq));
+        let obs = json!({
+            "uuid": id,
+            "title": format!("{} evidence {}", e.collector, &e.sha256[..12.min(e.sha256.len())]),
+            "description": format!("Facts and artifacts the {} collector recorded at {} (ledger row {}, SHA-256 {}).", e.collector, e.collected_at, e.seq, e.sha256),
+            "props": [
+                {"name": "ledger-seq", "value": e.seq.to_string()},
+                {"name": "evidence-sha256", "value": e.sha256},
+            ],
+            "methods": ["TEST"],
+            "types": ["control-objective"],
+            "collected": e.collected_at,
+            "relevant-evidence": [{
+                "href": format!("../{}", e.file),
+                "description": format!("The line with \"seq\":{} in {}.", e.seq, e.file),
+            }],
+        });
+        if i > 0 {
+            write!(w, ",")?;
+        }
+        writeln!(w)?;
+        serde_json::to_writer(&mut w, &obs)?;
+        by_collector
+            .entry(e.collector.as_str())
+            .or_default()
+            .push(id);
+    }
+    if !evidence.is_empty() {
+        write!(w, "\n]")?;
+    }
+    if !computed.controls.is_empty() {
+        write!(w, ",\"findings\":[")?;
+    }
+    for (i, c) in computed.controls.iter().enumerate() {
+        let (token, framework) = control_token(&c.id);
+        // Related observations are written as they are listed: a year of evidence
+        // would otherwise sit in memory as JSON values, once per control.
+        let related: Vec<&String> = c
+            .collectors
+            .iter()
+            .flat_map(|col| by_collector.get(col.as_str()).into_iter().flatten())
+            .collect();
+        let satisfied = c.result == "effective";
+        let finding = json!({
+            "uuid": uuid(&ns, &format!("finding:{}", c.id)),
+            "title": format!("{} {}", c.id, c.name),
+            "description": format!(
+                "{} rule(s) tested this control: {} of {} scheduled runs left evidence ({:.2} %), {} gap(s), {} pass(es), {} failure(s), {} exception(s). Result: {}.",
+                c.rules.len(), c.covered_runs, c.scheduled_runs, c.coverage_percent, c.gaps.len(), c.passes, c.failures, c.exceptions.len(), c.result
+            ),
+            "props": [
+                {"name": "framework", "value": if framework.is_empty() { "unknown".to_string() } else { framework }},
+                {"name": "result", "value": c.result},
+            ],
+            "target": {
+                "type": "objective-id",
+                "target-id": token,
+                "status": {"state": if satisfied { "satisfied" } else { "not-satisfied" }},
+            },
+        });
+        if i > 0 {
+            write!(w, ",")?;
+        }
+        writeln!(w)?;
+        let mut text = serde_json::to_string(&finding)?;
+        if !related.is_empty() {
+            text.pop(); // reopen the object
+            write!(w, "{text},\"related-observations\":[")?;
+            for (k, u) in related.iter().enumerate() {
+                // UUIDs are hex digits and dashes: nothing to escape.
+                let sep = if k > 0 { "," } else { "" };
+                write!(w, "{sep}{{\"observation-uuid\":\"{u}\"}}")?;
+            }
+            write!(w, "]}}")?;
+        } else {
+            w.write_all(text.as_bytes())?;
+        }
+    }
+    if !computed.controls.is_empty() {
+        write!(w, "\n]")?;
+    }
+    writeln!(w, "}}]}}}}")?;
+    w.flush()
+}

@@ -1,0 +1,99 @@
+//! `rules/`: the parameters that produced the evidence (the auditor's IPE test): every
+//! set of rule definitions, variables, collector versions and schedules in force
+//! during the period, each with its hash, and when and how they changed. Taken from
+//! the ledger's `policy` rows, so it is what was in force, not what is configured
+//! now. Never evaluates a rule.
+
+use super::rows::Row;
+use super::summary::PolicyChange;
+use crate::store::PolicySnapshot;
+use serde::Serialize;
+use std::path::Path;
+
+/// Policy rows seen while streaming.
+#[derive(Default)]
+pub struct Collector {
+    pub policies: Vec<(i64, String, PolicySnapshot)>,
+}
+
+impl Collector {
+    pub fn row(&mut self, row: &Row) -> Result<(), String> {
+        if row.kind == "policy" {
+            let p: PolicySnapshot = serde_json::from_str(&row.body)
+                .map_err(|e| format!("policy row {}: {e}", row.seq))?;
+            self.policies.push((row.seq, row.recorded_at.clone(), p));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct IndexEntry<'a> {
+    file: String,
+    ledger_seq: Option<i64>,
+    recorded_at: Option<&'a str>,
+    in_force_until: Option<&'a str>,
+    policy_sha256: &'a str,
+    rules: Vec<RuleLine<'a>>,
+}
+
+#[derive(Serialize)]
+struct RuleLine<'a> {
+    id: &'a str,
+    definition_sha256: &'a str,
+}
+
+/// Write rules/index.json, rules/changes.json and one file per policy in force.
+pub fn write(
+    bundle: &Path,
+    seen: &Collector,
+    fallback: &PolicySnapshot,
+    changes: &[PolicyChange],
+) -> std::io::Result<()> {
+    let dir = bundle.join("rules");
+    std::fs::create_dir_all(&dir)?;
+    let mut index = Vec::new();
+    if seen.policies.is_empty() {
+        let file = format!("rules/policy-current-{}.json", &fallback.key[..12]);
+        std::fs::write(bundle.join(&file), pretty(fallback)?)?;
+        index.push(IndexEntry {
+            file,
+            ledger_seq: None,
+            recorded_at: None,
+            in_force_until: None,
+            policy_sha256: &fallback.key,
+            rules: lines(fallback),
+        });
+    }
+    for (i, (seq, at, p)) in seen.policies.iter().enumerate() {
+        let file = format!("rules/policy-{seq}-{}.json", &p.key[..12]);
+        std::fs::write(bundle.join(&file), pretty(p)?)?;
+        index.push(IndexEntry {
+            file,
+            ledger_seq: Some(*seq),
+            recorded_at: Some(at),
+            in_force_until: seen.policies.get(i + 1).map(|(_, t, _)| t.as_str()),
+            policy_sha256: &p.key,
+            rules: lines(p),
+        });
+    }
+    std::fs::write(dir.join("index.json"), pretty(&index)?)?;
+    std::fs::write(dir.join("changes.json"), pretty(&changes)?)?;
+    Ok(())
+}
+
+fn lines(p: &PolicySnapshot) -> Vec<RuleLine<'_>> {
+    p.rules
+        .iter()
+        .map(|r| RuleLine {
+            id: &r.id,
+            definition_sha256: &r.definition_sha256,
+        })
+        .collect()
+}
+
+fn pretty<T: Serialize + ?Sized>(v: &T) -> std::io::Result<Vec<u8>> {
+    let mut out = serde_json::to_vec_pretty(v)?;
+    out.push(b'\n');
+    Ok(out)
+}
