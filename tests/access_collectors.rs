@@ -24,13 +24,11 @@ fn run(host: &Path) -> serde_json::Value {
 }
 
 fn facts(collector: &str, root: &Path) -> serde_json::Value {
-    let ctx = CollectContext {
-        root: HostRoot::new(root),
-        settings: serde_json::Value::Null,
-        previous_facts: None,
-        measurements: None,
-        now: chrono::Utc::now(),
-    };
+    let ctx = CollectContext::new(
+        HostRoot::new(root),
+        serde_json::Value::Null,
+        chrono::Utc::now(),
+    );
     collector_by_name(collector)
         .unwrap()
         .collect(&ctx)

@@ -476,15 +476,7 @@ mod tests {
         assert_eq!(host_of("logs.example.com:514"), "logs.example.com");
     }
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (p, t) in files {
-            let full = dir.path().join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, t).unwrap();
-        }
-        dir
-    }
+    use crate::test_support::tree;
 
     #[test]
     fn journald_drop_ins_override_in_name_order_and_etc_wins_same_names() {

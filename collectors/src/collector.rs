@@ -29,6 +29,20 @@ pub struct CollectContext {
     pub now: DateTime<Utc>,
 }
 
+impl CollectContext {
+    /// A context with no history: no previous facts and no measurements (a first run,
+    /// or a test).
+    pub fn new(root: HostRoot, settings: serde_json::Value, now: DateTime<Utc>) -> Self {
+        CollectContext {
+            root,
+            settings,
+            previous_facts: None,
+            measurements: None,
+            now,
+        }
+    }
+}
+
 /// Why a collector could not observe its area. Every variant becomes an `error`
 /// result for the collector's rules; it is never a pass.
 #[derive(Debug, thiserror::Error)]

@@ -244,13 +244,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn ctx() -> CollectContext {
-        CollectContext {
-            root: HostRoot::live(),
-            settings: Value::Null,
-            previous_facts: None,
-            measurements: None,
-            now: chrono::Utc::now(),
-        }
+        CollectContext::new(HostRoot::live(), Value::Null, chrono::Utc::now())
     }
 
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {

@@ -172,13 +172,7 @@ mod tests {
             fs::Permissions::from_mode(0o600),
         )
         .unwrap();
-        let ctx = CollectContext {
-            root: HostRoot::new(dir.path()),
-            settings: Value::Null,
-            previous_facts: None,
-            measurements: None,
-            now: chrono::Utc::now(),
-        };
+        let ctx = CollectContext::new(HostRoot::new(dir.path()), Value::Null, chrono::Utc::now());
         let e = FilePermissions.collect(&ctx).unwrap();
         let files = e.facts["files"].as_array().unwrap();
         let by = |p: &str| files.iter().find(|f| f["path"] == p).unwrap().clone();

@@ -26,6 +26,8 @@ mod registry;
 pub mod session_timeout;
 pub mod ssh;
 pub mod sshd_config;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod time_sync;
 pub mod tls;

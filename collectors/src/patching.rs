@@ -345,13 +345,7 @@ mod tests {
             "Package: unattended-upgrades\nStatus: install ok installed\nVersion: 2.9\n\n",
         )
         .unwrap();
-        let ctx = CollectContext {
-            root: HostRoot::new(dir.path()),
-            settings: Value::Null,
-            previous_facts: None,
-            measurements: None,
-            now: chrono::Utc::now(),
-        };
+        let ctx = CollectContext::new(HostRoot::new(dir.path()), Value::Null, chrono::Utc::now());
         let ev = Patching.collect(&ctx).unwrap();
         assert_eq!(ev.facts["periodic"]["Unattended-Upgrade"], 0);
         assert_eq!(

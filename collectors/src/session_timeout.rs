@@ -272,13 +272,7 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, text).unwrap();
         }
-        let ctx = CollectContext {
-            root: HostRoot::new(dir.path()),
-            settings: Value::Null,
-            previous_facts: None,
-            measurements: None,
-            now: chrono::Utc::now(),
-        };
+        let ctx = CollectContext::new(HostRoot::new(dir.path()), Value::Null, chrono::Utc::now());
         SessionTimeout.collect(&ctx).map(|e| e.facts)
     }
 

@@ -218,13 +218,7 @@ mod tests {
         fs::write(etc.join("passwd"), "root:x:0:0::/root:/bin/bash\ntoor:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/usr/sbin/nologin\nbackup:x:34:34::/:/bin/bash\nops:x:1000:1000::/home/ops:/bin/bash\nghost:x:1001:1001::/:/bin/bash\nwheelie:x:1002:10::/:/bin/bash\n").unwrap();
         fs::write(etc.join("shadow"), "root:!$y$FAKE:1::::::\ntoor::1::::::\ndaemon:*:1::::::\nbackup:*:1::::::\nops:$y$FAKEHASH:1::::::\nwheelie:!:1::::::\n").unwrap();
         fs::write(etc.join("group"), "root:x:0:\nsudo:x:27:ops\nwheel:x:10:\n").unwrap();
-        let ctx = CollectContext {
-            root: HostRoot::new(dir.path()),
-            settings: Value::Null,
-            previous_facts: None,
-            measurements: None,
-            now: chrono::Utc::now(),
-        };
+        let ctx = CollectContext::new(HostRoot::new(dir.path()), Value::Null, chrono::Utc::now());
         let e = Accounts.collect(&ctx).unwrap();
         let f = &e.facts;
         assert_eq!(f["uid0_accounts"], json!(["root", "toor"]));

@@ -11,13 +11,11 @@ use std::path::Path;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/hosts");
 
 fn ctx_at(root: &Path) -> CollectContext {
-    CollectContext {
-        root: HostRoot::new(root),
-        settings: Value::Null,
-        previous_facts: None,
-        measurements: None,
-        now: Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
-    }
+    CollectContext::new(
+        HostRoot::new(root),
+        Value::Null,
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
+    )
 }
 
 fn collect(host: &str) -> Result<Evidence, CollectError> {
@@ -39,16 +37,7 @@ fn account<'a>(facts: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no account {name}"))
 }
 
-/// Write `files` (host path, content) under a fresh temporary root.
-pub(super) fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let on_disk = dir.path().join(path.trim_start_matches('/'));
-        fs::create_dir_all(on_disk.parent().unwrap()).unwrap();
-        fs::write(on_disk, text).unwrap();
-    }
-    dir
-}
+pub(super) use crate::test_support::tree;
 
 #[test]
 fn debian12_stock_has_no_quality_history_or_lockout_module() {

@@ -546,13 +546,11 @@ mod tests {
         let ca =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tls/ca.pem");
         std::fs::copy(ca, rhel.join("ca-bundle.crt")).unwrap();
-        let ctx = CollectContext {
-            root: crate::HostRoot::new(dir.path()),
-            settings: Value::Null,
-            previous_facts: None,
-            measurements: None,
-            now: chrono::Utc::now(),
-        };
+        let ctx = CollectContext::new(
+            crate::HostRoot::new(dir.path()),
+            Value::Null,
+            chrono::Utc::now(),
+        );
         let ev = Tls.collect(&ctx).unwrap();
         assert_eq!(
             ev.facts["trust"]["roots_file"],
