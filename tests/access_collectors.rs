@@ -47,6 +47,11 @@ fn is_root() -> bool {
 fn each_access_rule_passes_and_fails_where_the_baseline_says() {
     let hardened = run(&fixture("hardened"));
     for r in hardened["results"].as_array().unwrap() {
+        // The committed wtmp has fixed dates, which age: inactivity is judged below on
+        // the hardened host as its fixture file prepares it (logins days ago).
+        if r["rule"] == "accounts.inactive_accounts" {
+            continue;
+        }
         if ACCESS_COLLECTORS.contains(&r["collector"].as_str().unwrap()) {
             // Owners need root to set; without it only the owner checks may fail.
             if !is_root() && r["collector"] == "file_permissions" {
@@ -75,6 +80,7 @@ fn each_access_rule_passes_and_fails_where_the_baseline_says() {
         ("file_permissions.sudoers", "not_applicable"),
         ("file_permissions.sshd_config", "fail"),
         ("file_permissions.cron", "fail"),
+        ("accounts.inactive_accounts", "not_applicable"),
     ] {
         assert_eq!(status_of(&stock, rule), want, "debian12-stock: {rule}");
     }
@@ -96,6 +102,7 @@ fn each_access_rule_passes_and_fails_where_the_baseline_says() {
         ("file_permissions.sudoers", "fail"),
         ("file_permissions.sshd_config", "fail"),
         ("file_permissions.ssh_host_keys", "fail"),
+        ("accounts.inactive_accounts", "fail"),
     ] {
         assert_eq!(status_of(&weak, rule), want, "weak-access: {rule}");
     }
@@ -541,4 +548,37 @@ fn effective_values_match_sshd_t() {
             );
         }
     }
+}
+
+#[test]
+fn accounts_unused_past_the_limit_fail_and_recent_logins_pass() {
+    // hardened: its fixture file writes a wtmp with ops 2 days ago (deploy is key-only).
+    let host = prepare_host("hardened");
+    let (_, doc) = collect_json(&host.root, &host.config, &["--collector", "accounts"]);
+    assert_eq!(status_of(&doc, "accounts.inactive_accounts"), "pass");
+    // weak-access: debian last logged in on 2025-01-10; kiosk (empty password) and
+    // contractor (no shadow entry) are judged by other rules.
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_config(dir.path(), "");
+    let (_, doc) = collect_json(
+        &fixture("weak-access"),
+        &config,
+        &["--collector", "accounts"],
+    );
+    let r = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "accounts.inactive_accounts")
+        .unwrap();
+    assert_eq!(r["status"], "fail", "{r}");
+    assert_eq!(r["observed"][0]["name"], "debian", "{r}");
+    assert_eq!(
+        r["observed"][0]["last_login"], "2025-01-10T09:00:00Z",
+        "{r}"
+    );
+    // A shorter limit turns hardened's 2-day-old login into a failure as well.
+    let strict = plain_config(dir.path(), "[variables]\naccount_inactive_days = 1\n");
+    let (_, doc) = collect_json(&host.root, &strict, &["--collector", "accounts"]);
+    assert_eq!(status_of(&doc, "accounts.inactive_accounts"), "fail");
 }
