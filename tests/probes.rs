@@ -161,3 +161,34 @@ fn an_outage_is_downtime_and_a_stopped_daemon_is_a_gap() {
         "{stdout}"
     );
 }
+
+/// A host without a trust store (a minimal Debian has no ca-certificates) cannot build
+/// an HTTPS-capable client: HTTP probes are then not taken, which shows as missing
+/// results (a gap), never as downtime and never as a crash.
+#[test]
+fn without_a_trust_store_http_probes_are_gaps_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_config(
+        dir.path(),
+        "[collectors.availability]\nprobes = [{ name = \"web\", url = \"http://127.0.0.1:9/\", expected_status = 200, timeout_seconds = 2 }]\n",
+    );
+    let out = attestd()
+        .args([
+            "collect",
+            "--format",
+            "json",
+            "--collector",
+            "availability",
+            "--config",
+        ])
+        .arg(&config)
+        .env("SSL_CERT_FILE", dir.path().join("no-such-bundle.pem"))
+        .env("SSL_CERT_DIR", dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ca-certificates"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status_of(&doc, "availability.endpoint_uptime"), "error");
+}

@@ -33,18 +33,40 @@ pub struct ProbeResult {
 }
 
 /// An HTTP client for probes: rustls, no redirects, no proxy from the environment.
-pub fn client() -> reqwest::Client {
+/// It fails on a host without a trust store (no ca-certificates package).
+pub fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("attestd-probe/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("a client with these settings always builds")
+        .map_err(|e| {
+            format!("cannot set up HTTP probes ({e}); install the ca-certificates package")
+        })
+}
+
+/// The probes that can run: all of them with a client; only TCP probes without one
+/// (the HTTP ones are then not taken, which the record shows as a gap, never as
+/// downtime), with the reason logged once.
+fn runnable(specs: &[ProbeSpec]) -> (Option<reqwest::Client>, Vec<ProbeSpec>) {
+    if specs.is_empty() {
+        return (None, Vec::new());
+    }
+    match client() {
+        Ok(c) => (Some(c), specs.to_vec()),
+        Err(e) => {
+            tracing::error!(error = %e, "HTTP probes cannot run; their results will show as gaps");
+            (
+                None,
+                specs.iter().filter(|s| s.url.is_none()).cloned().collect(),
+            )
+        }
+    }
 }
 
 /// Run one probe now.
 pub async fn run_probe(
-    client: &reqwest::Client,
+    client: Option<&reqwest::Client>,
     spec: &ProbeSpec,
     now: DateTime<Utc>,
 ) -> ProbeResult {
@@ -52,6 +74,9 @@ pub async fn run_probe(
     let start = Instant::now();
     let (ok, status, error) = match (&spec.url, &spec.tcp) {
         (Some(url), _) => {
+            let Some(client) = client else {
+                unreachable!("HTTP probes run only with a client (see `runnable`)")
+            };
             match tokio::time::timeout(timeout, client.get(url).timeout(timeout).send()).await {
                 Err(_) => (
                     false,
@@ -137,12 +162,12 @@ pub fn configured(config: &crate::config::Config) -> Vec<ProbeSpec> {
 
 /// Run every probe once, concurrently.
 pub async fn run_all(specs: &[ProbeSpec], now: DateTime<Utc>) -> Vec<ProbeResult> {
-    let client = client();
+    let (client, specs) = runnable(specs);
     let tasks: Vec<_> = specs
-        .iter()
-        .map(|s| {
-            let (client, spec) = (client.clone(), s.clone());
-            tokio::spawn(async move { run_probe(&client, &spec, now).await })
+        .into_iter()
+        .map(|spec| {
+            let client = client.clone();
+            tokio::spawn(async move { run_probe(client.as_ref(), &spec, now).await })
         })
         .collect();
     let mut out = Vec::new();
@@ -199,10 +224,9 @@ pub fn spawn_all(
     specs: &[ProbeSpec],
     database: &std::path::Path,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let client = client();
+    let (client, specs) = runnable(specs);
     specs
-        .iter()
-        .cloned()
+        .into_iter()
         .map(|spec| {
             let (client, database) = (client.clone(), database.to_path_buf());
             tokio::spawn(async move {
@@ -218,7 +242,7 @@ pub fn spawn_all(
                 let mut was_ok = None;
                 loop {
                     tick.tick().await;
-                    let result = run_probe(&client, &spec, Utc::now()).await;
+                    let result = run_probe(client.as_ref(), &spec, Utc::now()).await;
                     if was_ok != Some(result.ok) {
                         if result.ok {
                             tracing::info!(probe = %spec.name, target = %result.target, "endpoint up");

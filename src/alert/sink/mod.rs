@@ -198,7 +198,9 @@ impl SecretRef {
 /// What every send gets.
 #[derive(Clone)]
 pub struct SendContext {
-    pub http: reqwest::Client,
+    /// The HTTP client, or why it could not be built (no trust store on the host):
+    /// then every HTTP delivery fails with that reason and is retried.
+    pub http: Result<reqwest::Client, String>,
     pub timeout: Duration,
 }
 
@@ -209,7 +211,7 @@ impl SendContext {
             .connect_timeout(timeout)
             .user_agent(concat!("attestd/", env!("CARGO_PKG_VERSION")))
             .build()
-            .expect("the HTTP client builds");
+            .map_err(|e| format!("cannot set up HTTPS ({e}); install the ca-certificates package"));
         SendContext { http, timeout }
     }
 }
@@ -263,8 +265,8 @@ pub async fn post(
             "the configured URL must start with https:// (or http://)".into(),
         ));
     }
-    let mut req = ctx
-        .http
+    let http = ctx.http.as_ref().map_err(|e| SendError::retry(e.clone()))?;
+    let mut req = http
         .post(parsed)
         .header("content-type", "application/json")
         .body(body);
