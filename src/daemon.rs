@@ -251,7 +251,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                         worker.wake();
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "reload failed; keeping the previous configuration");
+                        // The reason goes in the message too: `journalctl -u attestd` shows
+                        // only the message, and the operator needs the file and line.
+                        tracing::error!(error = %e, "reload failed; keeping the previous configuration: {e}");
                         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
                     }
                 }

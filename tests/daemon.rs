@@ -129,6 +129,17 @@ fn watched_file_change_reload_and_clean_stop() {
     });
     assert!(refused.is_some(), "log:\n{}", daemon.log());
     assert!(daemon.log().contains("keeping the previous configuration"));
+    // The message itself names the file and line, for `journalctl -u attestd`.
+    let line = daemon
+        .log()
+        .lines()
+        .find(|l| l.contains("reload failed"))
+        .map(str::to_string)
+        .unwrap();
+    assert!(
+        line.contains("attestd.toml:") && line.contains("previous configuration: "),
+        "{line}"
+    );
     let mut daemon = daemon;
     assert!(
         daemon.child.try_wait().unwrap().is_none(),

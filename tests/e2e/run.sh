@@ -189,8 +189,10 @@ for _ in $(seq 1 40); do
   sleep 0.25
 done
 [ -n "$why" ] || fail "no 'reload failed' in the journal after a broken reload"
-in_ct journalctl -u attestd --since "$since" --no-pager -o json | grep -q '/etc/attestd/attestd.toml' \
-  || fail "the reload error does not name the config file"
+case "$why" in
+  *"/etc/attestd/attestd.toml:2:"*) e2e_log "journal: $why" ;;
+  *) fail "the reload error does not name the config file and line: $why" ;;
+esac
 # After RELOADING=1 the unit shows `reloading` until the daemon sends READY=1 again.
 for _ in $(seq 1 20); do
   [ "$(in_ct systemctl is-active attestd || true)" = active ] && break
