@@ -73,13 +73,23 @@ pub fn unquote(value: &str) -> &str {
 /// The logical lines of a PAM file: `#` comments removed, lines ending in `\` joined
 /// with the next, blank lines dropped. Each carries the number of its first line.
 pub fn pam_logical_lines(text: &str) -> Vec<(usize, String)> {
+    continued_lines(text, |raw| {
+        strip_comment(raw, Comments::Anywhere).to_string()
+    })
+}
+
+/// Logical lines of a file whose lines continue with a trailing `\`: each physical
+/// line is first reduced by `strip` (comments removed, as the format says), then lines
+/// ending in `\` are joined to the next with one space, and blank results dropped.
+/// Each carries the number of its first physical line.
+pub fn continued_lines(text: &str, mut strip: impl FnMut(&str) -> String) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
-        let line = strip_comment(raw, Comments::Anywhere);
+        let line = strip(raw);
         let (body, continues) = match line.strip_suffix('\\') {
             Some(body) => (body, true),
-            None => (line, false),
+            None => (line.as_str(), false),
         };
         let (start, mut joined) = pending.take().unwrap_or((i + 1, String::new()));
         if !joined.is_empty() {

@@ -220,37 +220,14 @@ fn parse(
 /// Lines with `\` continuations joined and comments removed; `#include` lines and
 /// `#123` UIDs are not comments.
 fn logical_lines(text: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut pending: Option<(usize, String)> = None;
-    for (i, raw) in text.lines().enumerate() {
+    crate::text::continued_lines(text, |raw| {
         let trimmed = raw.trim();
-        let is_directive = trimmed.starts_with("#include ") || trimmed.starts_with("#includedir ");
-        let body = if is_directive {
+        if trimmed.starts_with("#include ") || trimmed.starts_with("#includedir ") {
             trimmed.to_string()
         } else {
             strip_comment(trimmed)
-        };
-        let (body, continues) = match body.strip_suffix('\\') {
-            Some(b) => (b.to_string(), true),
-            None => (body, false),
-        };
-        let (start, mut joined) = pending.take().unwrap_or((i + 1, String::new()));
-        if !joined.is_empty() {
-            joined.push(' ');
         }
-        joined.push_str(body.trim());
-        if continues {
-            pending = Some((start, joined));
-        } else if !joined.trim().is_empty() {
-            out.push((start, joined.trim().to_string()));
-        }
-    }
-    if let Some((start, joined)) = pending {
-        if !joined.trim().is_empty() {
-            out.push((start, joined));
-        }
-    }
-    out
+    })
 }
 
 /// Remove a `#` comment; a `#` followed by a digit is a UID, not a comment.
