@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod crypto;
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;

@@ -35,6 +35,7 @@ pub struct ProbeResult {
 /// An HTTP client for probes: rustls, no redirects, no proxy from the environment.
 /// It fails on a host without a trust store (no ca-certificates package).
 pub fn client() -> Result<reqwest::Client, String> {
+    crate::crypto::install();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

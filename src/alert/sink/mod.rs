@@ -206,6 +206,7 @@ pub struct SendContext {
 
 impl SendContext {
     pub fn new(timeout: Duration) -> SendContext {
+        crate::crypto::install();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
