@@ -150,7 +150,7 @@ impl Watchdog {
 pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<BTreeSet<String>>();
     let mut loaded = load(&opts, &tx)?;
-    let mut store = Store::open(&opts.database).map_err(|e| e.to_string())?;
+    let mut store = Store::open_for_daemon(&opts.database).map_err(|e| e.to_string())?;
     store.set_alert_policy(loaded.alert_policy.clone());
     // Delivery runs beside the loop with its own connection; alerts left pending by a
     // previous run of the daemon are picked up at once.
@@ -321,6 +321,9 @@ async fn collect_and_store(
         }
     };
     store_run(&run, store, names, metrics);
+    // The run's buffers are freed; hand the pages back so the idle daemon stays small.
+    drop(run);
+    crate::memory::release_free_heap();
     true
 }
 

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod host;
 pub mod location;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod paths;
 pub mod policy;

@@ -240,7 +240,7 @@ async fn sink_loop(
     mut wake: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut store = match tokio::task::block_in_place(|| Store::open(&db)) {
+    let mut store = match tokio::task::block_in_place(|| Store::open_for_daemon(&db)) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(sink = %name, error = %e, "alert delivery cannot open the database");

@@ -97,8 +97,9 @@ pub struct Rule {
     pub remediation: String,
     /// `file:line` where the rule is defined.
     pub origin: String,
-    /// The definition as written (for bundles and hashing).
-    pub definition: serde_json::Value,
+    /// The definition as written (for bundles and hashing), shared with the policy
+    /// snapshot the ledger records.
+    pub definition: std::sync::Arc<serde_json::Value>,
     /// SHA-256 of the canonical JSON of `definition`.
     pub definition_sha256: String,
 }
@@ -220,7 +221,7 @@ pub fn parse_rule_file(
             sources: def.sources,
             remediation: def.remediation,
             origin: format!("{name}:{rule_line}"),
-            definition,
+            definition: std::sync::Arc::new(definition),
             definition_sha256,
         });
     }

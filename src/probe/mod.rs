@@ -231,7 +231,7 @@ pub fn spawn_all(
         .map(|spec| {
             let (client, database) = (client.clone(), database.to_path_buf());
             tokio::spawn(async move {
-                let mut store = match crate::store::Store::open(&database) {
+                let mut store = match crate::store::Store::open_for_daemon(&database) {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(probe = %spec.name, error = %e, "cannot open the database; this probe will not run");

@@ -65,6 +65,9 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// The page cache of each of the daemon's long-lived connections, in KiB.
+pub const DAEMON_PAGE_CACHE_KIB: u32 = 256;
+
 /// An open database.
 pub struct Store {
     conn: Connection,
@@ -123,6 +126,19 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `open` for the daemon's long-lived connections (runs, each alert sink, each
+    /// probe): their page cache is capped at `DAEMON_PAGE_CACHE_KIB`. They live for
+    /// months and touch few pages per run; SQLite's default (2 MiB each) would fill up
+    /// with old pages and stay resident.
+    pub fn open_for_daemon(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::open(path)?;
+        store
+            .conn
+            .pragma_update(None, "cache_size", -i64::from(DAEMON_PAGE_CACHE_KIB))
+            .map_err(|e| sqlite(path, e))?;
+        Ok(store)
     }
 
     /// The connection, for readers that stream rows (bundles).
@@ -410,5 +426,24 @@ fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.display().to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_connections_keep_a_small_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let cache = |s: &Store| -> i64 {
+            s.connection()
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(cache(&Store::open_for_daemon(&path).unwrap()), -256);
+        // Commands (bundles, verify) keep SQLite's default.
+        assert_eq!(cache(&Store::open(&path).unwrap()), -2000);
     }
 }

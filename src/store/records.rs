@@ -56,7 +56,8 @@ pub struct PolicyRule {
     pub severity: String,
     /// `file:line` where it is defined.
     pub origin: String,
-    pub definition: serde_json::Value,
+    /// Shared with the loaded rule: rule texts are kept once in memory.
+    pub definition: std::sync::Arc<serde_json::Value>,
     pub definition_sha256: String,
 }
 
