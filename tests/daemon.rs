@@ -5,65 +5,7 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(root: &Path, config: &Path, db: &Path, log: &Path) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_attestd"))
-            .args(["run", "--root"])
-            .arg(root)
-            .arg("--config")
-            .arg(config)
-            .arg("--db")
-            .arg(db)
-            .env("ATTESTD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Poll until `f` returns Some, for at most `limit`.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
-}
+use std::time::Duration;
 
 fn drift_to_fail(db: &Path, config: &Path) -> Option<serde_json::Value> {
     let out = attestd()
@@ -99,7 +41,7 @@ fn watched_file_change_reload_and_clean_stop() {
         "[collectors.password_policy]\nschedule = \"0 0 1 1 *\"\n[collectors.availability]\nschedule = \"0 0 1 1 *\"\n",
     );
     let db = dir.path().join("state/attestd.db");
-    let daemon = Daemon::start(&host, &config, &db, &dir.path().join("daemon.log"));
+    let daemon = Daemon::start(&host, &config, &db, &dir.path().join("daemon.log"), &[]);
 
     let started = wait_for(Duration::from_secs(30), || {
         daemon.log().contains("run stored").then_some(())

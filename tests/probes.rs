@@ -25,26 +25,6 @@ fn http_server(port: u16, dir: &std::path::Path) -> Child {
     child
 }
 
-fn daemon(config: &std::path::Path, db: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_attestd"))
-        .args(["run", "--root"])
-        .arg(fixture("hardened"))
-        .arg("--config")
-        .arg(config)
-        .arg("--db")
-        .arg(db)
-        .env("ATTESTD_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
-}
-
 fn availability(db: &std::path::Path, from: &str, to: &str) -> serde_json::Value {
     let out = attestd()
         .args([
@@ -85,7 +65,8 @@ fn an_outage_is_downtime_and_a_stopped_daemon_is_a_gap() {
     );
     let db = dir.path().join("attestd.db");
     let mut server = http_server(port, dir.path());
-    let d = daemon(&config, &db);
+    let log = dir.path().join("daemon.log");
+    let d = Daemon::start(&fixture("hardened"), &config, &db, &log, &[]);
     std::thread::sleep(Duration::from_secs(3));
     let from = now();
     std::thread::sleep(Duration::from_secs(3));
@@ -120,14 +101,14 @@ fn an_outage_is_downtime_and_a_stopped_daemon_is_a_gap() {
     );
 
     // The daemon stops for 5 seconds while the server is up: a gap, not downtime.
-    stop(d);
+    d.stop();
     let stopped_at = now();
     std::thread::sleep(Duration::from_secs(5));
-    let d = daemon(&config, &db);
+    let d = Daemon::start(&fixture("hardened"), &config, &db, &log, &[]);
     std::thread::sleep(Duration::from_secs(4));
     let gap = (now() - stopped_at).num_milliseconds() as f64 / 1000.0 - 4.0;
     let to2 = now();
-    stop(d);
+    d.stop();
     let s2 = availability(&db, &stamp(from), &stamp(to2));
     let downtime2 = s2["downtime_seconds"].as_f64().unwrap();
     assert!(

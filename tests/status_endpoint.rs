@@ -7,67 +7,7 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(root: &Path, config: &Path, db: &Path, log: &Path) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_attestd"))
-            .args(["run", "--root"])
-            .arg(root)
-            .arg("--config")
-            .arg(config)
-            .arg("--db")
-            .arg(db)
-            .env("ATTESTD_LOG", "info")
-            .env_remove("JOURNAL_STREAM")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        wait_for(Duration::from_secs(10), || self.child.try_wait().unwrap())
-            .expect("the daemon did not stop within 10 s of SIGTERM")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
-}
+use std::time::Duration;
 
 /// One HTTP/1.1 GET over any stream: (status code, body).
 fn get(mut stream: impl Read + Write, path: &str) -> Option<(u16, String)> {
@@ -120,7 +60,7 @@ fn health_and_metrics_follow_the_daemon() {
         ),
     );
     let db = dir.path().join("state/attestd.db");
-    let mut daemon = Daemon::start(&host, &config, &db, &dir.path().join("daemon.log"));
+    let mut daemon = Daemon::start(&host, &config, &db, &dir.path().join("daemon.log"), &[]);
 
     // /health: ok once the first run is stored.
     let health = wait_for(Duration::from_secs(30), || {
@@ -243,6 +183,7 @@ fn health_and_metrics_follow_the_daemon() {
         &config,
         &dir.path().join("state/second.db"),
         &dir.path().join("second.log"),
+        &[],
     );
     let refused = wait_for(Duration::from_secs(30), || {
         second

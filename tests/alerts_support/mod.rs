@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -160,87 +160,6 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Poll until `f` returns Some, for at most `limit`.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
-}
-
-/// The daemon as a child process, logging to a file.
-pub struct Daemon {
-    pub child: Child,
-    pub log: PathBuf,
-}
-
-impl Daemon {
-    pub fn start(
-        root: &Path,
-        config: &Path,
-        db: &Path,
-        log: &Path,
-        env: &[(&str, &Path)],
-    ) -> Daemon {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attestd"));
-        cmd.args(["run", "--root"])
-            .arg(root)
-            .arg("--config")
-            .arg(config)
-            .arg("--db")
-            .arg(db)
-            .env("ATTESTD_LOG", "info")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .unwrap(),
-            );
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Daemon {
-            child: cmd.spawn().unwrap(),
-            log: log.to_path_buf(),
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// How many times `needle` appears in the log.
-    pub fn count(&self, needle: &str) -> usize {
-        self.log().matches(needle).count()
-    }
-
-    /// SIGTERM, and wait for a clean exit.
-    pub fn stop(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let status = wait_for(Duration::from_secs(15), || self.child.try_wait().unwrap())
-            .expect("the daemon did not stop within 15 s of SIGTERM");
-        assert!(status.success(), "exit {status:?}; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -2,6 +2,10 @@
 //! and copies of fixture hosts that a test may change.
 #![allow(dead_code)]
 
+mod daemon;
+#[allow(unused_imports)] // not every test crate runs the daemon
+pub use daemon::{wait_for, Daemon};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
