@@ -52,6 +52,76 @@ struct Layer {
     openings: Vec<Opening>,
 }
 
+/// What one rule matches, read from either nft JSON or iptables-save arguments.
+#[derive(Debug)]
+struct RuleMatch {
+    /// `tcp`, `udp` or `any`.
+    proto: String,
+    /// Destination ports; `None` means every port (no match, or a negated one).
+    ports: Option<Vec<(u16, u16)>>,
+    /// False when the rule matches source addresses or an input interface.
+    from_any: bool,
+    /// Any other condition (connection state, ICMP type, ...).
+    other_match: bool,
+    /// Traffic on the loopback interface, which never comes from another host.
+    loopback: bool,
+    /// Replies or group traffic (source ports, multicast): never a new connection.
+    not_new: bool,
+}
+
+impl RuleMatch {
+    fn new() -> RuleMatch {
+        RuleMatch {
+            proto: "any".to_string(),
+            ports: None,
+            from_any: true,
+            other_match: false,
+            loopback: false,
+            not_new: false,
+        }
+    }
+}
+
+/// A rule's verdict, whichever tool wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    Deny,
+    Other,
+}
+
+/// Add what one rule means to its layer: an accept that lets new connections in is an
+/// opening; an unconditional drop or reject as the last rule of a base chain is a
+/// default-deny written as a rule.
+fn classify(
+    m: RuleMatch,
+    verdict: Verdict,
+    last_of_base_chain: bool,
+    openings: &mut Vec<Opening>,
+    default_drop: &mut bool,
+) {
+    if m.loopback || m.not_new {
+        return;
+    }
+    match verdict {
+        Verdict::Accept if m.ports.is_some() || !m.other_match => openings.push(Opening {
+            proto: m.proto,
+            ports: m.ports,
+            from_any: m.from_any,
+        }),
+        Verdict::Deny
+            if last_of_base_chain
+                && m.ports.is_none()
+                && !m.other_match
+                && m.from_any
+                && m.proto == "any" =>
+        {
+            *default_drop = true
+        }
+        _ => {}
+    }
+}
+
 impl Collector for Firewall {
     fn name(&self) -> &'static str {
         "firewall"
@@ -364,62 +434,58 @@ fn walk_nft_chain(
         .collect();
     for (i, rule) in chain_rules.iter().enumerate() {
         let exprs = rule["expr"].as_array().cloned().unwrap_or_default();
-        let mut proto = "any".to_string();
-        let mut ports: Option<Vec<(u16, u16)>> = None;
-        let mut from_any = true;
-        let mut other_match = false;
-        let mut loopback = false;
-        let mut not_new = false;
-        let mut verdict = None;
+        let mut m = RuleMatch::new();
+        let mut verdict = Verdict::Other;
         for e in &exprs {
-            if let Some(m) = e.get("match") {
-                let left = &m["left"];
-                let right = &m["right"];
+            if let Some(cond) = e.get("match") {
+                let left = &cond["left"];
+                let right = &cond["right"];
+                let op = cond["op"].as_str();
                 if let Some(p) = left.get("payload") {
                     match p["field"].as_str() {
                         Some("dport") => {
                             if let Some(pr) = p["protocol"].as_str() {
                                 if pr == "tcp" || pr == "udp" {
-                                    proto = pr.into();
+                                    m.proto = pr.into();
                                 }
                             }
                             // `dport != 22` opens every other port.
-                            ports = match m["op"].as_str() {
+                            m.ports = match op {
                                 Some("==") | Some("in") | None => Some(nft_ports(right)),
                                 _ => None,
                             };
                         }
-                        Some("saddr") => from_any = false,
-                        Some("sport") => not_new = true,
-                        _ => other_match = true,
+                        Some("saddr") => m.from_any = false,
+                        Some("sport") => m.not_new = true,
+                        _ => m.other_match = true,
                     }
                 } else if let Some(meta) = left.get("meta") {
                     match meta["key"].as_str() {
                         Some("iifname") | Some("iif") => {
                             // Loopback traffic never comes from another host.
                             if right == "lo" {
-                                loopback = true;
+                                m.loopback = true;
                             }
-                            from_any = false
+                            m.from_any = false
                         }
                         Some("l4proto") => match right.as_str() {
-                            Some(p @ ("tcp" | "udp")) => proto = p.into(),
+                            Some(p @ ("tcp" | "udp")) => m.proto = p.into(),
                             // icmp and friends have no ports: not an opening.
-                            _ => other_match = true,
+                            _ => m.other_match = true,
                         },
-                        _ => other_match = true,
+                        _ => m.other_match = true,
                     }
                 } else if left.get("ct").is_some() {
                     // ct state established,related: replies, not new connections.
-                    other_match = true;
+                    m.other_match = true;
                 } else {
-                    other_match = true;
+                    m.other_match = true;
                 }
             }
-            for v in ["accept", "drop", "reject"] {
-                if e.get(v).is_some() {
-                    verdict = Some(v.to_string());
-                }
+            if e.get("accept").is_some() {
+                verdict = Verdict::Accept;
+            } else if e.get("drop").is_some() || e.get("reject").is_some() {
+                verdict = Verdict::Deny;
             }
             for v in ["jump", "goto"] {
                 if let Some(t) = e.get(v).and_then(|j| j["target"].as_str()) {
@@ -427,25 +493,8 @@ fn walk_nft_chain(
                 }
             }
         }
-        match verdict.as_deref() {
-            _ if loopback || not_new => {}
-            Some("accept") if ports.is_some() || !other_match => openings.push(Opening {
-                proto,
-                ports,
-                from_any,
-            }),
-            Some("drop") | Some("reject")
-                if base
-                    && i + 1 == chain_rules.len()
-                    && ports.is_none()
-                    && !other_match
-                    && from_any =>
-            {
-                // A final unconditional drop is a default-deny written as a rule.
-                *default_drop = true;
-            }
-            _ => {}
-        }
+        let last = base && i + 1 == chain_rules.len();
+        classify(m, verdict, last, openings, default_drop);
     }
 }
 
@@ -538,12 +587,7 @@ fn walk_ipt_chain(
         .map(|(_, a)| a)
         .collect();
     for (i, args) in chain_rules.iter().enumerate() {
-        let mut proto = "any".to_string();
-        let mut ports = None;
-        let mut from_any = true;
-        let mut other_match = false;
-        let mut loopback = false;
-        let mut not_new = false;
+        let mut m = RuleMatch::new();
         let mut target = None;
         let mut k = 0;
         while k < args.len() {
@@ -551,29 +595,29 @@ fn walk_ipt_chain(
             let next = args.get(k + 1).map(String::as_str).unwrap_or("");
             match a {
                 "-p" => {
-                    proto = next.to_string();
+                    m.proto = next.to_string();
                     k += 1;
                 }
                 "-s" | "-i" => {
-                    from_any = false;
-                    loopback |= a == "-i" && next == "lo";
+                    m.from_any = false;
+                    m.loopback |= a == "-i" && next == "lo";
                     k += 1;
                 }
                 // Multicast and broadcast destinations (ufw's mDNS, UPnP rules) and
                 // source-port matches (DHCP replies) do not open a port to new
                 // unicast connections.
                 "-d" if is_group_address(next) => {
-                    not_new = true;
+                    m.not_new = true;
                     k += 1;
                 }
                 "--sport" | "--sports" | "--source-port" => {
-                    not_new = true;
+                    m.not_new = true;
                     k += 1;
                 }
                 "--dport" | "--dports" | "--destination-port" => {
                     // `! --dport 22` opens every other port.
                     let negated = k > 0 && args[k - 1] == "!";
-                    ports = if negated { None } else { Some(ipt_ports(next)) };
+                    m.ports = if negated { None } else { Some(ipt_ports(next)) };
                     k += 1;
                 }
                 "-j" | "-g" => {
@@ -582,40 +626,30 @@ fn walk_ipt_chain(
                 }
                 "-m" => k += 1,
                 "--ctstate" | "--state" | "--icmp-type" | "--icmpv6-type" => {
-                    other_match = true;
+                    m.other_match = true;
                     k += 1;
                 }
                 "!" if matches!(next, "--dport" | "--dports" | "--destination-port") => {}
-                "!" => other_match = true,
+                "!" => m.other_match = true,
                 _ if a.starts_with("--") => {
-                    other_match = true;
+                    m.other_match = true;
                 }
                 _ => {}
             }
             k += 1;
         }
-        match target.as_deref() {
-            _ if loopback || not_new => {}
-            Some("ACCEPT") if ports.is_some() || !other_match => openings.push(Opening {
-                proto,
-                ports,
-                from_any,
-            }),
-            Some("DROP") | Some("REJECT")
-                if base
-                    && i + 1 == chain_rules.len()
-                    && ports.is_none()
-                    && !other_match
-                    && from_any
-                    && proto == "any" =>
-            {
-                *default_drop = true;
+        let verdict = match target.as_deref() {
+            Some("ACCEPT") => Verdict::Accept,
+            Some("DROP") | Some("REJECT") => Verdict::Deny,
+            // A jump taken only by loopback or reply traffic opens nothing new.
+            Some(t) if !(m.loopback || m.not_new) && rules.iter().any(|(c, _)| c == t) => {
+                walk_ipt_chain(rules, t, seen, openings, default_drop, false);
+                Verdict::Other
             }
-            Some(t) if rules.iter().any(|(c, _)| c == t) => {
-                walk_ipt_chain(rules, t, seen, openings, default_drop, false)
-            }
-            _ => {}
-        }
+            _ => Verdict::Other,
+        };
+        let last = base && i + 1 == chain_rules.len();
+        classify(m, verdict, last, openings, default_drop);
     }
 }
 
@@ -828,4 +862,25 @@ mod tests {
         );
         assert!(parse_nft("not json").is_err());
     }
+
+    #[test]
+    fn a_final_drop_of_one_protocol_is_not_a_default_deny_in_either_tool() {
+        let ipt = parse_iptables_save(
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j DROP\nCOMMIT\n",
+            Family::V4,
+        );
+        assert!(!ipt[0].default_drop);
+        let nft = parse_nft(
+            r#"{"nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "expr": [
+                {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, {"drop": null}]}}
+        ]}"#,
+        )
+        .unwrap();
+        assert!(!nft[0].default_drop);
+        // UDP still passes: nothing filters it.
+        assert_eq!(exposure_of(&nft, Family::V4, "udp", 53), ("any", false));
+    }
+
 }
