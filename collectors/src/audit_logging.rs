@@ -33,7 +33,7 @@ impl Collector for AuditLogging {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        [
+        crate::host_paths(&[
             "/etc/audit",
             "/etc/systemd/journald.conf",
             "/etc/systemd/journald.conf.d",
@@ -43,13 +43,7 @@ impl Collector for AuditLogging {
             "/etc/systemd/journal-upload.conf",
             "/etc/logrotate.conf",
             "/etc/logrotate.d",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let root = &ctx.root;

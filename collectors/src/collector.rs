@@ -74,8 +74,11 @@ pub trait Collector: Send + Sync {
     /// Host paths (absolute, as on the host) whose change should re-run this collector.
     /// Directories cover everything below them.
     fn watched_paths(&self, settings: &serde_json::Value) -> Vec<PathBuf>;
-    /// The five-field cron schedule used when the config gives none.
-    fn default_schedule(&self) -> &'static str;
+    /// The five-field cron schedule used when the config gives none: every 15 minutes
+    /// unless the collector says otherwise.
+    fn default_schedule(&self) -> &'static str {
+        "*/15 * * * *"
+    }
     /// Check the collector's settings from the config before anything runs. The default
     /// accepts none, so a misspelt key is reported instead of silently ignored.
     fn check_settings(&self, settings: &serde_json::Value) -> Result<(), String> {

@@ -185,9 +185,6 @@ impl Collector for ExecPlugin {
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
         Vec::new()
     }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
-    }
     fn check_settings(&self, settings: &Value) -> Result<(), String> {
         check_settings(self.name, settings)
     }

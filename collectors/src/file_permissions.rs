@@ -47,7 +47,7 @@ impl Collector for FilePermissions {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        [
+        crate::host_paths(&[
             "/etc/passwd",
             "/etc/group",
             "/etc/shadow",
@@ -57,13 +57,7 @@ impl Collector for FilePermissions {
             "/etc/ssh",
             "/etc/crontab",
             "/etc/cron.d",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let mut artifacts = Vec::new();

@@ -130,13 +130,7 @@ impl Collector for Firewall {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        ["/etc/nftables.conf", "/etc/ufw", "/etc/iptables"]
-            .into_iter()
-            .map(PathBuf::from)
-            .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        crate::host_paths(&["/etc/nftables.conf", "/etc/ufw", "/etc/iptables"])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let root = &ctx.root;
@@ -882,5 +876,4 @@ mod tests {
         // UDP still passes: nothing filters it.
         assert_eq!(exposure_of(&nft, Family::V4, "udp", 53), ("any", false));
     }
-
 }

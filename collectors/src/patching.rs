@@ -39,10 +39,7 @@ impl Collector for Patching {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        ["/etc/apt/apt.conf.d", "/run/reboot-required"]
-            .into_iter()
-            .map(PathBuf::from)
-            .collect()
+        crate::host_paths(&["/etc/apt/apt.conf.d", "/run/reboot-required"])
     }
     fn default_schedule(&self) -> &'static str {
         "0 * * * *"

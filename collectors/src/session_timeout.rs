@@ -29,20 +29,14 @@ impl Collector for SessionTimeout {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        [
+        crate::host_paths(&[
             PROFILE,
             PROFILE_D,
             BASHRC,
             LOGIND,
             LOGIND_D,
             sshd_config::SSH_DIR,
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let mut artifacts = Vec::new();

@@ -56,13 +56,7 @@ impl Collector for Ssh {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        [sshd_config::SSH_DIR, PAM_SSHD, "/etc/pam.d"]
-            .into_iter()
-            .map(PathBuf::from)
-            .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        crate::host_paths(&[sshd_config::SSH_DIR, PAM_SSHD, "/etc/pam.d"])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let mut artifacts = Vec::new();

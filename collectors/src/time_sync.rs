@@ -31,17 +31,11 @@ impl Collector for TimeSync {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        [
+        crate::host_paths(&[
             "/etc/chrony",
             "/etc/systemd/timesyncd.conf",
             "/etc/systemd/timesyncd.conf.d",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let root = &ctx.root;

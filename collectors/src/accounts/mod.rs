@@ -34,19 +34,13 @@ impl Collector for Accounts {
         "1"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
-        [
+        crate::host_paths(&[
             shadow::PASSWD,
             shadow::SHADOW,
             GROUP,
             sudoers::SUDOERS,
             "/etc/sudoers.d",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let mut artifacts = Vec::new();

@@ -42,7 +42,7 @@ impl Collector for PasswordPolicy {
         "1"
     }
     fn watched_paths(&self, _settings: &serde_json::Value) -> Vec<PathBuf> {
-        [
+        crate::host_paths(&[
             login_defs::PATH,
             pwquality::MAIN,
             pwquality::DROP_IN_DIR,
@@ -50,13 +50,7 @@ impl Collector for PasswordPolicy {
             pam::PAM_DIR,
             shadow::PASSWD,
             shadow::SHADOW,
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .collect()
-    }
-    fn default_schedule(&self) -> &'static str {
-        "*/15 * * * *"
+        ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let mut artifacts = Vec::new();
