@@ -4,7 +4,7 @@
 //! and the availability collector's summary take over that window. Real SQLite, real
 //! sockets. `cargo bench --bench probe_availability`; it asserts nothing.
 
-use attestd::probe::{client, run_probe, ProbeResult};
+use attestd::probe::{run_probe, runnable, ProbeResult};
 use attestd::store::Store;
 use attestd_collectors::availability::ProbeSpec;
 use chrono::{Duration, SecondsFormat, TimeZone, Utc};
@@ -55,12 +55,14 @@ fn main() {
         tcp: Some(format!("127.0.0.1:{port}")),
         ..http.clone()
     };
-    let client = client().expect("this machine has a trust store");
+    let probes = runnable(&[http, tcp]);
+    assert_eq!(probes.len(), 2, "this machine has a trust store");
     let n = 500;
-    for spec in [&http, &tcp] {
+    for probe in &probes {
+        let spec = probe.spec();
         let (wall, cpu) = (Instant::now(), cpu_seconds());
         for _ in 0..n {
-            let r = rt.block_on(run_probe(Some(&client), spec, Utc::now()));
+            let r = rt.block_on(run_probe(probe, Utc::now()));
             assert!(r.ok, "{r:?}");
         }
         println!(

@@ -34,7 +34,7 @@ pub struct ProbeResult {
 
 /// An HTTP client for probes: rustls, no redirects, no proxy from the environment.
 /// It fails on a host without a trust store (no ca-certificates package).
-pub fn client() -> Result<reqwest::Client, String> {
+fn client() -> Result<reqwest::Client, String> {
     crate::crypto::install();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -46,38 +46,69 @@ pub fn client() -> Result<reqwest::Client, String> {
         })
 }
 
-/// The probes that can run: all of them with a client; only TCP probes without one
-/// (the HTTP ones are then not taken, which the record shows as a gap, never as
-/// downtime), with the reason logged once.
-fn runnable(specs: &[ProbeSpec]) -> (Option<reqwest::Client>, Vec<ProbeSpec>) {
-    if specs.is_empty() {
-        return (None, Vec::new());
-    }
-    match client() {
-        Ok(c) => (Some(c), specs.to_vec()),
-        Err(e) => {
-            tracing::error!(error = %e, "HTTP probes cannot run; their results will show as gaps");
-            (
-                None,
-                specs.iter().filter(|s| s.url.is_none()).cloned().collect(),
-            )
+/// A probe ready to run: its spec and what it needs.
+#[derive(Clone)]
+pub enum Probe {
+    Http {
+        spec: ProbeSpec,
+        url: String,
+        client: reqwest::Client,
+    },
+    Tcp {
+        spec: ProbeSpec,
+        addr: String,
+    },
+}
+
+impl Probe {
+    pub fn spec(&self) -> &ProbeSpec {
+        match self {
+            Probe::Http { spec, .. } | Probe::Tcp { spec, .. } => spec,
         }
     }
 }
 
+/// The probes that can run. HTTP probes need an HTTP client, built once; on a host
+/// without a trust store there is none, and the HTTP probes are not taken (the record
+/// shows them as gaps, never as downtime), with the reason logged once.
+pub fn runnable(specs: &[ProbeSpec]) -> Vec<Probe> {
+    let mut client: Option<Result<reqwest::Client, String>> = None;
+    let mut out = Vec::new();
+    for spec in specs {
+        match (&spec.url, &spec.tcp) {
+            (Some(url), _) => {
+                if let Ok(c) = client.get_or_insert_with(client_or_log) {
+                    out.push(Probe::Http {
+                        spec: spec.clone(),
+                        url: url.clone(),
+                        client: c.clone(),
+                    });
+                }
+            }
+            (None, Some(addr)) => out.push(Probe::Tcp {
+                spec: spec.clone(),
+                addr: addr.clone(),
+            }),
+            // The settings parser allows exactly one of the two.
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+fn client_or_log() -> Result<reqwest::Client, String> {
+    client().inspect_err(
+        |e| tracing::error!(error = %e, "HTTP probes cannot run; their results will show as gaps"),
+    )
+}
+
 /// Run one probe now.
-pub async fn run_probe(
-    client: Option<&reqwest::Client>,
-    spec: &ProbeSpec,
-    now: DateTime<Utc>,
-) -> ProbeResult {
+pub async fn run_probe(probe: &Probe, now: DateTime<Utc>) -> ProbeResult {
+    let spec = probe.spec();
     let timeout = Duration::from_secs(spec.timeout_seconds());
     let start = Instant::now();
-    let (ok, status, error) = match (&spec.url, &spec.tcp) {
-        (Some(url), _) => {
-            let Some(client) = client else {
-                unreachable!("HTTP probes run only with a client (see `runnable`)")
-            };
+    let (ok, status, error) = match probe {
+        Probe::Http { url, client, .. } => {
             match tokio::time::timeout(timeout, client.get(url).timeout(timeout).send()).await {
                 Err(_) => (
                     false,
@@ -104,7 +135,7 @@ pub async fn run_probe(
                 }
             }
         }
-        (None, Some(addr)) => {
+        Probe::Tcp { addr, .. } => {
             match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr.as_str())).await
             {
                 Err(_) => (
@@ -116,11 +147,6 @@ pub async fn run_probe(
                 Ok(Ok(_)) => (true, None, None),
             }
         }
-        _ => (
-            false,
-            None,
-            Some("the probe names neither url nor tcp".into()),
-        ),
     };
     ProbeResult {
         key: spec.name.clone(),
@@ -163,13 +189,9 @@ pub fn configured(config: &crate::config::Config) -> Vec<ProbeSpec> {
 
 /// Run every probe once, concurrently.
 pub async fn run_all(specs: &[ProbeSpec], now: DateTime<Utc>) -> Vec<ProbeResult> {
-    let (client, specs) = runnable(specs);
-    let tasks: Vec<_> = specs
+    let tasks: Vec<_> = runnable(specs)
         .into_iter()
-        .map(|spec| {
-            let client = client.clone();
-            tokio::spawn(async move { run_probe(client.as_ref(), &spec, now).await })
-        })
+        .map(|probe| tokio::spawn(async move { run_probe(&probe, now).await }))
         .collect();
     let mut out = Vec::new();
     for t in tasks {
@@ -225,12 +247,12 @@ pub fn spawn_all(
     specs: &[ProbeSpec],
     database: &std::path::Path,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let (client, specs) = runnable(specs);
-    specs
+    runnable(specs)
         .into_iter()
-        .map(|spec| {
-            let (client, database) = (client.clone(), database.to_path_buf());
+        .map(|probe| {
+            let database = database.to_path_buf();
             tokio::spawn(async move {
+                let spec = probe.spec();
                 let mut store = match crate::store::Store::open_for_daemon(&database) {
                     Ok(s) => s,
                     Err(e) => {
@@ -243,7 +265,7 @@ pub fn spawn_all(
                 let mut was_ok = None;
                 loop {
                     tick.tick().await;
-                    let result = run_probe(client.as_ref(), &spec, Utc::now()).await;
+                    let result = run_probe(&probe, Utc::now()).await;
                     if was_ok != Some(result.ok) {
                         if result.ok {
                             tracing::info!(probe = %spec.name, target = %result.target, "endpoint up");
