@@ -6,6 +6,8 @@ use crate::config::Config;
 use crate::daemon::{self, DaemonOptions};
 
 pub fn run(args: RunArgs) -> Result<i32, CliError> {
+    // Before any thread exists: one malloc arena, so the daemon does not grow run by run.
+    crate::memory::use_one_arena();
     // Validate the config up front so a broken file is exit 2 with its location.
     let config =
         Config::load(args.config.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
