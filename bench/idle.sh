@@ -36,6 +36,8 @@ sleep "$duration"
 cpu1=$(cpu_seconds)
 rss1=$(status_kb VmRSS)
 hwm=$(status_kb VmHWM)
+anon=$(status_kb RssAnon)
+file=$(status_kb RssFile)
 runs=$(in_ct attestd status --format json | jq -r '.ledger_rows.run')
 threads=$(status_kb Threads)
 
@@ -46,6 +48,8 @@ echo "  watched directories:      ${watches:-?}"
 echo "  threads:                  ${threads}"
 echo "  RSS after first run:      $(awk -v k="$rss0" 'BEGIN{printf "%.1f", k/1024}') MB"
 echo "  RSS at the end:           $(awk -v k="$rss1" 'BEGIN{printf "%.1f", k/1024}') MB   (target < 15 MB)"
+echo "    of which private:      $(awk -v k="$anon" 'BEGIN{printf "%.1f", k/1024}') MB (heap, stacks, relocated data)"
+echo "    of which file-backed:  $(awk -v k="$file" 'BEGIN{printf "%.1f", k/1024}') MB (attestd's and libc's code, shared with the page cache)"
 echo "  peak RSS (VmHWM):         $(awk -v k="$hwm" 'BEGIN{printf "%.1f", k/1024}') MB"
 echo "  CPU time while idle:      $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b-a}') s   (target < 1 s)"
 echo "  CPU time since start:     ${cpu1} s (includes the first run)"
