@@ -192,7 +192,7 @@ fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<FileCertificates
         Ok(None) => return Err("missing".into()),
         Err(e) => return Err(e.to_string()),
     };
-    let ders = crate::x509::certificates_in(&bytes)?;
+    let ders = crate::formats::x509::certificates_in(&bytes)?;
     if ders.is_empty() {
         return Ok(None);
     }
@@ -204,7 +204,7 @@ fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<FileCertificates
         } else {
             "neither PEM (no -----BEGIN line) nor a DER certificate".to_string()
         };
-        out.push(crate::x509::describe(der).map_err(|e| format!("{what}: {e}"))?);
+        out.push(crate::formats::x509::describe(der).map_err(|e| format!("{what}: {e}"))?);
     }
     Ok(Some((bytes, out)))
 }

@@ -17,6 +17,7 @@ mod evidence;
 pub mod exec_plugin;
 pub mod file_permissions;
 pub mod firewall;
+pub mod formats;
 mod host_root;
 pub mod malware;
 pub mod password_policy;
@@ -25,13 +26,10 @@ mod probe;
 mod registry;
 pub mod session_timeout;
 pub mod ssh;
-pub mod sshd_config;
 #[cfg(test)]
 mod test_support;
-pub mod text;
 pub mod time_sync;
 pub mod tls;
-mod x509;
 
 pub use collector::{CollectContext, CollectError, Collector};
 pub use command::{Command, CommandError, CommandOutput};

@@ -6,8 +6,8 @@
 //! Shell files are read line by line, not executed: an assignment inside an `if` counts
 //! as if it ran. It must never judge and never run a shell.
 
-use crate::sshd_config;
-use crate::text::{meaningful_lines, Comments};
+use crate::formats::sshd_config;
+use crate::formats::text::{meaningful_lines, Comments};
 use crate::{Artifact, CollectContext, CollectError, Collector, Evidence, HostRoot};
 use serde_json::{json, Value};
 use std::path::PathBuf;

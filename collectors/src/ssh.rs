@@ -6,8 +6,8 @@
 //! It must never judge and never read a private host key. Without
 //! `/etc/ssh/sshd_config` it reports `installed: false` and nothing else.
 
-use crate::sshd_config::{self, Effective, SshdConfig};
-use crate::text::{pam_logical_lines, parse_pam_line, PamEntry};
+use crate::formats::pam::{pam_logical_lines, parse_pam_line, PamEntry};
+use crate::formats::sshd_config::{self, Effective, SshdConfig};
 use crate::{Artifact, CollectContext, CollectError, Collector, Evidence, HostRoot};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;

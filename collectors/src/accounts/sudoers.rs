@@ -220,7 +220,7 @@ fn parse(
 /// Lines with `\` continuations joined and comments removed; `#include` lines and
 /// `#123` UIDs are not comments.
 fn logical_lines(text: &str) -> Vec<(usize, String)> {
-    crate::text::continued_lines(text, |raw| {
+    crate::formats::text::continued_lines(text, |raw| {
         let trimmed = raw.trim();
         if trimmed.starts_with("#include ") || trimmed.starts_with("#includedir ") {
             trimmed.to_string()

@@ -15,9 +15,9 @@
 //! argument where a number belongs is `Malformed`, naming the PAM file and line.
 
 use super::faillock::{self, FaillockConf};
-use super::pam::{Pam, StackEntry};
 use super::pwquality::{self, Pwquality};
 use super::settings::Schema;
+use crate::formats::pam::stack::{Pam, StackEntry};
 use crate::CollectError;
 use serde::Serialize;
 use serde_json::Value;
@@ -253,7 +253,7 @@ fn int(settings: &BTreeMap<String, Value>, key: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::{parse_pam_line, PamEntry};
+    use crate::formats::pam::{parse_pam_line, PamEntry};
     use serde_json::json;
 
     /// A stack from PAM lines, as if they were lines 1.. of common-password.
@@ -266,7 +266,7 @@ mod tests {
                     panic!("not a module line: {l}")
                 };
                 StackEntry {
-                    args: super::super::pam::args_map(&m.args),
+                    args: crate::formats::pam::stack::args_map(&m.args),
                     raw_args: m.args,
                     kind: m.kind,
                     control: m.control,

@@ -8,7 +8,7 @@
 //! applies shadow-utils' built-in defaults: an unset key is reported as null.
 
 use super::read_optional;
-use crate::text::{meaningful_lines, split_key_value, unquote, Comments};
+use crate::formats::text::{meaningful_lines, split_key_value, unquote, Comments};
 use crate::{Artifact, CollectError, HostRoot};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -20,7 +20,7 @@
 mod effective;
 mod faillock;
 mod login_defs;
-mod pam;
+use crate::formats::pam::stack as pam;
 mod pwquality;
 mod settings;
 pub(crate) mod shadow;

@@ -5,7 +5,7 @@
 //! integers (or a `Malformed` error naming path and line), flags become `true`, anything
 //! else stays a string. It never reads files and never applies defaults.
 
-use crate::text::{meaningful_lines, split_key_equals_value, Comments};
+use crate::formats::text::{meaningful_lines, split_key_equals_value, Comments};
 use crate::CollectError;
 use serde_json::Value;
 use std::collections::BTreeMap;

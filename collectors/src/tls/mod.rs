@@ -194,12 +194,13 @@ impl Collector for Tls {
         let roots = match ctx.root.read(&roots_file)? {
             Some(bytes) => {
                 artifacts.push(hashed_artifact(&roots_file, "file", &bytes));
-                let ders =
-                    crate::x509::certificates_in(&bytes).map_err(|e| CollectError::Malformed {
+                let ders = crate::formats::x509::certificates_in(&bytes).map_err(|e| {
+                    CollectError::Malformed {
                         path: roots_file.clone(),
                         line: 0,
                         reason: e,
-                    })?;
+                    }
+                })?;
                 anchors.add_bundle(&ders)
             }
             None => {
@@ -214,12 +215,13 @@ impl Collector for Tls {
                 reason: "missing (named by ca_file in [collectors.tls])".into(),
             })?;
             artifacts.push(hashed_artifact(ca, "file", &bytes));
-            let ders =
-                crate::x509::certificates_in(&bytes).map_err(|e| CollectError::Malformed {
+            let ders = crate::formats::x509::certificates_in(&bytes).map_err(|e| {
+                CollectError::Malformed {
                     path: ca.clone(),
                     line: 0,
                     reason: e,
-                })?;
+                }
+            })?;
             let added = anchors.add_bundle(&ders);
             if added == 0 {
                 return Err(CollectError::Malformed {
@@ -372,7 +374,7 @@ fn probe_endpoint(
     match chain {
         Some(chain) if !chain.is_empty() => {
             artifact.sha256 = Some(crate::sha256_hex(&chain[0]));
-            match crate::x509::describe(&chain[0]) {
+            match crate::formats::x509::describe(&chain[0]) {
                 Ok(mut cert) => {
                     cert["chain_length"] = json!(chain.len());
                     cert["hostname"] = json!(check_name);

@@ -8,7 +8,7 @@
 //! never a hang and never a silently shorter stack. A missing top-level file is an
 //! empty stack (and an absent artifact). It never interprets what a module does.
 
-use crate::text::{pam_logical_lines, parse_pam_line, split_pam_arg, PamEntry};
+use super::{pam_logical_lines, parse_pam_line, split_pam_arg, PamEntry};
 use crate::{Artifact, CollectError, HostRoot};
 use serde::Serialize;
 use serde_json::Value;
@@ -186,7 +186,7 @@ fn include_path(target: &str) -> String {
 }
 
 /// Module arguments as a map: `key=value` as strings, bare flags as `true`.
-pub(super) fn args_map(args: &[String]) -> BTreeMap<String, Value> {
+pub(crate) fn args_map(args: &[String]) -> BTreeMap<String, Value> {
     args.iter()
         .map(|arg| match split_pam_arg(arg) {
             (key, Some(value)) => (key.to_string(), Value::String(value.to_string())),
