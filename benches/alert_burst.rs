@@ -62,11 +62,11 @@ fn main() {
     // The burst: n runs in which one rule flips, each a drift event and an alert.
     let db = d.join("attestd.db");
     let mut store = Store::open(&db).unwrap();
-    store.set_alert_policy(Some(AlertPolicy {
+    let policy = AlertPolicy {
         host: "bench".into(),
         section,
         rules: BTreeMap::new(),
-    }));
+    };
     let mut meta = BTreeMap::new();
     meta.insert(
         "bench.rule".to_string(),
@@ -104,7 +104,7 @@ fn main() {
             rule_meta: meta.clone(),
             policy: None,
         };
-        let out = store.record_run(&run).unwrap();
+        let out = attestd::pipeline::store(&mut store, &run, Some(&policy), None).unwrap();
         assert!(out.alert.is_some());
     }
     let queued = t.elapsed();

@@ -1,10 +1,15 @@
 //! The one place attestd asks what time it is, so that tests can inject time.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Local, SecondsFormat, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// The same instant in the host's local time zone (schedules are local).
+    fn local_now(&self) -> DateTime<Local> {
+        self.now().with_timezone(&Local)
+    }
 }
 
 /// The system's clock.

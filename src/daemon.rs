@@ -51,7 +51,7 @@ fn load(
     let host = crate::host::HostIdentity::read(&opts.root)
         .hostname
         .unwrap_or_else(|| "unknown-host".into());
-    let alert_policy = AlertPolicy::new(&config, &policies, &host);
+    let alert_policy = AlertPolicy::new(&config.alerts, &policies, &host);
     let engine = Arc::new(Engine::new(
         Arc::new(config),
         Arc::new(policies),
@@ -63,7 +63,7 @@ fn load(
         .iter()
         .filter(|(_, c)| c.enabled)
         .map(|(n, c)| (n.clone(), c.schedule.clone()));
-    let timetable = Timetable::new(schedules, &Local::now());
+    let timetable = Timetable::new(schedules, &SystemClock.local_now());
     let watches = if config.watch {
         let paths: BTreeMap<String, Vec<PathBuf>> = engine
             .collectors()
@@ -150,12 +150,12 @@ impl Watchdog {
 pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     let (tx, mut rx) = mpsc::unbounded_channel::<BTreeSet<String>>();
     let mut loaded = load(&opts, &tx)?;
-    let mut store = Store::open_for_daemon(&opts.database).map_err(|e| e.to_string())?;
-    store.set_alert_policy(loaded.alert_policy.clone());
+    let store = Store::open_for_daemon(&opts.database).map_err(|e| e.to_string())?;
     // Delivery runs beside the loop with its own connection; alerts left pending by a
     // previous run of the daemon are picked up at once.
     let mut worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
-    let metrics = Arc::new(Metrics::new(crate::clock::rfc3339(chrono::Utc::now())));
+    let clock = SystemClock;
+    let metrics = Arc::new(Metrics::new(crate::clock::rfc3339(clock.now())));
     metrics.set_policies(
         &loaded.engine.policies.shipped_from,
         loaded.engine.policies.rules.len(),
@@ -172,12 +172,11 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
         loaded.engine.config.status_listen,
     )
     .await;
-    let mut stop = Stop {
+    let stop = Stop {
         term: signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
         int: signal(SignalKind::interrupt()).map_err(|e| e.to_string())?,
     };
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let clock = SystemClock;
     tracing::info!(
         database = %opts.database.display(),
         config = %loaded.engine.config.source,
@@ -193,61 +192,54 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
             sd_notify::NotifyState::Status("started; first run in progress"),
         ],
     );
-    let mut watchdog = Watchdog::from_env();
+    let mut runner = Runner {
+        store,
+        clock,
+        metrics,
+        stop,
+        watchdog: Watchdog::from_env(),
+    };
     // Endpoint probes run on their own intervals and write their own ledger rows.
-    let mut probes = crate::probe::spawn_all(
-        &crate::probe::configured(&loaded.engine.config),
-        &opts.database,
-    );
+    let mut probes = crate::probe::spawn_all(&loaded.engine.probe_specs(), &opts.database);
 
     let all: Vec<String> = loaded
         .engine
         .config
         .selected_collectors(&[])
         .unwrap_or_default();
-    let mut running = collect_and_store(
-        &loaded.engine,
-        &mut store,
-        &all,
-        "start",
-        &clock,
-        &metrics,
-        &mut stop,
-        &mut watchdog,
-    )
-    .await;
+    let mut running = runner.run(&loaded, &all, "start").await;
     worker.wake();
 
     while running {
         let sleep_for = loaded
             .timetable
             .next_fire()
-            .map(|t| (t - Local::now()).to_std().unwrap_or(Duration::ZERO))
+            .map(|t| {
+                (t - runner.clock.local_now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            })
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             biased;
-            _ = stop.requested() => running = false,
-            _ = watchdog.tick() => watchdog.ping(),
+            _ = runner.stop.requested() => running = false,
+            _ = runner.watchdog.tick() => runner.watchdog.ping(),
             _ = hup.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 match load(&opts, &tx) {
                     Ok(new) => {
                         loaded = new;
-                        store.set_alert_policy(loaded.alert_policy.clone());
                         worker.shutdown().await;
                         worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
                         for p in probes.drain(..) {
                             p.abort();
                         }
-                        probes = crate::probe::spawn_all(
-                            &crate::probe::configured(&loaded.engine.config),
-                            &opts.database,
-                        );
-                        metrics.set_policies(&loaded.engine.policies.shipped_from, loaded.engine.policies.rules.len());
+                        probes = crate::probe::spawn_all(&loaded.engine.probe_specs(), &opts.database);
+                        runner.metrics.set_policies(&loaded.engine.policies.shipped_from, loaded.engine.policies.rules.len());
                         tracing::info!(config = %loaded.engine.config.source, rules = loaded.engine.policies.rules.len(), "configuration reloaded");
                         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
                         let all = loaded.engine.config.selected_collectors(&[]).unwrap_or_default();
-                        running = collect_and_store(&loaded.engine, &mut store, &all, "reload", &clock, &metrics, &mut stop, &mut watchdog).await;
+                        running = runner.run(&loaded, &all, "reload").await;
                         worker.wake();
                     }
                     Err(e) => {
@@ -265,13 +257,13 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                 }
                 let names: Vec<String> = names.into_iter().collect();
                 tracing::info!(collectors = ?names, "watched files changed");
-                running = collect_and_store(&loaded.engine, &mut store, &names, "watch", &clock, &metrics, &mut stop, &mut watchdog).await;
+                running = runner.run(&loaded, &names, "watch").await;
                 worker.wake();
             }
             _ = tokio::time::sleep(sleep_for) => {
-                let due = loaded.timetable.take_due(&Local::now());
+                let due = loaded.timetable.take_due(&runner.clock.local_now());
                 if !due.is_empty() {
-                    running = collect_and_store(&loaded.engine, &mut store, &due, "schedule", &clock, &metrics, &mut stop, &mut watchdog).await;
+                    running = runner.run(&loaded, &due, "schedule").await;
                     worker.wake();
                 }
             }
@@ -286,102 +278,111 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// Collect (abandoned if a stop is requested meanwhile; the watchdog is kept fed), then
-/// store. Returns false when the daemon should stop.
-#[allow(clippy::too_many_arguments)]
-async fn collect_and_store(
-    engine: &Engine,
-    store: &mut Store,
-    names: &[String],
-    trigger: &str,
-    clock: &dyn Clock,
-    metrics: &Metrics,
-    stop: &mut Stop,
-    watchdog: &mut Watchdog,
-) -> bool {
-    let run = {
-        let previous = |name: &str| store.previous_facts(name).ok().flatten();
-        // The probes' availability so far, summarised by the store for the collector.
-        let specs = crate::probe::configured(&engine.config);
-        let summary = (!specs.is_empty() && names.iter().any(|n| n == "availability"))
-            .then(|| crate::probe::measurements(store, &specs, clock.now()));
-        let measurements = |name: &str| (name == "availability").then(|| summary.clone()).flatten();
-        let collecting = engine.run_with(names, trigger, &previous, &measurements, clock);
-        tokio::pin!(collecting);
-        loop {
-            tokio::select! {
-                biased;
-                _ = stop.requested() => {
-                    tracing::info!(trigger, "stop requested while collecting; this unfinished run is not stored");
-                    return false;
-                }
-                _ = watchdog.tick() => watchdog.ping(),
-                run = &mut collecting => break run,
-            }
-        }
-    };
-    store_run(&run, store, names, metrics);
-    // The run's buffers are freed; hand the pages back so the idle daemon stays small.
-    drop(run);
-    crate::memory::release_free_heap();
-    true
+/// What every run of the loop uses: the store connection for runs, the clock, the
+/// metrics, and the signals that may interrupt collection.
+struct Runner {
+    store: Store,
+    clock: SystemClock,
+    metrics: Arc<Metrics>,
+    stop: Stop,
+    watchdog: Watchdog,
 }
 
-/// Store a finished run, log it and its drift, update the metrics. A store failure is
-/// logged, never fatal: the next run tries again.
-fn store_run(run: &RunInput, store: &mut Store, names: &[String], metrics: &Metrics) {
-    let trigger = run.trigger.as_str();
-    let outcome = tokio::task::block_in_place(|| store.record_run(run));
-    match outcome {
-        Ok(outcome) => {
-            let mut tally: BTreeMap<&str, u64> = BTreeMap::new();
-            for v in run.collectors.iter().flat_map(|c| &c.verdicts) {
-                *tally.entry(v.status.as_str()).or_default() += 1;
-            }
-            tracing::info!(
-                run_id = %run.run_id,
+impl Runner {
+    /// Collect (abandoned if a stop is requested meanwhile; the watchdog is kept fed),
+    /// then store. Returns false when the daemon should stop.
+    async fn run(&mut self, loaded: &Loaded, names: &[String], trigger: &str) -> bool {
+        let run = {
+            let collecting = crate::pipeline::collect(
+                &loaded.engine,
+                Some(&self.store),
+                names,
                 trigger,
-                collectors = ?names,
-                pass = tally.get("pass").copied().unwrap_or(0),
-                fail = tally.get("fail").copied().unwrap_or(0),
-                error = tally.get("error").copied().unwrap_or(0),
-                new_evidence = outcome.new_evidence,
-                "run stored"
+                &self.clock,
+                self.clock.now(),
             );
-            for d in &outcome.drift {
-                tracing::warn!(
-                    run_id = %run.run_id,
-                    rule = %d.rule,
-                    collector = %d.collector,
-                    control = %d.controls.join(" "),
-                    from = d.from.map(|s| s.as_str()).unwrap_or("none"),
-                    to = d.to.as_str(),
-                    observed = %d.observed_after,
-                    "verdict changed"
-                );
+            tokio::pin!(collecting);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = self.stop.requested() => {
+                        tracing::info!(trigger, "stop requested while collecting; this unfinished run is not stored");
+                        return false;
+                    }
+                    _ = self.watchdog.tick() => self.watchdog.ping(),
+                    run = &mut collecting => break run,
+                }
             }
-            if let Some(a) = &outcome.alert {
+        };
+        self.store_run(&run, loaded, names);
+        // The run's buffers are freed; hand the pages back so the idle daemon stays small.
+        drop(run);
+        crate::memory::release_free_heap();
+        true
+    }
+
+    /// Store a finished run, log it and its drift, update the metrics. A store failure
+    /// is logged, never fatal: the next run tries again.
+    fn store_run(&mut self, run: &RunInput, loaded: &Loaded, names: &[String]) {
+        let trigger = run.trigger.as_str();
+        let stored = tokio::task::block_in_place(|| {
+            crate::pipeline::store(
+                &mut self.store,
+                run,
+                loaded.alert_policy.as_ref(),
+                Some(&self.metrics),
+            )
+        });
+        match stored {
+            Ok(stored) => {
+                let outcome = &stored.outcome;
+                let mut tally: BTreeMap<&str, u64> = BTreeMap::new();
+                for v in run.collectors.iter().flat_map(|c| &c.verdicts) {
+                    *tally.entry(v.status.as_str()).or_default() += 1;
+                }
                 tracing::info!(
                     run_id = %run.run_id,
-                    alert = %a.key,
-                    items = a.items.len(),
-                    sinks = ?a.routes.keys().collect::<Vec<_>>(),
-                    "alert queued"
+                    trigger,
+                    collectors = ?names,
+                    pass = tally.get("pass").copied().unwrap_or(0),
+                    fail = tally.get("fail").copied().unwrap_or(0),
+                    error = tally.get("error").copied().unwrap_or(0),
+                    new_evidence = outcome.new_evidence,
+                    "run stored"
                 );
+                for d in &outcome.drift {
+                    tracing::warn!(
+                        run_id = %run.run_id,
+                        rule = %d.rule,
+                        collector = %d.collector,
+                        control = %d.controls.join(" "),
+                        from = d.from.map(|s| s.as_str()).unwrap_or("none"),
+                        to = d.to.as_str(),
+                        observed = %d.observed_after,
+                        "verdict changed"
+                    );
+                }
+                if let Some(a) = &stored.alert {
+                    tracing::info!(
+                        run_id = %run.run_id,
+                        alert = %a.key,
+                        items = a.items.len(),
+                        sinks = ?a.routes.keys().collect::<Vec<_>>(),
+                        "alert queued"
+                    );
+                }
+                let status = format!(
+                    "last run {} ({trigger}): {} pass, {} fail, {} error",
+                    run.finished_at,
+                    tally.get("pass").copied().unwrap_or(0),
+                    tally.get("fail").copied().unwrap_or(0),
+                    tally.get("error").copied().unwrap_or(0)
+                );
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
             }
-            metrics.record_run(run, Ok(outcome.drift.len()), store);
-            let status = format!(
-                "last run {} ({trigger}): {} pass, {} fail, {} error",
-                run.finished_at,
-                tally.get("pass").copied().unwrap_or(0),
-                tally.get("fail").copied().unwrap_or(0),
-                tally.get("error").copied().unwrap_or(0)
-            );
-            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
-        }
-        Err(e) => {
-            tracing::error!(run_id = %run.run_id, error = %e, "could not store the run; it is lost, the next run will try again");
-            metrics.record_run(run, Err(&e.to_string()), store);
+            Err(e) => {
+                tracing::error!(run_id = %run.run_id, error = %e, "could not store the run; it is lost, the next run will try again");
+            }
         }
     }
 }

@@ -6,7 +6,10 @@
 use crate::clock::{rfc3339, Clock};
 use crate::config::Config;
 use crate::policy::{evaluate_collector, PolicySet};
-use crate::store::{CollectorRun, RuleMeta, RunInput};
+use crate::store::{
+    CollectorRun, PolicyCollector, PolicyRule, PolicySnapshot, PolicyVariable, PolicyWaiver,
+    RuleMeta, RunInput,
+};
 use attestd_collectors::{CollectContext, Collector, Evidence, HostRoot};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ pub struct Engine {
     collectors: Vec<Arc<dyn Collector>>,
     /// The parameters in force (rules, variables, schedules, collector versions),
     /// recorded in the ledger when they change.
-    policy: crate::store::PolicySnapshot,
+    policy: PolicySnapshot,
 }
 
 impl Engine {
@@ -40,7 +43,7 @@ impl Engine {
         root: HostRoot,
         collectors: Vec<Arc<dyn Collector>>,
     ) -> Engine {
-        let policy = crate::store::PolicySnapshot::new(&config, &policies, &collectors);
+        let policy = policy_snapshot(&config, &policies, &collectors);
         Engine {
             config,
             policies,
@@ -53,6 +56,23 @@ impl Engine {
     /// The collectors this engine knows.
     pub fn collectors(&self) -> &[Arc<dyn Collector>] {
         &self.collectors
+    }
+
+    /// The endpoint probes the enabled collectors ask for.
+    pub fn probe_specs(&self) -> Vec<attestd_collectors::availability::ProbeSpec> {
+        crate::probe::configured(&self.config, &self.collectors)
+    }
+
+    /// Does collector `name` receive probe measurements?
+    pub fn wants_probes(&self, name: &str) -> bool {
+        self.collectors.iter().any(|c| {
+            c.name() == name
+                && self
+                    .config
+                    .collectors
+                    .get(name)
+                    .is_some_and(|cfg| cfg.enabled && !c.probes(&cfg.settings).is_empty())
+        })
     }
 
     /// Run the named collectors concurrently and judge them.
@@ -182,4 +202,68 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     } else {
         "unknown panic".into()
     }
+}
+
+/// The parameters in force for a config, its policies and collectors: the `policy`
+/// ledger row written whenever any of them changes.
+pub fn policy_snapshot(
+    config: &Config,
+    policies: &PolicySet,
+    collectors: &[Arc<dyn Collector>],
+) -> PolicySnapshot {
+    let rules = policies
+        .rules
+        .iter()
+        .map(|r| PolicyRule {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            collector: r.collector.clone(),
+            controls: r.controls.clone(),
+            severity: r.severity.as_str().to_string(),
+            origin: r.origin.clone(),
+            definition: r.definition.clone(),
+            definition_sha256: r.definition_sha256.clone(),
+        })
+        .collect();
+    let variables = policies
+        .variables
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                PolicyVariable {
+                    value: v.value.clone(),
+                    default: v.default.clone(),
+                    set_in: v.set_in.clone(),
+                },
+            )
+        })
+        .collect();
+    let collectors = collectors
+        .iter()
+        .filter_map(|c| {
+            let cfg = config.collectors.get(c.name())?;
+            let settings = serde_json::to_vec(&cfg.settings).expect("JSON");
+            Some((
+                c.name().to_string(),
+                PolicyCollector {
+                    version: c.version().to_string(),
+                    enabled: cfg.enabled,
+                    schedule: cfg.schedule.as_str().to_string(),
+                    settings_sha256: attestd_collectors::sha256_hex(&settings),
+                },
+            ))
+        })
+        .collect();
+    let waivers = config
+        .waivers
+        .iter()
+        .map(|w| PolicyWaiver {
+            rule: w.rule.clone(),
+            reason: w.reason.clone(),
+            approver: w.approver.clone(),
+            expires: crate::clock::rfc3339(w.expires),
+        })
+        .collect();
+    PolicySnapshot::new(rules, variables, collectors, waivers)
 }

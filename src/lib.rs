@@ -18,6 +18,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod paths;
+pub mod pipeline;
 pub mod policy;
 pub mod probe;
 pub mod report;

@@ -4,6 +4,7 @@
 //! ledger with the same counts.
 
 use attestd::alert::{AlertPolicy, AttemptOutcome, AttemptRecord};
+use attestd::pipeline;
 use attestd::policy::{Status, Verdict};
 use attestd::store::outbox::AttemptResult;
 use attestd::store::{CollectorRun, RuleMeta, RunInput, Store};
@@ -52,23 +53,26 @@ fn alerts_are_ledger_rows_and_the_queue_rebuilds() {
          [sinks.b]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nsecret = \"/x\"\n",
     )
     .unwrap();
-    store.set_alert_policy(Some(AlertPolicy {
+    let policy = AlertPolicy {
         host: "h".into(),
         section,
         rules: BTreeMap::new(),
-    }));
-    let a1 = store
-        .record_run(&run(1, "2026-03-01T00:00:00Z", Status::Fail))
+    };
+    let record_run =
+        |store: &mut Store, run: &RunInput| pipeline::store(store, run, Some(&policy), None);
+    let a1 = record_run(&mut store, &run(1, "2026-03-01T00:00:00Z", Status::Fail))
         .unwrap()
         .alert
         .expect("a failure alerts");
-    assert!(store
-        .record_run(&run(2, "2026-03-02T00:00:00Z", Status::Fail))
-        .unwrap()
-        .alert
-        .is_none());
-    let a2 = store
-        .record_run(&run(3, "2026-04-01T00:00:00Z", Status::Pass))
+    assert!(
+        // Half a day after the first failure: no reminder yet (renotify_minutes is
+        // 1440, counted in the runs' own time).
+        record_run(&mut store, &run(2, "2026-03-01T12:00:00Z", Status::Fail))
+            .unwrap()
+            .alert
+            .is_none()
+    );
+    let a2 = record_run(&mut store, &run(3, "2026-04-01T00:00:00Z", Status::Pass))
         .unwrap()
         .alert
         .expect("a recovery alerts");

@@ -10,7 +10,7 @@ use attestd::clock::Clock;
 use attestd::config::Config;
 use attestd::engine::Engine;
 use attestd::policy::PolicySet;
-use attestd::store::Store;
+use attestd::store::{NoHook, Store};
 use attestd_collectors::HostRoot;
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
@@ -75,7 +75,7 @@ fn build_period(dir: &Path) -> (PathBuf, PathBuf) {
             &|n| store.previous_facts(n).ok().flatten(),
             &clock,
         ));
-        store.record_run(&run).unwrap();
+        store.record_run(&run, &mut NoHook).unwrap();
     }
     (db, config_path)
 }

@@ -22,13 +22,24 @@ fn snapshot(config: &Config, schedule: &str) -> PolicySnapshot {
             .into_iter()
             .map(std::sync::Arc::from)
             .collect();
-    let mut p = PolicySnapshot::new(config, &policies, &collectors);
+    let mut p = attestd::engine::policy_snapshot(config, &policies, &collectors);
     p.collectors.get_mut("password_policy").unwrap().schedule = schedule.into();
     p.key = p.compute_key();
     p
 }
 
 fn run(store: &mut Store, at: DateTime<Utc>, status: Option<Status>, policy: &PolicySnapshot) {
+    run_alerting(store, at, status, policy, None)
+}
+
+/// `run`, with the alerts the run raises planned and queued in its transaction.
+fn run_alerting(
+    store: &mut Store,
+    at: DateTime<Utc>,
+    status: Option<Status>,
+    policy: &PolicySnapshot,
+    alerts: Option<&attestd::alert::AlertPolicy>,
+) {
     let t = attestd::clock::rfc3339(at);
     let (outcome, verdict) = match status {
         Some(s) => (
@@ -72,7 +83,7 @@ fn run(store: &mut Store, at: DateTime<Utc>, status: Option<Status>, policy: &Po
         rule_meta: BTreeMap::new(),
         policy: Some(policy.clone()),
     };
-    store.record_run(&input).unwrap();
+    attestd::pipeline::store(store, &input, alerts, None).unwrap();
 }
 
 /// The ledger of 2026-03-01 described in the test below; returns (config, db).
@@ -321,9 +332,7 @@ fn exceptions_list_the_alerts_sent_and_delivered_about_them() {
     let hourly = snapshot(&config, "0 * * * *");
     let db = dir.path().join("state/attestd.db");
     let mut store = Store::open(&db).unwrap();
-    store.set_alert_policy(attestd::alert::AlertPolicy::new(
-        &config, &policies, "web-1",
-    ));
+    let alert_policy = attestd::alert::AlertPolicy::new(&config.alerts, &policies, "web-1");
     let day = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     for hour in 0..6 {
         let status = if (1..=3).contains(&hour) {
@@ -331,11 +340,12 @@ fn exceptions_list_the_alerts_sent_and_delivered_about_them() {
         } else {
             Status::Pass
         };
-        run(
+        run_alerting(
             &mut store,
             day + chrono::Duration::hours(hour),
             Some(status),
             &hourly,
+            alert_policy.as_ref(),
         );
     }
     // The receiver took the failure alert; the resolved notice is still pending.

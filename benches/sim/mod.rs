@@ -8,7 +8,7 @@ use attestd::clock::Clock;
 use attestd::config::{Config, EMBEDDED_DEFAULT};
 use attestd::engine::Engine;
 use attestd::policy::PolicySet;
-use attestd::store::Store;
+use attestd::store::{NoHook, Store};
 use attestd_collectors::HostRoot;
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -123,7 +123,7 @@ pub fn simulate(
             &|n| store.previous_facts(n).ok().flatten(),
             &clock,
         ));
-        drift_events += store.record_run(&run).unwrap().drift.len();
+        drift_events += store.record_run(&run, &mut NoHook).unwrap().drift.len();
     }
     Simulated {
         runs,

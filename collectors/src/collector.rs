@@ -93,6 +93,12 @@ pub trait Collector: Send + Sync {
             other => Err(format!("expected a table, found {other}")),
         }
     }
+    /// The endpoint probes this collector's settings ask the daemon to take on their
+    /// own interval; their summary over time reaches the collector in
+    /// `CollectContext::measurements`. None by default.
+    fn probes(&self, _settings: &serde_json::Value) -> Vec<crate::availability::ProbeSpec> {
+        Vec::new()
+    }
     /// Observe the host and return facts and artifacts.
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError>;
 }

@@ -9,14 +9,16 @@
 //! delivery worker) sends it through the sinks in `sink/`. This module never sends
 //! anything and never reads a secret.
 
+mod enqueue;
 pub mod outbox;
 pub mod sink;
 
-use crate::config::Config;
+pub use enqueue::AlertHook;
+
 use crate::policy::{PolicySet, Status};
 use crate::store::RunInput;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -149,9 +151,10 @@ pub struct AlertPolicy {
 }
 
 impl AlertPolicy {
-    /// The policy for a config, or None when no sink is configured (nothing to plan).
-    pub fn new(config: &Config, policies: &PolicySet, host: &str) -> Option<AlertPolicy> {
-        if config.alerts.sinks.is_empty() {
+    /// The policy for an `[alerts]` section, or None when no sink is configured
+    /// (nothing to plan).
+    pub fn new(section: &AlertsSection, policies: &PolicySet, host: &str) -> Option<AlertPolicy> {
+        if section.sinks.is_empty() {
             return None;
         }
         let rules = policies
@@ -171,7 +174,7 @@ impl AlertPolicy {
             .collect();
         Some(AlertPolicy {
             host: host.to_string(),
-            section: config.alerts.clone(),
+            section: section.clone(),
             rules,
         })
     }
@@ -187,108 +190,11 @@ impl AlertPolicy {
     }
 }
 
-/// Per-rule noise state carried from run to run (a cache in `alert_rule_state`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RuleState {
-    /// Consecutive failing runs so far.
-    pub fails: u32,
-    /// An alert about this rule went out and no recovery since.
-    pub open: bool,
-    /// When the current failure streak began.
-    pub since: Option<String>,
-    /// When the team was last told about this rule.
-    pub last_notified_at: Option<String>,
-}
+/// Per-rule noise state carried from run to run (kept by the store in the
+/// `alert_rule_state` cache).
+pub use crate::store::outbox::AlertRuleState as RuleState;
 
-/// Why an item is in a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemKind {
-    /// A rule started failing (after K consecutive failing runs).
-    Failing,
-    /// A rule is still failing; a reminder after the renotify interval.
-    StillFailing,
-    /// A rule that was alerted about passes again (or was waived, or no longer applies).
-    Resolved,
-}
-
-impl ItemKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ItemKind::Failing => "failing",
-            ItemKind::StillFailing => "still_failing",
-            ItemKind::Resolved => "resolved",
-        }
-    }
-}
-
-/// One rule in an alert message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertItem {
-    pub kind: ItemKind,
-    pub rule: String,
-    pub title: String,
-    pub collector: String,
-    pub status: Status,
-    pub severity: String,
-    pub controls: Vec<String>,
-    pub observed: serde_json::Value,
-    pub expected: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub remediation: String,
-    /// When the failure streak began (for resolved items: when it had begun).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failing_since: Option<String>,
-    /// Consecutive failing runs when the item was made.
-    pub consecutive_failures: u32,
-}
-
-/// A ledger row of kind `alert`: one message for one run, and which items each sink
-/// receives. Its `key` is the idempotency key receivers see.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertRecord {
-    pub key: String,
-    pub host: String,
-    pub run: String,
-    pub created_at: String,
-    pub items: Vec<AlertItem>,
-    /// Sink name -> indices into `items` it receives (after routing).
-    pub routes: BTreeMap<String, Vec<usize>>,
-    /// True for `attestd alerts test` messages (never stored).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub test: bool,
-}
-
-/// How one delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptOutcome {
-    /// The receiver accepted it.
-    Delivered,
-    /// It failed and will be retried.
-    Retry,
-    /// It failed in a way a retry cannot fix (such as a 404); given up.
-    Failed,
-}
-
-/// A ledger row of kind `alert_attempt`: one delivery attempt of one alert to one sink.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttemptRecord {
-    /// The alert's key.
-    pub key: String,
-    pub sink: String,
-    pub attempt: u32,
-    pub at: String,
-    pub outcome: AttemptOutcome,
-    /// The HTTP status (or SMTP reply code) if the receiver answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<String>,
-}
+pub use attestd_ledger::body::{AlertItem, AlertRecord, AttemptOutcome, AttemptRecord, ItemKind};
 
 /// The message one sink receives: the alert with only the items routed to it.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 //! summary let `verify` recompute it. Owns only the record shape and the lookup; it
 //! never sends anything and never reads the database itself.
 
-use super::rows::Row;
 use crate::alert::{AlertRecord as OutboxAlert, AttemptOutcome, AttemptRecord};
+use attestd_ledger::{Row, RowKind};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -41,13 +41,13 @@ impl LedgerAlerts {
     /// Remember an `alert` or a delivered `alert_attempt` row; other rows are ignored,
     /// as are bodies that do not parse (the chain check reports tampering).
     pub fn observe(&self, row: &Row) {
-        match row.kind.as_str() {
-            "alert" => {
+        match row.kind {
+            RowKind::Alert => {
                 if let Ok(a) = serde_json::from_str::<OutboxAlert>(&row.body) {
                     self.alerts.borrow_mut().push(a);
                 }
             }
-            "alert_attempt" => {
+            RowKind::AlertAttempt => {
                 if let Ok(a) = serde_json::from_str::<AttemptRecord>(&row.body) {
                     if a.outcome == AttemptOutcome::Delivered {
                         self.delivered

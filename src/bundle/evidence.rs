@@ -1,14 +1,11 @@
 //! `evidence/`: the raw evidence behind the period's verdicts, one JSON line per
 //! evidence record in `evidence/<collector>.jsonl` (facts and artifacts as collected,
 //! with the evidence SHA-256 and the ledger row it is stored in), and point-in-time
-//! snapshots of sampled days in `evidence/samples/DATE.json`. Also reconstructs the
-//! state of every rule at a moment from the ledger (`attestd evidence --at`).
-//! Never changes what was collected.
+//! snapshots of sampled days in `evidence/samples/DATE.json`. Never changes what was
+//! collected.
 
-use super::rows::Row;
 use super::summary::Sample;
-use crate::store::{RunRecord, VerdictSet};
-use rusqlite::{params, Connection, OptionalExtension};
+use attestd_ledger::{Row, RowKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -75,7 +72,7 @@ impl Writer {
     }
 
     pub fn row(&mut self, row: &Row) -> Result<(), String> {
-        if row.kind != "evidence" {
+        if row.kind != RowKind::Evidence {
             return Ok(());
         }
         let head: Head = serde_json::from_str(&row.body)
@@ -123,92 +120,4 @@ pub fn write_samples(bundle: &Path, samples: &[Sample]) -> std::io::Result<()> {
         w.flush()?;
     }
     Ok(())
-}
-
-/// One rule's state at a moment.
-#[derive(Debug, Clone, Serialize)]
-pub struct RuleAt {
-    pub rule: String,
-    pub collector: String,
-    pub status: String,
-    pub controls: Vec<String>,
-    pub observed: serde_json::Value,
-    pub expected: String,
-    /// The run that last judged it, and when.
-    pub run: String,
-    pub run_at: String,
-    pub evidence_sha256: Option<String>,
-    pub collector_error: Option<String>,
-}
-
-/// Every rule's state at `at`, from the last run of each collector at or before it.
-pub fn state_at(conn: &Connection, at: &str) -> rusqlite::Result<Vec<RuleAt>> {
-    let policy: Option<crate::store::PolicySnapshot> = conn
-        .query_row(
-            "SELECT body FROM ledger WHERE kind = 'policy' AND recorded_at <= ?1 ORDER BY seq DESC LIMIT 1",
-            [at],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?
-        .and_then(|b| serde_json::from_str(&b).ok());
-    let controls_of = |rule: &str| {
-        policy
-            .as_ref()
-            .and_then(|p| p.rules.iter().find(|r| r.id == rule))
-            .map(|r| r.controls.clone())
-            .unwrap_or_default()
-    };
-    let collectors: Vec<String> = conn
-        .prepare("SELECT DISTINCT key FROM ledger WHERE kind = 'verdicts' AND recorded_at <= ?1 ORDER BY key")?
-        .query_map([at], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::new();
-    for c in collectors {
-        let path = format!("$.collectors.\"{}\"", c.replace('"', ""));
-        let run: Option<String> = conn
-            .query_row(
-                "SELECT body FROM ledger WHERE kind = 'run' AND recorded_at <= ?1 AND json_type(body, ?2) IS NOT NULL ORDER BY seq DESC LIMIT 1",
-                params![at, path],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(run) = run.and_then(|b| serde_json::from_str::<RunRecord>(&b).ok()) else {
-            continue;
-        };
-        let Some(entry) = run.collectors.get(&c) else {
-            continue;
-        };
-        let body = |seq: i64| -> rusqlite::Result<Option<String>> {
-            conn.query_row("SELECT body FROM ledger WHERE seq = ?1", [seq], |r| {
-                r.get(0)
-            })
-            .optional()
-        };
-        let Some(set) =
-            body(entry.verdicts)?.and_then(|b| serde_json::from_str::<VerdictSet>(&b).ok())
-        else {
-            continue;
-        };
-        let evidence_sha256 = match entry.evidence {
-            Some(seq) => body(seq)?
-                .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["key"].as_str().map(str::to_string)),
-            None => None,
-        };
-        for v in set.results {
-            out.push(RuleAt {
-                controls: controls_of(&v.rule),
-                rule: v.rule,
-                collector: c.clone(),
-                status: v.status.as_str().into(),
-                observed: v.observed,
-                expected: v.expected,
-                run: run.key.clone(),
-                run_at: run.finished_at.clone(),
-                evidence_sha256: evidence_sha256.clone(),
-                collector_error: entry.error.clone(),
-            });
-        }
-    }
-    Ok(out)
 }

@@ -5,7 +5,7 @@
 //! reading it back in a stream (a year of rows never sits in memory). It never
 //! judges what the rows say.
 
-use super::rows::Row;
+use attestd_ledger::Row;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;

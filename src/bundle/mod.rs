@@ -12,7 +12,6 @@ pub mod host;
 pub mod html;
 pub mod ledger;
 pub mod oscal;
-pub mod rows;
 pub mod rules;
 pub mod signing;
 pub mod summary;
@@ -104,9 +103,9 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     };
     let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    let conn = store.connection();
-    let selection = rows::select(conn, &opts.params.from, &opts.params.to)
-        .map_err(|e| format!("{}: {e}", opts.database.display()))?;
+    let selection = store
+        .period(&opts.params.from, &opts.params.to)
+        .map_err(|e| e.to_string())?;
     let db_chain = store.verify_chain().map_err(|e| e.to_string())?;
     let database_head = ledger::DatabaseHead {
         rows: db_chain.rows,
@@ -133,7 +132,7 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     let mut evidence_writer = evidence::Writer::new(&dir).map_err(|e| io(&dir, e))?;
     let mut policies = rules::Collector::default();
     let first = selection.first_seq.unwrap_or(i64::MAX);
-    rows::stream(conn, &selection, |row| {
+    store.stream_rows(&selection, |row| {
         ledger_writer
             .row(&row, row.seq >= first)
             .map_err(|e| format!("ledger.json: {e}"))?;
@@ -360,5 +359,5 @@ pub fn current_policy(
             .into_iter()
             .map(std::sync::Arc::from)
             .collect();
-    PolicySnapshot::new(config, policies, &collectors)
+    crate::engine::policy_snapshot(config, policies, &collectors)
 }

@@ -4,9 +4,9 @@
 //! the ledger's `policy` rows, so it is what was in force, not what is configured
 //! now. Never evaluates a rule.
 
-use super::rows::Row;
 use super::summary::PolicyChange;
 use crate::store::PolicySnapshot;
+use attestd_ledger::{Row, RowKind};
 use serde::Serialize;
 use std::path::Path;
 
@@ -18,9 +18,8 @@ pub struct Collector {
 
 impl Collector {
     pub fn row(&mut self, row: &Row) -> Result<(), String> {
-        if row.kind == "policy" {
-            let p: PolicySnapshot = serde_json::from_str(&row.body)
-                .map_err(|e| format!("policy row {}: {e}", row.seq))?;
+        if row.kind == RowKind::Policy {
+            let p: PolicySnapshot = row.decode().map_err(|e| e.to_string())?;
             self.policies.push((row.seq, row.recorded_at.clone(), p));
         }
         Ok(())

@@ -7,10 +7,10 @@
 //! a few counters per collector and rule, never the period's rows.
 
 use super::alerts::{AlertRecord, AlertSource};
-use super::rows::Row;
 use crate::policy::Status;
 use crate::schedule::UnixCron;
 use crate::store::{PolicySnapshot, RunRecord, VerdictSet};
+use attestd_ledger::{Row, RowKind};
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -559,8 +559,8 @@ impl<'a> Analyzer<'a> {
         }
         self.last_seq = row.seq;
         let bad = |e: serde_json::Error| format!("ledger row {} ({}): {e}", row.seq, row.kind);
-        match row.kind.as_str() {
-            "policy" => {
+        match row.kind {
+            RowKind::Policy => {
                 let p: PolicySnapshot = serde_json::from_str(&row.body).map_err(bad)?;
                 if self.in_period(at) {
                     let changes = diff_policies(&self.policy, &p);
@@ -582,14 +582,14 @@ impl<'a> Analyzer<'a> {
                 self.apply_policy(&p, at);
                 self.policy = p;
             }
-            "verdicts" => {
+            RowKind::Verdicts => {
                 let set: VerdictSet = serde_json::from_str(&row.body).map_err(bad)?;
                 // Only the latest set per collector can be referenced by later runs.
                 self.verdict_sets
                     .retain(|_, s| s.collector != set.collector);
                 self.verdict_sets.insert(row.seq, set);
             }
-            "evidence" => {
+            RowKind::Evidence => {
                 #[derive(Deserialize)]
                 struct KeyOnly {
                     key: String,
@@ -597,7 +597,7 @@ impl<'a> Analyzer<'a> {
                 let k: KeyOnly = serde_json::from_str(&row.body).map_err(bad)?;
                 self.evidence_keys.insert(row.seq, k.key);
             }
-            "run" => {
+            RowKind::Run => {
                 let run: RunRecord = serde_json::from_str(&row.body).map_err(bad)?;
                 self.run(row.seq, at, &run)?;
             }

@@ -8,6 +8,7 @@ use super::ledger::{self, ChainCheck, Section};
 use super::summary::{Analyzer, Computed, Parameters};
 use super::{alerts, list_files, sha256_file, signing};
 use crate::policy::Catalog;
+use attestd_ledger::RowKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -286,10 +287,10 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
                 chain.row(&row);
             }
         }
-        if row.kind == "evidence" {
+        if row.kind == RowKind::Evidence {
             evidence_bodies.insert(row.seq, Sha256::digest(row.body.as_bytes()).into());
         }
-        if row.kind == "policy" {
+        if row.kind == RowKind::Policy {
             policy_bodies.insert(row.seq, serde_json::from_str(&row.body).unwrap_or_default());
         }
         alerts.observe(&row);

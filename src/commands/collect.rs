@@ -2,9 +2,10 @@
 
 use super::{host_root, load_config_and_policies, runtime, CliError};
 use crate::cli::{CollectArgs, Format};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::engine::Engine;
 use crate::host::HostIdentity;
+use crate::pipeline;
 use crate::probe;
 use crate::report;
 use crate::store::Store;
@@ -20,24 +21,24 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         Some(path) => Some(Store::open(path).map_err(|e| CliError::Operational(e.to_string()))?),
         None => None,
     };
-    if let Some(store) = store.as_mut() {
-        // Alerts are planned and queued with the run; the daemon (or `attestd alerts
-        // deliver`) sends them.
-        let host = HostIdentity::read(&root)
-            .hostname
-            .unwrap_or_else(|| "unknown-host".into());
-        store.set_alert_policy(crate::alert::AlertPolicy::new(&config, &policies, &host));
-    }
+    // Alerts are planned and queued with the run; the daemon (or `attestd alerts
+    // deliver`) sends them.
+    let host = HostIdentity::read(&root)
+        .hostname
+        .unwrap_or_else(|| "unknown-host".into());
+    let alert_policy = crate::alert::AlertPolicy::new(&config.alerts, &policies, &host);
+    let engine = Engine::new(Arc::new(config), Arc::new(policies), root.clone());
     let rt = runtime()?;
     // Endpoint probes: taken once now (the daemon takes them on their own schedule),
-    // kept with --db, and summarised for the availability collector. Without --db the
-    // summary covers this one result, in a database held in memory.
-    let probes = if names.iter().any(|n| n == "availability") {
-        probe::configured(&config)
+    // kept with --db, and summarised for the collectors that ask for them. Without
+    // --db the summary covers this one result, in a database held in memory.
+    let probes = if names.iter().any(|n| engine.wants_probes(n)) {
+        engine.probe_specs()
     } else {
         Vec::new()
     };
-    let probed_at = chrono::Utc::now();
+    let clock = SystemClock;
+    let probed_at = clock.now();
     let results = rt.block_on(probe::run_all(&probes, probed_at));
     let mut scratch = None;
     if store.is_none() && !probes.is_empty() {
@@ -58,27 +59,19 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         .map(|p| p.interval_seconds())
         .max()
         .unwrap_or(0);
-    let summary = store.as_ref().or(scratch.as_ref()).map(|s| {
-        probe::measurements(
-            s,
-            &probes,
-            probed_at + chrono::Duration::seconds(longest as i64),
-        )
-    });
-    let measurements = |name: &str| (name == "availability").then(|| summary.clone()).flatten();
-    let previous = |name: &str| {
-        store
-            .as_ref()
-            .and_then(|s| s.previous_facts(name).ok().flatten())
-    };
-    let engine = Engine::new(Arc::new(config), Arc::new(policies), root.clone());
-    let run =
-        rt.block_on(engine.run_with(&names, "manual", &previous, &measurements, &SystemClock));
+    let measured_until = probed_at + chrono::Duration::seconds(longest as i64);
+    let run = rt.block_on(pipeline::collect(
+        &engine,
+        store.as_ref().or(scratch.as_ref()),
+        &names,
+        "manual",
+        &clock,
+        measured_until,
+    ));
     // A hung collector's thread cannot be joined; do not wait for it.
     rt.shutdown_background();
     if let Some(store) = store.as_mut() {
-        store
-            .record_run(&run)
+        pipeline::store(store, &run, alert_policy.as_ref(), None)
             .map_err(|e| CliError::Operational(e.to_string()))?;
     }
     let doc = report::build(&run, &HostIdentity::read(&root), &engine.policies);

@@ -3,26 +3,44 @@
 
 use super::{open_for_reading, CliError};
 use crate::cli::{EvidenceArgs, Format};
+use crate::store::Store;
+use attestd_ledger::body::Status;
+use attestd_ledger::fold::state::{RuleAt, StateAt};
+use attestd_ledger::fold::Decoded;
 use std::collections::BTreeMap;
+
+/// Every rule's state at `at`, folded from the rows in force then.
+fn state_at(store: &Store, at: &str) -> Result<Vec<RuleAt>, CliError> {
+    let selection = store
+        .in_force_at(at)
+        .map_err(|e| CliError::Operational(e.to_string()))?;
+    let mut fold = StateAt::default();
+    store
+        .stream_rows(&selection, |row| {
+            fold.row(row.seq, Decoded::of(&row).map_err(|e| e.to_string())?);
+            Ok(())
+        })
+        .map_err(|e| CliError::Operational(format!("{}: {e}", store.path().display())))?;
+    Ok(fold.rules())
+}
 
 pub fn run(args: EvidenceArgs) -> Result<i32, CliError> {
     let at = super::bundle::parse_bound(&args.at, false, "--at")?;
     let at_text = crate::clock::rfc3339(at);
     let store = open_for_reading(args.db.db.as_deref(), &args.db.config)?;
-    let rules = crate::bundle::evidence::state_at(store.connection(), &at_text)
-        .map_err(|e| CliError::Operational(format!("{}: {e}", store.path().display())))?;
-    let mut controls: BTreeMap<&str, Vec<&crate::bundle::evidence::RuleAt>> = BTreeMap::new();
+    let rules = state_at(&store, &at_text)?;
+    let mut controls: BTreeMap<&str, Vec<&RuleAt>> = BTreeMap::new();
     for r in &rules {
         for c in &r.controls {
             controls.entry(c.as_str()).or_default().push(r);
         }
     }
-    let control_state = |rs: &[&crate::bundle::evidence::RuleAt]| {
-        if rs.iter().any(|r| r.status == "fail") {
+    let control_state = |rs: &[&RuleAt]| {
+        if rs.iter().any(|r| r.status == Status::Fail) {
             "fail"
-        } else if rs.iter().any(|r| r.status == "error") {
+        } else if rs.iter().any(|r| r.status == Status::Error) {
             "error"
-        } else if rs.iter().all(|r| r.status == "not_applicable") {
+        } else if rs.iter().all(|r| r.status == Status::NotApplicable) {
             "not_applicable"
         } else {
             "pass"
@@ -69,7 +87,7 @@ pub fn run(args: EvidenceArgs) -> Result<i32, CliError> {
                 println!(
                     "{:<26} {:<15} {:<30} {:<21} {}",
                     r.rule,
-                    r.status,
+                    r.status.as_str(),
                     observed,
                     r.run_at,
                     r.evidence_sha256

@@ -6,68 +6,10 @@ use super::{PolicySet, Rule};
 use crate::config::Waiver;
 use attestd_collectors::Evidence;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The outcome of one rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pass,
-    Fail,
-    Error,
-    NotApplicable,
-    Waived,
-}
-
-impl Status {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Error => "error",
-            Status::NotApplicable => "not_applicable",
-            Status::Waived => "waived",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        [
-            Status::Pass,
-            Status::Fail,
-            Status::Error,
-            Status::NotApplicable,
-            Status::Waived,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-    }
-}
-
-/// A waiver that turned a failure into `waived`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppliedWaiver {
-    pub reason: String,
-    pub approver: String,
-    pub expires: String,
-}
-
-/// One rule's judgement in one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub rule: String,
-    pub status: Status,
-    /// The observed value (from the rule's `observed` expression), or null.
-    pub observed: serde_json::Value,
-    /// What the rule requires, with variables filled in.
-    pub expected: String,
-    /// Why the status is `error` or `not_applicable`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiver: Option<AppliedWaiver>,
-}
+pub use attestd_ledger::body::{AppliedWaiver, Status, Verdict};
 
 /// Judge every rule of `collector` against what it returned: its evidence, or the
 /// reason it could not observe.

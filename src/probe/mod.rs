@@ -6,31 +6,9 @@
 
 use attestd_collectors::availability::ProbeSpec;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
-/// One probe's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeResult {
-    /// The probe's name from the config (the ledger row's key).
-    pub key: String,
-    /// What was probed: the URL or `tcp://host:port`.
-    pub target: String,
-    /// When the probe started, UTC RFC 3339 with milliseconds.
-    pub at: String,
-    /// True when the endpoint answered as expected within the timeout.
-    pub ok: bool,
-    /// The HTTP status, for URL probes that got an answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Milliseconds until the answer (or the timeout).
-    pub latency_ms: u64,
-    /// Why it was down (timeout, refused, unexpected status).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The probe's interval: how long this result stands for.
-    pub interval_seconds: u64,
-}
+pub use attestd_ledger::body::ProbeResult;
 
 /// An HTTP client for probes: rustls, no redirects, no proxy from the environment.
 /// It fails on a host without a trust store (no ca-certificates package).
@@ -175,16 +153,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The days the availability facts look back over.
 pub const WINDOW_DAYS: i64 = 30;
 
-/// The probes configured for the availability collector (none when it is disabled or
-/// its settings do not parse; `check_settings` has reported that already).
-pub fn configured(config: &crate::config::Config) -> Vec<ProbeSpec> {
-    config
-        .collectors
-        .get("availability")
-        .filter(|c| c.enabled)
-        .and_then(|c| attestd_collectors::availability::settings::parse(&c.settings).ok())
-        .map(|s| s.probes)
-        .unwrap_or_default()
+/// The probes the enabled collectors' settings ask for (today `availability`'s).
+pub fn configured(
+    config: &crate::config::Config,
+    collectors: &[std::sync::Arc<dyn attestd_collectors::Collector>],
+) -> Vec<ProbeSpec> {
+    collectors
+        .iter()
+        .filter_map(|c| {
+            let cfg = config.collectors.get(c.name()).filter(|cfg| cfg.enabled)?;
+            Some(c.probes(&cfg.settings))
+        })
+        .flatten()
+        .collect()
 }
 
 /// Run every probe once, concurrently.

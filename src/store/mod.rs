@@ -9,13 +9,15 @@
 
 pub mod ledger;
 pub mod outbox;
+pub mod period;
 pub mod probes;
 pub mod records;
 
 pub use records::*;
 
-use crate::policy::Status;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use attestd_ledger::body::{ArtifactRecord, EvidenceRecord, Status};
+use attestd_ledger::{Body, Row, RowKind};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,8 +74,6 @@ pub const DAEMON_PAGE_CACHE_KIB: u32 = 256;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    /// When set, `record_run` also plans and enqueues alerts (see `outbox`).
-    alert_policy: Option<crate::alert::AlertPolicy>,
 }
 
 impl Store {
@@ -101,7 +101,6 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
-            alert_policy: None,
         })
     }
 
@@ -120,7 +119,6 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
-            alert_policy: None,
         })
     }
 
@@ -147,150 +145,26 @@ impl Store {
     }
 
     /// Store a finished run in one transaction: new evidence, changed verdict sets,
-    /// drift events and the run row. Either all of it is stored or none.
-    pub fn record_run(&mut self, run: &RunInput) -> Result<RunOutcome, StoreError> {
+    /// drift events and the run row, then whatever `hook` appends inside the same
+    /// transaction (the alerts the run raises). Either all of it is stored or none.
+    pub fn record_run(
+        &mut self,
+        run: &RunInput,
+        hook: &mut dyn RunHook,
+    ) -> Result<RunOutcome, StoreError> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
-        if let Some(policy) = &run.policy {
-            let latest: Option<String> = tx
-                .query_row(
-                    "SELECT key FROM ledger WHERE kind = 'policy' ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| sqlite(&path, e))?;
-            if latest.as_deref() != Some(policy.key.as_str()) {
-                let body = serde_json::to_value(policy).expect("JSON");
-                ledger::append(&tx, "policy", &run.started_at, &body)
-                    .map_err(|e| sqlite(&path, e))?;
-            }
-        }
-        let mut drift = Vec::new();
-        let mut new_evidence = 0;
-        let mut entries = BTreeMap::new();
-        for c in &run.collectors {
-            let (evidence_seq, error) = match &c.outcome {
-                Ok(evidence) => {
-                    let key = evidence.sha256();
-                    let existing: Option<i64> = tx
-                        .query_row(
-                            "SELECT seq FROM ledger WHERE kind = 'evidence' AND key = ?1 ORDER BY seq LIMIT 1",
-                            [&key],
-                            |r| r.get(0),
-                        )
-                        .optional()
-                        .map_err(|e| sqlite(&path, e))?;
-                    let seq = match existing {
-                        Some(s) => s,
-                        None => {
-                            new_evidence += 1;
-                            let body = serde_json::json!({
-                                "key": key,
-                                "collector": c.collector,
-                                "collector_version": c.version,
-                                "collected_at": run.finished_at,
-                                "facts": evidence.facts,
-                                "artifacts": evidence.artifacts,
-                            });
-                            ledger::append(&tx, "evidence", &run.finished_at, &body)
-                                .map_err(|e| sqlite(&path, e))?
-                        }
-                    };
-                    (Some(seq), None)
-                }
-                Err(reason) => (None, Some(reason.clone())),
-            };
-            let set = VerdictSet {
-                key: c.collector.clone(),
-                collector: c.collector.clone(),
-                evidence: evidence_seq,
-                error: error.clone(),
-                results: c.verdicts.clone(),
-            };
-            let previous = latest_verdict_set(&tx, &c.collector).map_err(|e| sqlite(&path, e))?;
-            let previous_run = last_run_of(&tx, &c.collector).map_err(|e| sqlite(&path, e))?;
-            let verdicts_seq = match &previous {
-                Some((seq, prev)) if *prev == set => *seq,
-                _ => {
-                    let body = serde_json::to_value(&set).expect("JSON");
-                    ledger::append(&tx, "verdicts", &run.finished_at, &body)
-                        .map_err(|e| sqlite(&path, e))?
-                }
-            };
-            for v in &c.verdicts {
-                let before = previous
-                    .as_ref()
-                    .and_then(|(_, p)| p.results.iter().find(|r| r.rule == v.rule));
-                if before.map(|b| b.status) == Some(v.status) {
-                    continue;
-                }
-                let meta = run.rule_meta.get(&v.rule);
-                let event = DriftEvent {
-                    key: v.rule.clone(),
-                    rule: v.rule.clone(),
-                    collector: c.collector.clone(),
-                    from: before.map(|b| b.status),
-                    to: v.status,
-                    at: run.finished_at.clone(),
-                    run: run.run_id.clone(),
-                    previous_run: previous_run.as_ref().map(|(id, _)| id.clone()),
-                    previous_at: previous_run.as_ref().map(|(_, at)| at.clone()),
-                    evidence_before: previous.as_ref().and_then(|(_, p)| p.evidence),
-                    evidence_after: evidence_seq,
-                    observed_before: before.map(|b| b.observed.clone()).unwrap_or_default(),
-                    observed_after: v.observed.clone(),
-                    expected: v.expected.clone(),
-                    reason: v.reason.clone(),
-                    controls: meta.map(|m| m.controls.clone()).unwrap_or_default(),
-                    severity: meta.map(|m| m.severity.clone()).unwrap_or_default(),
-                };
-                let body = serde_json::to_value(&event).expect("JSON");
-                ledger::append(&tx, "drift", &run.finished_at, &body)
-                    .map_err(|e| sqlite(&path, e))?;
-                drift.push(event);
-            }
-            entries.insert(
-                c.collector.clone(),
-                RunCollectorEntry {
-                    evidence: evidence_seq,
-                    verdicts: verdicts_seq,
-                    error,
-                    duration_ms: c.duration_ms,
-                },
-            );
-        }
-        let record = RunRecord {
-            key: run.run_id.clone(),
-            started_at: run.started_at.clone(),
-            finished_at: run.finished_at.clone(),
-            trigger: run.trigger.clone(),
-            collectors: entries,
+        let outcome = write_run(&tx, run).map_err(|e| sqlite(&path, e))?;
+        let mut run_tx = RunTx {
+            tx: &tx,
+            path: &path,
         };
-        let body = serde_json::to_value(&record).expect("JSON");
-        let run_seq =
-            ledger::append(&tx, "run", &run.finished_at, &body).map_err(|e| sqlite(&path, e))?;
-        for name in record.collectors.keys() {
-            tx.execute(
-                "INSERT OR REPLACE INTO collector_heads (collector, run_seq, run_id, finished_at) VALUES (?1, ?2, ?3, ?4)",
-                params![name, run_seq, run.run_id, run.finished_at],
-            )
-            .map_err(|e| sqlite(&path, e))?;
-        }
-        let alert = match &self.alert_policy {
-            Some(policy) => outbox::enqueue(&tx, run, policy).map_err(|e| sqlite(&path, e))?,
-            None => None,
-        };
+        hook.in_transaction(&mut run_tx, run, &outcome)?;
         tx.commit().map_err(|e| sqlite(&path, e))?;
-        Ok(RunOutcome {
-            run_seq,
-            drift,
-            new_evidence,
-            alert,
-        })
+        Ok(outcome)
     }
 
     /// The facts a collector returned in its latest successful observation.
@@ -299,30 +173,42 @@ impl Store {
         let Some(seq) = set.and_then(|(_, s)| s.evidence) else {
             return Ok(None);
         };
-        let body = self.body(seq)?;
-        Ok(body.map(|b| b["facts"].clone()))
+        Ok(self.evidence(seq)?.map(|e| e.facts))
     }
 
-    /// The body of one row.
-    pub fn body(&self, seq: i64) -> Result<Option<serde_json::Value>, StoreError> {
-        let text: Option<String> = self
-            .conn
-            .query_row("SELECT body FROM ledger WHERE seq = ?1", [seq], |r| {
-                r.get(0)
-            })
+    /// One row, as stored.
+    pub fn row(&self, seq: i64) -> Result<Option<Row>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {} FROM ledger WHERE seq = ?1", ledger::ROW_COLUMNS),
+                [seq],
+                ledger::from_sql,
+            )
             .optional()
-            .map_err(|e| sqlite(&self.path, e))?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// The evidence row `seq` (none when there is no such row or it is of another kind).
+    pub fn evidence(&self, seq: i64) -> Result<Option<EvidenceRecord>, StoreError> {
+        match self.row(seq)? {
+            Some(row) if row.kind == RowKind::Evidence => {
+                row.decode().map(Some).map_err(|e| StoreError::Other {
+                    path: self.path.display().to_string(),
+                    message: e.to_string(),
+                })
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The latest state of every collector that has run.
     pub fn current_state(&self) -> Result<Vec<CollectorState>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT key FROM ledger WHERE kind = 'verdicts' ORDER BY key")
+            .prepare("SELECT DISTINCT key FROM ledger WHERE kind = ?1 ORDER BY key")
             .map_err(|e| sqlite(&self.path, e))?;
         let collectors: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
+            .query_map([RowKind::Verdicts.as_str()], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| sqlite(&self.path, e))?;
         let mut out = Vec::new();
@@ -353,12 +239,12 @@ impl Store {
     ) -> Result<Vec<DriftEvent>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT body FROM ledger WHERE kind = 'drift' AND recorded_at >= ?1 ORDER BY seq",
-            )
+            .prepare("SELECT body FROM ledger WHERE kind = ?1 AND recorded_at >= ?2 ORDER BY seq")
             .map_err(|e| sqlite(&self.path, e))?;
         let bodies: Vec<String> = stmt
-            .query_map([since.unwrap_or("")], |r| r.get(0))
+            .query_map(params![RowKind::Drift.as_str(), since.unwrap_or("")], |r| {
+                r.get(0)
+            })
             .and_then(|rows| rows.collect())
             .map_err(|e| sqlite(&self.path, e))?;
         Ok(bodies
@@ -398,14 +284,194 @@ impl Store {
     }
 }
 
+/// The rows of one run, inside the caller's transaction.
+fn write_run(tx: &Transaction<'_>, run: &RunInput) -> rusqlite::Result<RunOutcome> {
+    if let Some(policy) = &run.policy {
+        let latest: Option<String> = tx
+            .query_row(
+                "SELECT key FROM ledger WHERE kind = ?1 ORDER BY seq DESC LIMIT 1",
+                [RowKind::Policy.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if latest.as_deref() != Some(policy.key.as_str()) {
+            ledger::append(tx, &run.started_at, policy)?;
+        }
+    }
+    let mut drift = Vec::new();
+    let mut new_evidence = 0;
+    let mut entries = BTreeMap::new();
+    for c in &run.collectors {
+        let (evidence_seq, error) = match &c.outcome {
+            Ok(evidence) => {
+                let key = evidence.sha256();
+                let existing: Option<i64> = tx
+                    .query_row(
+                        "SELECT seq FROM ledger WHERE kind = ?1 AND key = ?2 ORDER BY seq LIMIT 1",
+                        params![RowKind::Evidence.as_str(), &key],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let seq = match existing {
+                    Some(s) => s,
+                    None => {
+                        new_evidence += 1;
+                        let record = EvidenceRecord {
+                            key,
+                            collector: c.collector.clone(),
+                            collector_version: c.version.clone(),
+                            collected_at: run.finished_at.clone(),
+                            facts: evidence.facts.clone(),
+                            artifacts: evidence.artifacts.iter().map(artifact_record).collect(),
+                        };
+                        ledger::append(tx, &run.finished_at, &record)?
+                    }
+                };
+                (Some(seq), None)
+            }
+            Err(reason) => (None, Some(reason.clone())),
+        };
+        let set = VerdictSet {
+            key: c.collector.clone(),
+            collector: c.collector.clone(),
+            evidence: evidence_seq,
+            error: error.clone(),
+            results: c.verdicts.clone(),
+        };
+        let previous = latest_verdict_set(tx, &c.collector)?;
+        let previous_run = last_run_of(tx, &c.collector)?;
+        let verdicts_seq = match &previous {
+            Some((seq, prev)) if *prev == set => *seq,
+            _ => ledger::append(tx, &run.finished_at, &set)?,
+        };
+        for v in &c.verdicts {
+            let before = previous
+                .as_ref()
+                .and_then(|(_, p)| p.results.iter().find(|r| r.rule == v.rule));
+            if before.map(|b| b.status) == Some(v.status) {
+                continue;
+            }
+            let meta = run.rule_meta.get(&v.rule);
+            let event = DriftEvent {
+                key: v.rule.clone(),
+                rule: v.rule.clone(),
+                collector: c.collector.clone(),
+                from: before.map(|b| b.status),
+                to: v.status,
+                at: run.finished_at.clone(),
+                run: run.run_id.clone(),
+                previous_run: previous_run.as_ref().map(|(id, _)| id.clone()),
+                previous_at: previous_run.as_ref().map(|(_, at)| at.clone()),
+                evidence_before: previous.as_ref().and_then(|(_, p)| p.evidence),
+                evidence_after: evidence_seq,
+                observed_before: before.map(|b| b.observed.clone()).unwrap_or_default(),
+                observed_after: v.observed.clone(),
+                expected: v.expected.clone(),
+                reason: v.reason.clone(),
+                controls: meta.map(|m| m.controls.clone()).unwrap_or_default(),
+                severity: meta.map(|m| m.severity.clone()).unwrap_or_default(),
+            };
+            ledger::append(tx, &run.finished_at, &event)?;
+            drift.push(event);
+        }
+        entries.insert(
+            c.collector.clone(),
+            RunCollectorEntry {
+                evidence: evidence_seq,
+                verdicts: verdicts_seq,
+                error,
+                duration_ms: c.duration_ms,
+            },
+        );
+    }
+    let record = RunRecord {
+        key: run.run_id.clone(),
+        started_at: run.started_at.clone(),
+        finished_at: run.finished_at.clone(),
+        trigger: run.trigger.clone(),
+        collectors: entries,
+    };
+    let run_seq = ledger::append(tx, &run.finished_at, &record)?;
+    for name in record.collectors.keys() {
+        tx.execute(
+            "INSERT OR REPLACE INTO collector_heads (collector, run_seq, run_id, finished_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, run_seq, run.run_id, run.finished_at],
+        )?;
+    }
+    Ok(RunOutcome {
+        run_seq,
+        drift,
+        new_evidence,
+    })
+}
+
+/// A collector's artifact as the evidence row stores it.
+fn artifact_record(a: &attestd_collectors::Artifact) -> ArtifactRecord {
+    ArtifactRecord {
+        source: a.source.clone(),
+        kind: a.kind.clone(),
+        sha256: a.sha256.clone(),
+        excerpt: a.excerpt.clone(),
+        present: a.present,
+        exit_status: a.exit_status,
+    }
+}
+
+/// What a run's hook may do inside the run's transaction: append rows and update the
+/// caches derived from them. Dropped before the transaction commits.
+pub struct RunTx<'a> {
+    tx: &'a Transaction<'a>,
+    path: &'a Path,
+}
+
+impl RunTx<'_> {
+    /// Append a typed row; returns its sequence number.
+    pub fn append<B: Body>(&mut self, recorded_at: &str, body: &B) -> Result<i64, StoreError> {
+        ledger::append(self.tx, recorded_at, body).map_err(|e| sqlite(self.path, e))
+    }
+
+    pub(crate) fn tx(&self) -> &Transaction<'_> {
+        self.tx
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+}
+
+/// Work done inside a run's transaction, after its rows are written (the alerts a run
+/// raises are enqueued this way, so the store never needs to know about alerts).
+pub trait RunHook {
+    fn in_transaction(
+        &mut self,
+        tx: &mut RunTx<'_>,
+        run: &RunInput,
+        outcome: &RunOutcome,
+    ) -> Result<(), StoreError>;
+}
+
+/// A run stored with nothing else in its transaction.
+pub struct NoHook;
+
+impl RunHook for NoHook {
+    fn in_transaction(
+        &mut self,
+        _: &mut RunTx<'_>,
+        _: &RunInput,
+        _: &RunOutcome,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 fn latest_verdict_set(
     conn: &Connection,
     collector: &str,
 ) -> rusqlite::Result<Option<(i64, VerdictSet)>> {
     let row: Option<(i64, String)> = conn
         .query_row(
-            "SELECT seq, body FROM ledger WHERE kind = 'verdicts' AND key = ?1 ORDER BY seq DESC LIMIT 1",
-            [collector],
+            "SELECT seq, body FROM ledger WHERE kind = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1",
+            params![RowKind::Verdicts.as_str(), collector],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;

@@ -16,9 +16,11 @@
 //! - [`Store::alert_counts`]: deliveries pending, delivered and failed (for `status`
 //!   and a metrics endpoint).
 
-use super::{ledger, sqlite, RunInput, Store, StoreError};
-use crate::alert::{self, AlertPolicy, AlertRecord, AttemptOutcome, AttemptRecord, RuleState};
-use rusqlite::{params, OptionalExtension, Transaction};
+use super::{ledger, sqlite, RunTx, Store, StoreError};
+use attestd_ledger::body::{AlertRecord, AttemptOutcome, AttemptRecord};
+use attestd_ledger::fold::deliveries::{self, Delivery};
+use attestd_ledger::RowKind;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -48,65 +50,70 @@ CREATE TABLE alert_rule_state (
 ) WITHOUT ROWID;
 "#;
 
-/// Plan the run's alerts and write them inside the run's transaction: the `alert` row
-/// (if anything is worth saying), its queue rows and the new noise state.
-pub(super) fn enqueue(
-    tx: &Transaction<'_>,
-    run: &RunInput,
-    policy: &AlertPolicy,
-) -> rusqlite::Result<Option<AlertRecord>> {
-    let mut states: BTreeMap<String, RuleState> = BTreeMap::new();
-    {
-        let mut stmt =
-            tx.prepare("SELECT rule, fails, open, since, last_notified_at FROM alert_rule_state")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                RuleState {
-                    fails: r.get(1)?,
-                    open: r.get::<_, i64>(2)? != 0,
-                    since: r.get(3)?,
-                    last_notified_at: r.get(4)?,
-                },
-            ))
-        })?;
-        for row in rows {
-            let (rule, s) = row?;
-            states.insert(rule, s);
-        }
+/// Per-rule noise state carried from run to run (the `alert_rule_state` cache).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertRuleState {
+    /// Consecutive failing runs so far.
+    pub fails: u32,
+    /// An alert about this rule went out and no recovery since.
+    pub open: bool,
+    /// When the current failure streak began.
+    pub since: Option<String>,
+    /// When the team was last told about this rule.
+    pub last_notified_at: Option<String>,
+}
+
+impl RunTx<'_> {
+    /// The noise state of every rule, as the last run left it.
+    pub fn alert_rule_states(&self) -> Result<BTreeMap<String, AlertRuleState>, StoreError> {
+        let read = || -> rusqlite::Result<BTreeMap<String, AlertRuleState>> {
+            let mut stmt = self.tx().prepare(
+                "SELECT rule, fails, open, since, last_notified_at FROM alert_rule_state",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    AlertRuleState {
+                        fails: r.get(1)?,
+                        open: r.get::<_, i64>(2)? != 0,
+                        since: r.get(3)?,
+                        last_notified_at: r.get(4)?,
+                    },
+                ))
+            })?;
+            rows.collect()
+        };
+        read().map_err(|e| sqlite(self.path(), e))
     }
-    let before = states.clone();
-    let items = alert::plan(run, &mut states, policy, chrono::Utc::now());
-    for (rule, s) in &states {
-        if before.get(rule) != Some(s) {
-            tx.execute(
+
+    /// Keep a rule's new noise state.
+    pub fn save_alert_rule_state(
+        &mut self,
+        rule: &str,
+        s: &AlertRuleState,
+    ) -> Result<(), StoreError> {
+        self.tx()
+            .execute(
                 "INSERT OR REPLACE INTO alert_rule_state (rule, fails, open, since, last_notified_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![rule, s.fails, s.open as i64, s.since, s.last_notified_at],
-            )?;
+            )
+            .map(|_| ())
+            .map_err(|e| sqlite(self.path(), e))
+    }
+
+    /// Append an `alert` row and queue one delivery per sink it is routed to.
+    pub fn enqueue_alert(&mut self, record: &AlertRecord) -> Result<i64, StoreError> {
+        let seq = self.append(&record.created_at, record)?;
+        for sink in record.routes.keys() {
+            self.tx()
+                .execute(
+                    "INSERT INTO alert_queue (alert_seq, alert_key, sink, created_at, state, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?4)",
+                    params![seq, record.key, sink, record.created_at],
+                )
+                .map_err(|e| sqlite(self.path(), e))?;
         }
+        Ok(seq)
     }
-    if items.is_empty() {
-        return Ok(None);
-    }
-    let routes = alert::route(&items, &policy.section);
-    let record = AlertRecord {
-        key: uuid::Uuid::now_v7().to_string(),
-        host: policy.host.clone(),
-        run: run.run_id.clone(),
-        created_at: run.finished_at.clone(),
-        items,
-        routes,
-        test: false,
-    };
-    let body = serde_json::to_value(&record).expect("JSON");
-    let seq = ledger::append(tx, "alert", &run.finished_at, &body)?;
-    for sink in record.routes.keys() {
-        tx.execute(
-            "INSERT INTO alert_queue (alert_seq, alert_key, sink, created_at, state, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?4)",
-            params![seq, record.key, sink, record.created_at],
-        )?;
-    }
-    Ok(Some(record))
 }
 
 /// One alert waiting for one sink.
@@ -171,11 +178,6 @@ pub struct AlertSummary {
 }
 
 impl Store {
-    /// Plan and enqueue alerts for the runs this store records (None: no alerting).
-    pub fn set_alert_policy(&mut self, policy: Option<AlertPolicy>) {
-        self.alert_policy = policy;
-    }
-
     /// The oldest pending deliveries for `sink` that are due at `now`, in creation
     /// order, stopping at the first one that is not due yet (so one sink receives its
     /// alerts in order).
@@ -243,8 +245,7 @@ impl Store {
             .map_err(|e| sqlite(&path, e))?;
         for r in results {
             let a = &r.record;
-            let body = serde_json::to_value(a).expect("JSON");
-            ledger::append(&tx, "alert_attempt", &a.at, &body).map_err(|e| sqlite(&path, e))?;
+            ledger::append(&tx, &a.at, a).map_err(|e| sqlite(&path, e))?;
             let state = match a.outcome {
                 AttemptOutcome::Delivered => "delivered",
                 AttemptOutcome::Retry => "pending",
@@ -308,20 +309,23 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT seq, body FROM ledger WHERE kind = 'alert' AND recorded_at >= ?1 AND recorded_at < ?2 ORDER BY seq",
+                "SELECT seq, body FROM ledger WHERE kind = ?1 AND recorded_at >= ?2 AND recorded_at < ?3 ORDER BY seq",
             )
             .map_err(|e| sqlite(&self.path, e))?;
         let alerts: Vec<(i64, String)> = stmt
-            .query_map(params![from.unwrap_or(""), to.unwrap_or("~")], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_map(
+                params![
+                    RowKind::Alert.as_str(),
+                    from.unwrap_or(""),
+                    to.unwrap_or("~")
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .and_then(|rows| rows.collect())
             .map_err(|e| sqlite(&self.path, e))?;
         let mut attempts_stmt = self
             .conn
-            .prepare(
-                "SELECT body FROM ledger WHERE kind = 'alert_attempt' AND key = ?1 ORDER BY seq",
-            )
+            .prepare("SELECT body FROM ledger WHERE kind = ?1 AND key = ?2 ORDER BY seq")
             .map_err(|e| sqlite(&self.path, e))?;
         let mut out = Vec::new();
         for (seq, body) in alerts {
@@ -329,7 +333,9 @@ impl Store {
                 continue;
             };
             let attempts: Vec<AttemptRecord> = attempts_stmt
-                .query_map([&alert.key], |r| r.get::<_, String>(0))
+                .query_map(params![RowKind::AlertAttempt.as_str(), &alert.key], |r| {
+                    r.get::<_, String>(0)
+                })
                 .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
                 .map_err(|e| sqlite(&self.path, e))?
                 .iter()
@@ -338,7 +344,7 @@ impl Store {
             let deliveries = alert
                 .routes
                 .keys()
-                .map(|sink| delivery_state(sink, &alert, &attempts))
+                .map(|sink| DeliveryState::from(deliveries::delivery(sink, &attempts)))
                 .collect();
             out.push(AlertSummary {
                 seq,
@@ -385,30 +391,17 @@ impl Store {
     }
 }
 
-fn delivery_state(sink: &str, alert: &AlertRecord, attempts: &[AttemptRecord]) -> DeliveryState {
-    let mine: Vec<&AttemptRecord> = attempts.iter().filter(|a| a.sink == sink).collect();
-    let delivered = mine.iter().find(|a| a.outcome == AttemptOutcome::Delivered);
-    let last = mine.last();
-    let state = if delivered.is_some() {
-        "delivered"
-    } else if last.map(|a| a.outcome) == Some(AttemptOutcome::Failed) {
-        "failed"
-    } else {
-        "pending"
-    };
-    let _ = alert;
-    DeliveryState {
-        sink: sink.to_string(),
-        state: state.to_string(),
-        attempts: mine.len() as u32,
-        delivered_at: delivered.map(|a| a.at.clone()),
-        last_attempt_at: last.map(|a| a.at.clone()),
-        last_status: last.and_then(|a| a.status),
-        last_error: last.and_then(|a| a.error.clone()),
-        next_attempt_at: if state == "pending" {
-            last.and_then(|a| a.next_attempt_at.clone())
-        } else {
-            None
-        },
+impl From<Delivery> for DeliveryState {
+    fn from(d: Delivery) -> DeliveryState {
+        DeliveryState {
+            sink: d.sink,
+            state: d.status.as_str().to_string(),
+            attempts: d.attempts,
+            delivered_at: d.delivered_at,
+            last_attempt_at: d.last_attempt_at,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            next_attempt_at: d.next_attempt_at,
+        }
     }
 }

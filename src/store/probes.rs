@@ -11,12 +11,14 @@
 //! minus the downtime.
 
 use super::{ledger, sqlite, Store, StoreError};
-use crate::probe::ProbeResult;
+use attestd_ledger::body::ProbeResult;
+use attestd_ledger::RowKind;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
-/// Index for reading one probe's rows by time (appended as a migration).
+/// Index for reading one probe's rows by time (appended as a migration; migrations are
+/// history and keep their text).
 pub const MIGRATION_PROBE_INDEX: &str =
     "CREATE INDEX ledger_probe_time ON ledger (key, recorded_at) WHERE kind = 'probe';";
 
@@ -56,8 +58,7 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
-        let body = serde_json::to_value(result).expect("probe results are JSON");
-        let seq = ledger::append(&tx, "probe", &result.at, &body).map_err(|e| sqlite(&path, e))?;
+        let seq = ledger::append(&tx, &result.at, result).map_err(|e| sqlite(&path, e))?;
         tx.commit().map_err(|e| sqlite(&path, e))?;
         Ok(seq)
     }
@@ -66,10 +67,10 @@ impl Store {
     pub fn probe_names(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT key FROM ledger WHERE kind = 'probe' ORDER BY key")
+            .prepare("SELECT DISTINCT key FROM ledger WHERE kind = ?1 ORDER BY key")
             .map_err(|e| sqlite(&self.path, e))?;
         let names = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+            .query_map([RowKind::Probe.as_str()], |r| r.get::<_, String>(0))
             .map_err(|e| sqlite(&self.path, e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| sqlite(&self.path, e))?;
@@ -89,12 +90,15 @@ impl Store {
         let lookback = from - Duration::seconds(5400);
         let mut stmt = self
             .conn
-            .prepare_cached(
+            // The kind is written into the statement (not bound) so that SQLite can use
+            // the partial index `ledger_probe_time`.
+            .prepare_cached(&format!(
                 "SELECT recorded_at, json_extract(body, '$.ok'), json_extract(body, '$.interval_seconds'),
                         json_extract(body, '$.target'), json_extract(body, '$.error')
-                 FROM ledger WHERE kind = 'probe' AND key = ?1 AND recorded_at >= ?2 AND recorded_at < ?3
+                 FROM ledger WHERE kind = '{}' AND key = ?1 AND recorded_at >= ?2 AND recorded_at < ?3
                  ORDER BY recorded_at",
-            )
+                RowKind::Probe
+            ))
             .map_err(|e| sqlite(&self.path, e))?;
         let rows = stmt
             .query_map(params![name, stamp(lookback), stamp(to)], |r| {

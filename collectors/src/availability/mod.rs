@@ -42,6 +42,11 @@ impl Collector for Availability {
     fn check_settings(&self, settings: &serde_json::Value) -> Result<(), String> {
         settings::parse(settings).map(|_| ())
     }
+    fn probes(&self, settings: &serde_json::Value) -> Vec<ProbeSpec> {
+        settings::parse(settings)
+            .map(|s| s.probes)
+            .unwrap_or_default()
+    }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
         let settings = settings::parse(&ctx.settings).map_err(CollectError::Settings)?;
         let (figures, mut artifacts) = if ctx.root.is_live() {

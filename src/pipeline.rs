@@ -1,0 +1,72 @@
+//! One run, wired once: what the daemon (`attestd run`) and `attestd collect --db` do
+//! for every run. Collecting gathers each collector's history from the store (its
+//! previous facts, and the probe measurements a collector declares it needs) and runs
+//! the engine; storing records the run with the alert hook in the run's transaction
+//! and feeds the metrics.
+//!
+//! It owns the order of those steps, nothing else: it never observes (the engine
+//! does), never judges (policy does), never writes SQL (the store does) and never
+//! sends an alert (the delivery worker does).
+
+use crate::alert::{AlertHook, AlertPolicy, AlertRecord};
+use crate::clock::Clock;
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::store::{RunInput, RunOutcome, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+/// Collect and judge `names` for `trigger`. `history` is the store the run's history
+/// comes from (none: a first run with nothing before it); probe measurements are
+/// summarised up to `measured_until`.
+pub async fn collect(
+    engine: &Engine,
+    history: Option<&Store>,
+    names: &[String],
+    trigger: &str,
+    clock: &dyn Clock,
+    measured_until: DateTime<Utc>,
+) -> RunInput {
+    let previous = |name: &str| history.and_then(|s| s.previous_facts(name).ok().flatten());
+    let specs = engine.probe_specs();
+    let wanted = names.iter().any(|n| engine.wants_probes(n));
+    let summary = match history {
+        Some(store) if wanted && !specs.is_empty() => {
+            Some(crate::probe::measurements(store, &specs, measured_until))
+        }
+        _ => None,
+    };
+    let measurements = |name: &str| engine.wants_probes(name).then(|| summary.clone()).flatten();
+    engine
+        .run_with(names, trigger, &previous, &measurements, clock)
+        .await
+}
+
+/// What storing a run produced.
+#[derive(Debug)]
+pub struct Stored {
+    pub outcome: RunOutcome,
+    /// The alert the run raised, if any (queued in the same transaction).
+    pub alert: Option<AlertRecord>,
+}
+
+/// Store a finished run in one transaction with the alerts it raises, then count it
+/// in the metrics (when the daemon keeps any).
+pub fn store(
+    store: &mut Store,
+    run: &RunInput,
+    alerts: Option<&AlertPolicy>,
+    metrics: Option<&Metrics>,
+) -> Result<Stored, StoreError> {
+    let mut hook = AlertHook::new(alerts);
+    let result = store.record_run(run, &mut hook);
+    if let Some(m) = metrics {
+        match &result {
+            Ok(outcome) => m.record_run(run, Ok(outcome.drift.len()), store),
+            Err(e) => m.record_run(run, Err(&e.to_string()), store),
+        }
+    }
+    Ok(Stored {
+        outcome: result?,
+        alert: hook.raised,
+    })
+}
