@@ -11,16 +11,19 @@
 //! all read and write rows through this crate, so they agree on every byte.
 //!
 //! Architecture invariant: this crate does no I/O and knows no database: no SQL, no
-//! files, no clock, no network. It depends on nothing of attestd but itself. A row kind
+//! files, no clock, no network (a period's schedules are evaluated in a time zone the
+//! caller passes). It depends on nothing of attestd but itself. A row kind
 //! is spelt as a string only in [`kind`].
 
 pub mod body;
 pub mod canonical;
 pub mod chain;
+pub mod cron;
 pub mod fold;
 pub mod hash;
 pub mod kind;
 pub mod row;
+pub mod summary;
 
 pub use body::Body;
 pub use canonical::canonical_json;

@@ -2,7 +2,7 @@
 //! spreadsheet, one row per control and one per exception. Derived only from the
 //! computed summary, so `verify` regenerates them and compares bytes.
 
-use super::summary::Computed;
+use attestd_ledger::summary::Computed;
 
 /// controls.csv as bytes.
 pub fn controls(c: &Computed) -> Result<Vec<u8>, csv::Error> {

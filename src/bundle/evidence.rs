@@ -4,7 +4,7 @@
 //! snapshots of sampled days in `evidence/samples/DATE.json`. Never changes what was
 //! collected.
 
-use super::summary::Sample;
+use attestd_ledger::summary::Sample;
 use attestd_ledger::{Row, RowKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

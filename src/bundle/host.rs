@@ -3,8 +3,8 @@
 //! fingerprint, and the time-sync status across the period as the `time_sync`
 //! collector's rules saw it (timestamps are only as good as the clock). Never judges.
 
-use super::summary::Computed;
 use crate::host::HostIdentity;
+use attestd_ledger::summary::Computed;
 use serde_json::json;
 
 /// The host.json document.

@@ -4,8 +4,8 @@
 //! durations, and for ISO/IEC 27001 a statement-of-applicability table. Derived only
 //! from the computed summary; it never reads the ledger.
 
-use super::summary::{Band, Computed, ControlSummary, Parameters};
 use crate::policy::Catalog;
+use attestd_ledger::summary::{Band, Computed, ControlSummary, Parameters};
 use chrono::{DateTime, Datelike, Utc};
 use std::fmt::Write;
 
@@ -76,14 +76,14 @@ struct Scale {
 
 impl Scale {
     fn x(&self, t: &str) -> f64 {
-        let t = super::summary::parse_time(t).unwrap_or(self.from);
+        let t = attestd_ledger::summary::parse_time(t).unwrap_or(self.from);
         self.x0 + ((t - self.from).num_seconds() as f64 / self.span).clamp(0.0, 1.0) * self.width
     }
 }
 
 fn timeline(out: &mut String, c: &ControlSummary, computed: &Computed, p: &Parameters) {
-    let from = super::summary::parse_time(&p.from).expect("checked");
-    let to = super::summary::parse_time(&p.to).expect("checked");
+    let from = attestd_ledger::summary::parse_time(&p.from).expect("checked");
+    let to = attestd_ledger::summary::parse_time(&p.to).expect("checked");
     let scale = Scale {
         from,
         span: ((to - from).num_seconds().max(1)) as f64,

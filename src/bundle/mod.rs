@@ -5,7 +5,6 @@
 //! module per output. The bundle never changes the database (it opens it read-only,
 //! apart from creating the signing key beside it when missing).
 
-pub mod alerts;
 pub mod csv;
 pub mod evidence;
 pub mod host;
@@ -14,16 +13,15 @@ pub mod ledger;
 pub mod oscal;
 pub mod rules;
 pub mod signing;
-pub mod summary;
 pub mod verify;
 
 use crate::host::HostIdentity;
 use crate::policy::Catalog;
 use crate::store::{PolicySnapshot, Store};
+use attestd_ledger::summary::{Analyzer, Parameters};
 use sha2::{Digest, Sha256};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use summary::{Analyzer, Parameters};
 
 /// The format tag written into summary.json.
 pub const FORMAT: &str = "attestd-bundle/1";
@@ -118,7 +116,7 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
 
     // One pass over the rows.
     let names = control_name(opts.catalog);
-    let alerts = alerts::LedgerAlerts::default();
+    let alerts = attestd_ledger::summary::LedgerAlerts::default();
     let mut analyzer = Analyzer::new(opts.params.clone(), &names, &alerts)?;
     let ledger_path = dir.join("ledger.json");
     let ledger_file = std::fs::File::create(&ledger_path).map_err(|e| io(&ledger_path, e))?;

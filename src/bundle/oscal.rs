@@ -4,7 +4,7 @@
 //! Written in a stream. Never invents a result the summary does not hold.
 
 use super::evidence::EvidenceEntry;
-use super::summary::{Computed, Parameters};
+use attestd_ledger::summary::{Computed, Parameters};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};

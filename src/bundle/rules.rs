@@ -4,8 +4,8 @@
 //! the ledger's `policy` rows, so it is what was in force, not what is configured
 //! now. Never evaluates a rule.
 
-use super::summary::PolicyChange;
 use crate::store::PolicySnapshot;
+use attestd_ledger::summary::PolicyChange;
 use attestd_ledger::{Row, RowKind};
 use serde::Serialize;
 use std::path::Path;

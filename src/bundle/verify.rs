@@ -5,9 +5,9 @@
 //! Names each failure; never repairs anything.
 
 use super::ledger::{self, ChainCheck, Section};
-use super::summary::{Analyzer, Computed, Parameters};
-use super::{alerts, list_files, sha256_file, signing};
+use super::{list_files, sha256_file, signing};
 use crate::policy::Catalog;
+use attestd_ledger::summary::{Analyzer, Computed, Parameters};
 use attestd_ledger::RowKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -258,7 +258,7 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
     };
     // One pass over ledger.json: chain, evidence bodies' hashes, recomputation.
     let names = super::control_name(catalog);
-    let alerts = alerts::LedgerAlerts::default();
+    let alerts = attestd_ledger::summary::LedgerAlerts::default();
     let mut analyzer = match Analyzer::new(params.clone(), &names, &alerts) {
         Ok(a) => a,
         Err(e) => {

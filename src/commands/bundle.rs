@@ -2,8 +2,8 @@
 //! evidence bundle for the period (the work is in `bundle/`).
 
 use super::{database_path, host_root, load_config_and_policies, CliError};
-use crate::bundle::summary::Parameters;
 use crate::cli::{BundleArgs, Format};
+use attestd_ledger::summary::Parameters;
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
 /// `YYYY-MM-DD` (start of that day, or with `end_of_day` the start of the next) or

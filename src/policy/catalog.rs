@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Framework identifiers usable in control IDs.
 pub const SOC2: &str = "soc2";
 pub const ISO2022: &str = "iso27001-2022";
-pub const ISO2013: &str = "iso27001-2013";
+pub use attestd_ledger::summary::ISO2013;
 
 #[derive(Debug, Deserialize)]
 struct CatalogFile {

@@ -22,9 +22,13 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     Policy(PolicySnapshot),
-    Evidence { key: String, collector: String },
+    Evidence {
+        key: String,
+        collector: String,
+    },
     Verdicts(VerdictSet),
-    Drift(DriftEvent),
+    /// Boxed: a drift event carries two observed values and is the largest record.
+    Drift(Box<DriftEvent>),
     Run(RunRecord),
     Alert(AlertRecord),
     AlertAttempt(AttemptRecord),
@@ -53,7 +57,7 @@ impl Decoded {
                 }
             }
             RowKind::Verdicts => Decoded::Verdicts(row.decode()?),
-            RowKind::Drift => Decoded::Drift(row.decode()?),
+            RowKind::Drift => Decoded::Drift(Box::new(row.decode()?)),
             RowKind::Run => Decoded::Run(row.decode()?),
             RowKind::Alert => Decoded::Alert(row.decode()?),
             RowKind::AlertAttempt => Decoded::AlertAttempt(row.decode()?),
