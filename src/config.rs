@@ -95,7 +95,7 @@ pub struct Config {
     pub collectors: BTreeMap<String, CollectorConfig>,
     /// Variable overrides, with the line each was set on (checked in `policy::bind`).
     pub variables: BTreeMap<String, (serde_json::Value, usize)>,
-    pub waivers: Vec<Waiver>,
+    pub waivers: Vec<WaiverEntry>,
     /// `[alerts]`, validated; no sinks means no alerting.
     pub alerts: crate::alert::AlertsSection,
 }
@@ -110,9 +110,10 @@ pub struct CollectorConfig {
     pub settings: serde_json::Value,
 }
 
-/// An accepted exception.
+/// `[[waiver]]` as written, checked (dates parsed, reason and approver given); policy
+/// binds it to a rule (`policy::Waiver`).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Waiver {
+pub struct WaiverEntry {
     pub rule: String,
     pub reason: String,
     pub approver: String,
@@ -291,7 +292,7 @@ impl Config {
                     });
                 }
             }
-            waivers.push(Waiver {
+            waivers.push(WaiverEntry {
                 rule: w.rule.into_inner(),
                 reason: w.reason,
                 approver: w.approver,

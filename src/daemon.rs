@@ -47,7 +47,8 @@ fn load(
     tx: &mpsc::UnboundedSender<BTreeSet<String>>,
 ) -> Result<Loaded, String> {
     let config = Config::load(opts.config_path.as_deref()).map_err(|e| e.to_string())?;
-    let policies = PolicySet::load(&config).map_err(|e| e.to_string())?;
+    let policies = PolicySet::load(&crate::policy::PolicyInputs::from_config(&config))
+        .map_err(|e| e.to_string())?;
     let host = crate::host::HostIdentity::read(&opts.root)
         .hostname
         .unwrap_or_else(|| "unknown-host".into());

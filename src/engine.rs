@@ -124,7 +124,7 @@ impl Engine {
                 &self.policies,
                 &collector,
                 outcome.as_ref().map_err(String::as_str),
-                &self.config.waivers,
+                &self.policies.waivers,
                 now,
             );
             collectors.push(CollectorRun {
@@ -255,7 +255,7 @@ pub fn policy_snapshot(
             ))
         })
         .collect();
-    let waivers = config
+    let waivers = policies
         .waivers
         .iter()
         .map(|w| PolicyWaiver {

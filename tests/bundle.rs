@@ -35,7 +35,7 @@ fn build_period(dir: &Path) -> (PathBuf, PathBuf) {
         "[collectors.password_policy]\nschedule = \"*/15 * * * *\"\n[collectors.availability]\nschedule = \"*/15 * * * *\"\n",
     );
     let config = Config::from_file(&config_path).unwrap();
-    let policies = PolicySet::load(&config).unwrap();
+    let policies = PolicySet::load(&attestd::policy::PolicyInputs::from_config(&config)).unwrap();
     let engine = Engine::new(Arc::new(config), Arc::new(policies), HostRoot::new(&host));
     let db = dir.join("state/attestd.db");
     let mut store = Store::open(&db).unwrap();

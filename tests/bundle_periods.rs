@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 const RULE: &str = "password.max_age";
 
 fn snapshot(config: &Config, schedule: &str) -> PolicySnapshot {
-    let policies = PolicySet::load(config).unwrap();
+    let policies = PolicySet::load(&attestd::policy::PolicyInputs::from_config(config)).unwrap();
     let collectors: Vec<std::sync::Arc<dyn attestd_collectors::Collector>> =
         attestd_collectors::all_collectors()
             .into_iter()
@@ -328,7 +328,7 @@ fn exceptions_list_the_alerts_sent_and_delivered_about_them() {
         "[alerts.sinks.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"/etc/attestd/hook-hmac\"\n",
     );
     let config = Config::from_file(&config_path).unwrap();
-    let policies = PolicySet::load(&config).unwrap();
+    let policies = PolicySet::load(&attestd::policy::PolicyInputs::from_config(&config)).unwrap();
     let hourly = snapshot(&config, "0 * * * *");
     let db = dir.path().join("state/attestd.db");
     let mut store = Store::open(&db).unwrap();

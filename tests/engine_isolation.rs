@@ -64,8 +64,12 @@ async fn a_panicking_or_hanging_collector_only_errors_its_own_rules() {
     .unwrap();
     let catalog = Catalog::from_files(&[("soc2.toml".into(), CATALOG.into())]).unwrap();
     let rules = rule("a.ok", "availability") + &rule("p.broken", "password_policy");
-    let policies =
-        PolicySet::from_rule_files(catalog, &[("r.toml".into(), rules)], &config).unwrap();
+    let policies = PolicySet::from_rule_files(
+        catalog,
+        &[("r.toml".into(), rules)],
+        &attestd::policy::PolicyInputs::from_config(&config),
+    )
+    .unwrap();
     let config = Arc::new(config);
     let policies = Arc::new(policies);
     let names = vec!["password_policy".to_string(), "availability".to_string()];

@@ -36,7 +36,9 @@ fn every_rule_has_a_passing_and_a_failing_fixture_host() {
         policy_dirs: vec![],
         ..config
     };
-    let policies = attestd::policy::PolicySet::load(&config).unwrap();
+    let policies =
+        attestd::policy::PolicySet::load(&attestd::policy::PolicyInputs::from_config(&config))
+            .unwrap();
     assert!(policies.rules.len() >= 12);
     let mut missing = Vec::new();
     for rule in &policies.rules {

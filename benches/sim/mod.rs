@@ -73,7 +73,7 @@ pub fn simulate(
     } else {
         vec!["password_policy".to_string(), "availability".to_string()]
     };
-    let policies = PolicySet::load(&config).unwrap();
+    let policies = PolicySet::load(&attestd::policy::PolicyInputs::from_config(&config)).unwrap();
     let engine = Engine::new(Arc::new(config), Arc::new(policies), HostRoot::new(host));
     let clock = SimulatedClock(Mutex::new(start));
     let rt = tokio::runtime::Builder::new_multi_thread()

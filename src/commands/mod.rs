@@ -73,7 +73,8 @@ pub fn dispatch(cli: Cli) -> i32 {
 pub fn load_config_and_policies(args: &ConfigArgs) -> Result<(Config, PolicySet), CliError> {
     let config =
         Config::load(args.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
-    let policies = PolicySet::load(&config).map_err(|e| CliError::Usage(e.to_string()))?;
+    let policies = PolicySet::load(&crate::policy::PolicyInputs::from_config(&config))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     Ok((config, policies))
 }
 

@@ -11,7 +11,8 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
     // Validate the config up front so a broken file is exit 2 with its location.
     let config =
         Config::load(args.config.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
-    crate::policy::PolicySet::load(&config).map_err(|e| CliError::Usage(e.to_string()))?;
+    crate::policy::PolicySet::load(&crate::policy::PolicyInputs::from_config(&config))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let options = DaemonOptions {
         config_path: args.config.config.clone(),
         root: host_root(args.root.as_deref())?,

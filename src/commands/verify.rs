@@ -35,18 +35,10 @@ pub fn run(args: VerifyArgs) -> Result<i32, CliError> {
 }
 
 fn verify_bundle(path: &Path, key: Option<&str>, format: Format) -> Result<i32, CliError> {
-    // The catalog only names controls; the embedded one is enough.
-    let config = crate::config::Config::parse(
-        crate::config::EMBEDDED_NAME,
-        crate::config::EMBEDDED_DEFAULT,
-    )
-    .map_err(|e| CliError::Operational(e.to_string()))?;
-    let catalog = crate::policy::PolicySet::load(&crate::config::Config {
-        policy_dirs: vec![],
-        ..config
-    })
-    .map_err(|e| CliError::Operational(e.to_string()))?
-    .catalog;
+    // The catalog only names controls; the shipped one is enough.
+    let catalog = crate::policy::PolicySet::load(&crate::policy::PolicyInputs::default())
+        .map_err(|e| CliError::Operational(e.to_string()))?
+        .catalog;
     let report = crate::bundle::verify::verify(path, key, &catalog).map_err(CliError::Usage)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("JSON")),

@@ -2,8 +2,8 @@
 //! `Verdict` per rule, applying waivers in force. Never a false pass: a rule that
 //! cannot be evaluated is `error` with the reason, and errors are never waived.
 
+use super::Waiver;
 use super::{PolicySet, Rule};
-use crate::config::Waiver;
 use attestd_collectors::Evidence;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

@@ -12,13 +12,14 @@
 
 pub mod catalog;
 mod evaluate;
+mod inputs;
 pub mod rule;
 
 pub use catalog::Catalog;
 pub use evaluate::{evaluate_collector, Status, Verdict};
+pub use inputs::{PolicyInputs, Waiver};
 pub use rule::{Rule, Severity};
 
-use crate::config::Config;
 use crate::location::FileError;
 use include_dir::{include_dir, Dir};
 use std::collections::BTreeMap;
@@ -67,20 +68,25 @@ pub struct PolicySet {
     pub shipped_from: String,
     pub rules: Vec<Rule>,
     pub variables: BTreeMap<String, Variable>,
+    /// The waivers in force, each checked to name a loaded rule.
+    pub waivers: Vec<Waiver>,
     /// Variables as one CEL map, built once.
     vars_cel: cel::Value,
 }
 
 impl PolicySet {
-    /// Load the embedded policies and the config's `policy_dirs`, and bind the config's
+    /// Load the shipped policies and the inputs' `policy_dirs`, and bind the inputs'
     /// variables and waivers. Any unknown reference is an error naming file and line.
-    pub fn load(config: &Config) -> Result<PolicySet, FileError> {
-        PolicySet::load_from(installed_policy_dir(), config)
+    pub fn load(inputs: &PolicyInputs) -> Result<PolicySet, FileError> {
+        PolicySet::load_from(installed_policy_dir(), inputs)
     }
 
     /// Load with the shipped policies from `shipped` (a directory laid out like
     /// `policies/`) or, when `None`, from the embedded copy.
-    pub fn load_from(shipped: Option<&Path>, config: &Config) -> Result<PolicySet, FileError> {
+    pub fn load_from(
+        shipped: Option<&Path>,
+        inputs: &PolicyInputs,
+    ) -> Result<PolicySet, FileError> {
         let (mut files, mut rule_files, shipped_from) = match shipped {
             Some(dir) => (
                 read_dir_files(&dir.join("frameworks"))?,
@@ -96,10 +102,10 @@ impl PolicySet {
         files.sort();
         let catalog = Catalog::from_files(&files)?;
         rule_files.sort();
-        for dir in &config.policy_dirs {
+        for dir in &inputs.policy_dirs {
             rule_files.extend(read_dir_files(dir)?);
         }
-        let mut set = PolicySet::from_rule_files(catalog, &rule_files, config)?;
+        let mut set = PolicySet::from_rule_files(catalog, &rule_files, inputs)?;
         set.shipped_from = shipped_from;
         Ok(set)
     }
@@ -108,10 +114,10 @@ impl PolicySet {
     pub fn from_rule_files(
         catalog: Catalog,
         rule_files: &[(String, String)],
-        config: &Config,
+        inputs: &PolicyInputs,
     ) -> Result<PolicySet, FileError> {
         let mut collectors = attestd_collectors::known_collector_names();
-        collectors.extend(config.plugin_names());
+        collectors.extend(inputs.plugins.iter().map(String::as_str));
         let mut rules: Vec<Rule> = Vec::new();
         let mut variables: BTreeMap<String, Variable> = BTreeMap::new();
         // Variables are global: a rule may use one declared in an earlier file.
@@ -161,9 +167,9 @@ impl PolicySet {
                 rules.push(r);
             }
         }
-        for (vname, (value, line)) in &config.variables {
+        for (vname, (value, line)) in &inputs.variables {
             let err = |message: String| FileError {
-                file: config.source.clone(),
+                file: inputs.source.clone(),
                 line: *line,
                 field: format!("variables.{vname}"),
                 message,
@@ -181,12 +187,12 @@ impl PolicySet {
                 )));
             }
             var.value = value.clone();
-            var.set_in = format!("{}:{line}", config.source);
+            var.set_in = format!("{}:{line}", inputs.source);
         }
-        for w in &config.waivers {
+        for w in &inputs.waivers {
             if !rules.iter().any(|r| r.id == w.rule) {
                 return Err(FileError {
-                    file: config.source.clone(),
+                    file: inputs.source.clone(),
                     line: w.line,
                     field: "waiver.rule".into(),
                     message: format!(
@@ -206,6 +212,7 @@ impl PolicySet {
             shipped_from: String::new(),
             rules,
             variables,
+            waivers: inputs.waivers.clone(),
             vars_cel,
         })
     }
@@ -351,11 +358,11 @@ remediation = "fix"
         )
     }
 
-    fn config(text: &str) -> Config {
-        Config::parse("attestd.toml", text).unwrap()
+    fn config(text: &str) -> PolicyInputs {
+        PolicyInputs::from_config(&crate::config::Config::parse("attestd.toml", text).unwrap())
     }
 
-    fn judge(set: &PolicySet, facts: serde_json::Value, cfg: &Config) -> Verdict {
+    fn judge(set: &PolicySet, facts: serde_json::Value, cfg: &PolicyInputs) -> Verdict {
         let ev = Evidence {
             facts,
             artifacts: vec![],
@@ -579,7 +586,7 @@ remediation = "fix"
                 std::fs::write(target, text).unwrap();
             }
         }
-        let cfg = Config::parse("attestd.toml", "[daemon]\npolicy_dirs = []\n").unwrap();
+        let cfg = config("[daemon]\npolicy_dirs = []\n");
         let embedded = PolicySet::load_from(None, &cfg).unwrap();
         let installed = PolicySet::load_from(Some(&shipped), &cfg).unwrap();
         assert_eq!(embedded.shipped_from, EMBEDDED_POLICIES_NAME);
