@@ -21,6 +21,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock's time, for the few places that run only for real (delivery
+/// retries, probes, the end of a bundle's period): everything judged or stored takes
+/// its time from a `Clock` so tests can inject it.
+pub fn now() -> DateTime<Utc> {
+    SystemClock.now()
+}
+
 /// UTC RFC 3339 with seconds, the format of every stored timestamp.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

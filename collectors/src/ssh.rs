@@ -17,34 +17,6 @@ const PAM_SSHD: &str = "/etc/pam.d/sshd";
 /// PAM modules that ask for a second factor (one-time codes, U2F keys, Duo push).
 const SECOND_FACTOR_MODULES: [&str; 4] =
     ["pam_google_authenticator", "pam_u2f", "pam_oath", "pam_duo"];
-/// Ciphers no longer considered safe: CBC modes (CIS Debian 12 5.1.6), RC4, 3DES, Blowfish, CAST.
-const WEAK_CIPHERS: [&str; 9] = [
-    "3des-cbc",
-    "aes128-cbc",
-    "aes192-cbc",
-    "aes256-cbc",
-    "rijndael-cbc@lysator.liu.se",
-    "blowfish-cbc",
-    "cast128-cbc",
-    "arcfour",
-    "arcfour*",
-];
-/// MACs built on MD5, SHA-1, RIPEMD-160 or a 64-bit tag (CIS Debian 12 5.1.15).
-const WEAK_MACS: [&str; 6] = [
-    "hmac-md5*",
-    "hmac-sha1*",
-    "hmac-ripemd160*",
-    "umac-64*",
-    "hmac-sha2-*-96*",
-    "hmac-md5-96*",
-];
-/// Key exchanges on SHA-1 or 1024-bit groups (CIS Debian 12 5.1.12).
-const WEAK_KEX: [&str; 3] = [
-    "diffie-hellman-group1-sha1",
-    "diffie-hellman-group14-sha1",
-    "diffie-hellman-group-exchange-sha1",
-];
-
 /// The OpenSSH server's effective configuration.
 pub struct Ssh;
 
@@ -53,7 +25,8 @@ impl Collector for Ssh {
         "ssh"
     }
     fn version(&self) -> &'static str {
-        "1"
+        // 2: the algorithm lists only; which of them are weak is policy (ssh.toml).
+        "2"
     }
     fn watched_paths(&self, _settings: &Value) -> Vec<PathBuf> {
         crate::host_paths(&[sshd_config::SSH_DIR, PAM_SSHD, "/etc/pam.d"])
@@ -75,12 +48,6 @@ impl Collector for Ssh {
 
 /// The facts for an installed sshd.
 fn facts(config: &SshdConfig, eff: &Effective, pam_modules: &[String]) -> Value {
-    let weak = |list: &[String], patterns: &[&str]| -> Vec<String> {
-        list.iter()
-            .filter(|a| patterns.iter().any(|p| sshd_config::wildcard_match(p, a)))
-            .cloned()
-            .collect()
-    };
     let methods = eff.authentication_methods.clone();
     let distinct = |list: &Vec<String>| {
         let mut names: Vec<&str> = list
@@ -156,9 +123,6 @@ fn facts(config: &SshdConfig, eff: &Effective, pam_modules: &[String]) -> Value 
         "ciphers": eff.ciphers,
         "macs": eff.macs,
         "kex_algorithms": eff.kex_algorithms,
-        "weak_ciphers": weak(&eff.ciphers, &WEAK_CIPHERS),
-        "weak_macs": weak(&eff.macs, &WEAK_MACS),
-        "weak_kex_algorithms": weak(&eff.kex_algorithms, &WEAK_KEX),
         "client_alive_interval": eff.client_alive_interval,
         "client_alive_count_max": eff.client_alive_count_max,
         "set_in": eff.set_in,

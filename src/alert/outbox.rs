@@ -60,7 +60,7 @@ pub async fn deliver_batch(
     section: &AlertsSection,
     stop: Option<&mut watch::Receiver<bool>>,
 ) -> Result<BatchReport, StoreError> {
-    let now = rfc3339(Utc::now());
+    let now = rfc3339(crate::clock::now());
     let due = tokio::task::block_in_place(|| store.due_deliveries(name, &now, BATCH))?;
     let mut report = BatchReport::default();
     let mut results = Vec::new();
@@ -102,7 +102,7 @@ fn attempt_record(
     section: &AlertsSection,
 ) -> (AttemptRecord, bool) {
     let attempt = q.attempts + 1;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let mut rec = AttemptRecord {
         key: q.alert.key.clone(),
         sink: q.sink.clone(),
@@ -273,7 +273,7 @@ async fn sink_loop(
             .flatten()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| {
-                (t.with_timezone(&Utc) - Utc::now())
+                (t.with_timezone(&Utc) - crate::clock::now())
                     .to_std()
                     .unwrap_or(Duration::ZERO)
                     .max(Duration::from_millis(200))
@@ -301,7 +301,7 @@ pub async fn test_sinks(
         id: id.clone(),
         host: host.to_string(),
         run: "test".into(),
-        created_at: rfc3339(Utc::now()),
+        created_at: rfc3339(crate::clock::now()),
         items: vec![],
         test: true,
     };

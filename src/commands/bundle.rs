@@ -36,7 +36,7 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
         )));
     }
     // A period cannot end in the future: runs that have not happened yet are no gap.
-    let now = Utc::now();
+    let now = crate::clock::now();
     let to = if to > now {
         eprintln!(
             "attestd: note: the period is cut at now ({}); later runs have not happened yet",
@@ -116,7 +116,7 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
         out: &args.out,
         catalog: &policies.catalog,
         identity: crate::host::HostIdentity::read(&root),
-        generated_at: crate::clock::rfc3339(Utc::now()),
+        generated_at: crate::clock::rfc3339(crate::clock::now()),
     })
     .map_err(CliError::Operational)?;
     if let Some(b) = &built.chain_break {

@@ -14,6 +14,7 @@ pub const ISO2022: &str = "iso27001-2022";
 pub use attestd_ledger::summary::ISO2013;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CatalogFile {
     framework: FrameworkHeader,
     #[serde(rename = "control")]
@@ -21,6 +22,7 @@ struct CatalogFile {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // `version` and `note` are read by people, not code.
 struct FrameworkHeader {
     id: String,
@@ -31,8 +33,10 @@ struct FrameworkHeader {
     note: String,
 }
 
-/// One control of a framework.
+/// One control of a framework. Unknown keys are refused: a misspelt `iso2013` would
+/// otherwise drop the control's mappings without a word.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ControlEntry {
     pub id: String,
     pub name: String,
@@ -124,5 +128,19 @@ impl Catalog {
             .controls
             .iter()
             .find(|c| c.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_an_error_naming_file_and_line() {
+        let text = "[framework]\nid = \"iso27001-2022\"\nname = \"x\"\n\n[[control]]\nid = \"A.5.1\"\nname = \"n\"\nsummary = \"s\"\niso2103 = [\"A.5.1.1\"]\n";
+        let e = Catalog::from_files(&[("iso.toml".into(), text.into())]).unwrap_err();
+        assert_eq!(e.file, "iso.toml");
+        assert_eq!(e.line, 9, "{e:?}");
+        assert!(e.to_string().contains("iso2103"), "{e}");
     }
 }

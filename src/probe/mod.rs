@@ -246,7 +246,7 @@ pub fn spawn_all(
                 let mut was_ok = None;
                 loop {
                     tick.tick().await;
-                    let result = run_probe(&probe, Utc::now()).await;
+                    let result = run_probe(&probe, crate::clock::now()).await;
                     if was_ok != Some(result.ok) {
                         if result.ok {
                             tracing::info!(probe = %spec.name, target = %result.target, "endpoint up");

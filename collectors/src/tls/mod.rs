@@ -150,7 +150,8 @@ impl Collector for Tls {
         "tls"
     }
     fn version(&self) -> &'static str {
-        "1"
+        // 2: suite_traits instead of weak_suites; which traits are weak is policy.
+        "2"
     }
     fn watched_paths(&self, settings: &Value) -> Vec<PathBuf> {
         match parse_settings(settings) {
@@ -356,7 +357,7 @@ fn probe_endpoint(
         }
     }
     artifact.present = true;
-    entry["weak_suites"] = json!(weak_classes(&suites));
+    entry["suite_traits"] = Value::Object(suite_traits(&suites));
     entry["protocols"] = Value::Object(protocols.clone());
     entry["suites"] = Value::Object(suites);
     entry["negotiated"] = Value::Object(negotiated);
@@ -470,49 +471,54 @@ impl Prober<'_> {
     }
 }
 
-/// Classes of weak suites among those accepted: `NULL` (no encryption), `EXPORT`,
-/// `ANON` (no authentication), `DES`, `3DES`, `RC4`, and `CBC_TLS1_0` (a CBC suite
-/// accepted over SSLv3 or TLS 1.0).
-fn weak_classes(suites: &Map<String, Value>) -> Vec<&'static str> {
-    use tls_parser::{TlsCipherEnc as E, TlsCipherEncMode, TlsCipherSuite};
-    let mut out = std::collections::BTreeSet::new();
-    for (version, list) in suites {
-        for name in list
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|n| n.as_str())
-        {
-            let Some(s) = TlsCipherSuite::from_name(name) else {
-                continue;
-            };
-            match s.enc {
-                E::Null => {
-                    out.insert("NULL");
-                }
-                E::Rc4 => {
-                    out.insert("RC4");
-                }
-                E::TripleDes => {
-                    out.insert("3DES");
-                }
-                E::Des => {
-                    out.insert("DES");
-                }
-                _ => {}
-            }
-            if name.contains("EXPORT") {
-                out.insert("EXPORT");
-            }
-            if name.contains("_anon_") {
-                out.insert("ANON");
-            }
-            if (version == "tls1_0" || version == "ssl3") && s.enc_mode == TlsCipherEncMode::Cbc {
-                out.insert("CBC_TLS1_0");
-            }
+/// What each accepted suite is made of, by IANA name: its bulk cipher (`NULL`, `DES`,
+/// `3DES`, `RC2`, `RC4`, `AES`, `CHACHA20_POLY1305`, ...), its mode (`CBC`, `CCM`,
+/// `GCM`), `EXPORT` for export-grade suites and `ANON` for suites without server
+/// authentication. Which of these are weak, and over which versions, is policy
+/// (`tls_weak_suite_traits` in tls.toml); the collector only names them.
+fn suite_traits(suites: &Map<String, Value>) -> Map<String, Value> {
+    use tls_parser::{TlsCipherEnc as E, TlsCipherEncMode as M, TlsCipherSuite};
+    let mut out = Map::new();
+    for name in suites
+        .values()
+        .filter_map(|l| l.as_array())
+        .flatten()
+        .filter_map(|n| n.as_str())
+    {
+        let Some(s) = TlsCipherSuite::from_name(name) else {
+            continue;
+        };
+        let enc = match s.enc {
+            E::Null => "NULL",
+            E::Des => "DES",
+            E::TripleDes => "3DES",
+            E::Rc2 => "RC2",
+            E::Rc4 => "RC4",
+            E::Aria => "ARIA",
+            E::Idea => "IDEA",
+            E::Seed => "SEED",
+            E::Aes => "AES",
+            E::Camellia => "CAMELLIA",
+            E::Chacha20_Poly1305 => "CHACHA20_POLY1305",
+            E::Sm4 => "SM4",
+            E::Aegis => "AEGIS",
+        };
+        let mut traits = std::collections::BTreeSet::from([enc]);
+        match s.enc_mode {
+            M::Cbc => traits.insert("CBC"),
+            M::Ccm => traits.insert("CCM"),
+            M::Gcm => traits.insert("GCM"),
+            M::Null => false,
+        };
+        if name.contains("EXPORT") {
+            traits.insert("EXPORT");
         }
+        if name.contains("_anon_") {
+            traits.insert("ANON");
+        }
+        out.insert(name.to_string(), json!(traits));
     }
-    out.into_iter().collect()
+    out
 }
 
 #[cfg(test)]
@@ -563,7 +569,7 @@ mod tests {
     }
 
     #[test]
-    fn weak_classes_name_what_was_accepted() {
+    fn suite_traits_name_what_each_accepted_suite_is_made_of() {
         let mut suites = Map::new();
         suites.insert(
             "tls1_0".into(),
@@ -573,6 +579,13 @@ mod tests {
             "tls1_2".into(),
             json!(["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]),
         );
-        assert_eq!(weak_classes(&suites), vec!["3DES", "CBC_TLS1_0", "NULL"]);
+        assert_eq!(
+            Value::Object(suite_traits(&suites)),
+            json!({
+                "TLS_RSA_WITH_3DES_EDE_CBC_SHA": ["3DES", "CBC"],
+                "TLS_RSA_WITH_NULL_SHA": ["NULL"],
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": ["AES", "GCM"],
+            })
+        );
     }
 }
