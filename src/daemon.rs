@@ -52,7 +52,7 @@ fn load(
     let host = crate::host::HostIdentity::read(&opts.root)
         .hostname
         .unwrap_or_else(|| "unknown-host".into());
-    let alert_policy = AlertPolicy::new(&config.alerts, &policies, &host);
+    let alert_policy = crate::pipeline::alert_policy(&config.alerts, &policies, &host);
     let engine = Arc::new(Engine::new(
         Arc::new(config),
         Arc::new(policies),

@@ -8,10 +8,11 @@
 //! does), never judges (policy does), never writes SQL (the store does) and never
 //! sends an alert (the delivery worker does).
 
-use crate::alert::{AlertHook, AlertPolicy, AlertRecord};
+use crate::alert::{AlertHook, AlertPolicy, AlertRecord, AlertsSection, RuleInfo};
 use crate::clock::Clock;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
+use crate::policy::PolicySet;
 use crate::store::{RunInput, RunOutcome, Store, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -39,6 +40,31 @@ pub async fn collect(
     engine
         .run_with(names, trigger, &previous, &measurements, clock)
         .await
+}
+
+/// The alert policy for an `[alerts]` section and the loaded rules (None when no sink
+/// is configured).
+pub fn alert_policy(
+    section: &AlertsSection,
+    policies: &PolicySet,
+    host: &str,
+) -> Option<AlertPolicy> {
+    let rules = policies
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                r.id.clone(),
+                RuleInfo {
+                    title: r.title.clone(),
+                    severity: r.severity.as_str().to_string(),
+                    controls: r.controls.clone(),
+                    remediation: r.remediation.trim().to_string(),
+                },
+            )
+        })
+        .collect();
+    AlertPolicy::new(section, rules, host)
 }
 
 /// What storing a run produced.

@@ -332,7 +332,7 @@ fn exceptions_list_the_alerts_sent_and_delivered_about_them() {
     let hourly = snapshot(&config, "0 * * * *");
     let db = dir.path().join("state/attestd.db");
     let mut store = Store::open(&db).unwrap();
-    let alert_policy = attestd::alert::AlertPolicy::new(&config.alerts, &policies, "web-1");
+    let alert_policy = attestd::pipeline::alert_policy(&config.alerts, &policies, "web-1");
     let day = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     for hour in 0..6 {
         let status = if (1..=3).contains(&hour) {

@@ -15,8 +15,8 @@ pub mod sink;
 
 pub use enqueue::AlertHook;
 
-use crate::policy::{PolicySet, Status};
 use crate::store::RunInput;
+use attestd_ledger::body::Status;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -153,25 +153,15 @@ pub struct AlertPolicy {
 impl AlertPolicy {
     /// The policy for an `[alerts]` section, or None when no sink is configured
     /// (nothing to plan).
-    pub fn new(section: &AlertsSection, policies: &PolicySet, host: &str) -> Option<AlertPolicy> {
+    /// `rules` is what messages say about each rule (see `pipeline::alert_policy`).
+    pub fn new(
+        section: &AlertsSection,
+        rules: BTreeMap<String, RuleInfo>,
+        host: &str,
+    ) -> Option<AlertPolicy> {
         if section.sinks.is_empty() {
             return None;
         }
-        let rules = policies
-            .rules
-            .iter()
-            .map(|r| {
-                (
-                    r.id.clone(),
-                    RuleInfo {
-                        title: r.title.clone(),
-                        severity: r.severity.as_str().to_string(),
-                        controls: r.controls.clone(),
-                        remediation: r.remediation.trim().to_string(),
-                    },
-                )
-            })
-            .collect();
         Some(AlertPolicy {
             host: host.to_string(),
             section: section.clone(),
@@ -418,8 +408,8 @@ pub fn credentials_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Verdict;
     use crate::store::{CollectorRun, RunInput};
+    use attestd_ledger::body::Verdict;
 
     fn policy(extra: &str) -> AlertPolicy {
         let section: AlertsSection = toml::from_str(&format!(

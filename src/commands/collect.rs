@@ -26,7 +26,7 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
     let host = HostIdentity::read(&root)
         .hostname
         .unwrap_or_else(|| "unknown-host".into());
-    let alert_policy = crate::alert::AlertPolicy::new(&config.alerts, &policies, &host);
+    let alert_policy = pipeline::alert_policy(&config.alerts, &policies, &host);
     let engine = Engine::new(Arc::new(config), Arc::new(policies), root.clone());
     let rt = runtime()?;
     // Endpoint probes: taken once now (the daemon takes them on their own schedule),

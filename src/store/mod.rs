@@ -139,8 +139,10 @@ impl Store {
         Ok(store)
     }
 
-    /// The connection, for readers that stream rows (bundles).
-    pub fn connection(&self) -> &Connection {
+    /// The connection, for this module's own tests; everything else goes through the
+    /// store's methods.
+    #[cfg(test)]
+    fn connection(&self) -> &Connection {
         &self.conn
     }
 
