@@ -67,6 +67,10 @@ pub enum Command {
     /// package).
     #[command(hide = true)]
     GenerateAssets(GenerateAssetsArgs),
+    /// Run one collector for the daemon and exit (the daemon starts this itself: a
+    /// request on stdin, evidence as JSON on stdout).
+    #[command(hide = true, name = "collect-worker")]
+    CollectWorker,
 }
 
 #[derive(Debug, Args)]

@@ -53,11 +53,11 @@ fn load(
         .hostname
         .unwrap_or_else(|| "unknown-host".into());
     let alert_policy = crate::pipeline::alert_policy(&config.alerts, &policies, &host);
-    let engine = Arc::new(Engine::new(
+    let engine = Arc::new(Engine::isolated(Engine::new(
         Arc::new(config),
         Arc::new(policies),
         opts.root.clone(),
-    ));
+    )));
     let config = &engine.config;
     let schedules = config
         .collectors

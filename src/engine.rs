@@ -24,6 +24,10 @@ pub struct Engine {
     /// The parameters in force (rules, variables, schedules, collector versions),
     /// recorded in the ledger when they change.
     policy: PolicySnapshot,
+    /// When set, built-in collectors run in a worker process started from this binary
+    /// (`crate::worker`); otherwise on a blocking thread of this process (library use
+    /// and tests with collectors of their own).
+    worker: Option<(std::path::PathBuf, crate::worker::Limits)>,
 }
 
 impl Engine {
@@ -50,7 +54,28 @@ impl Engine {
             root,
             collectors,
             policy,
+            worker: None,
         }
+    }
+
+    /// This engine with its built-in collectors in workers re-executed from this
+    /// binary, under the default limits. When the binary's path cannot be found (an odd
+    /// `/proc`), collectors run in this process as before and a warning says so.
+    pub fn isolated(self) -> Engine {
+        match std::env::current_exe() {
+            Ok(exe) => self.with_worker(exe, crate::worker::Limits::default()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot find attestd's own binary; collectors run in this process");
+                self
+            }
+        }
+    }
+
+    /// Run built-in collectors in worker processes re-executed from `exe` (the
+    /// attestd binary) under `limits`.
+    pub fn with_worker(mut self, exe: std::path::PathBuf, limits: crate::worker::Limits) -> Engine {
+        self.worker = Some((exe, limits));
+        self
     }
 
     /// The collectors this engine knows.
@@ -113,7 +138,11 @@ impl Engine {
                 measurements: measurements(name),
                 now: started,
             };
-            tasks.push(tokio::spawn(observe(collector, ctx, timeout)));
+            let worker = self
+                .worker
+                .clone()
+                .filter(|_| attestd_collectors::collector_by_name(name).is_some());
+            tasks.push(tokio::spawn(observe(collector, ctx, timeout, worker)));
         }
         let mut collectors = Vec::new();
         for task in tasks {
@@ -167,10 +196,19 @@ async fn observe(
     collector: Arc<dyn Collector>,
     ctx: CollectContext,
     timeout: Duration,
+    worker: Option<(std::path::PathBuf, crate::worker::Limits)>,
 ) -> (String, String, Result<Evidence, String>, u64) {
     let name = collector.name().to_string();
     let version = collector.version().to_string();
     let start = Instant::now();
+    if let Some((exe, limits)) = worker {
+        let req = crate::worker::Request::new(&name, &ctx);
+        let outcome = crate::worker::observe(&exe, &req, timeout, limits).await;
+        if let Err(reason) = &outcome {
+            tracing::warn!(collector = %name, reason = %reason, "collector could not observe");
+        }
+        return (name, version, outcome, start.elapsed().as_millis() as u64);
+    }
     let worker = {
         let collector = collector.clone();
         tokio::task::spawn_blocking(move || collector.collect(&ctx))

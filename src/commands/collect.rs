@@ -27,7 +27,11 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         .hostname
         .unwrap_or_else(|| "unknown-host".into());
     let alert_policy = pipeline::alert_policy(&config.alerts, &policies, &host);
-    let engine = Engine::new(Arc::new(config), Arc::new(policies), root.clone());
+    let engine = Engine::isolated(Engine::new(
+        Arc::new(config),
+        Arc::new(policies),
+        root.clone(),
+    ));
     let rt = runtime()?;
     // Endpoint probes: taken once now (the daemon takes them on their own schedule),
     // kept with --db, and summarised for the collectors that ask for them. Without

@@ -55,6 +55,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(a) => verify::run(a),
         Command::Alerts(a) => alerts::run(a),
         Command::GenerateAssets(a) => generate_assets::run(a),
+        Command::CollectWorker => return crate::worker::serve(),
         Command::Availability(a) => availability::run(a),
         Command::Bundle(a) => bundle::run(a),
         Command::Evidence(a) => evidence::run(a),
