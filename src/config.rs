@@ -273,14 +273,12 @@ impl Config {
                     exec_plugin::check_settings(&cname, &settings_json)
                 }
             }
-            .map_err(|m| FileError {
-                file: name.to_string(),
-                line: settings_keys(&m)
-                    .iter()
-                    .find_map(|k| crate::location::key_line(text, &["collectors", &cname, k]))
-                    .unwrap_or_else(|| lines.line_of_span(&name_spanned.span())),
-                field: field.clone(),
-                message: m,
+            .map_err(|m| settings_error(name, text, &cname, m))
+            .map_err(|mut e| {
+                if e.line == 0 {
+                    e.line = lines.line_of_span(&name_spanned.span());
+                }
+                e
             })?;
             entry.settings = settings_json;
         }
@@ -436,17 +434,86 @@ impl Config {
     }
 }
 
-/// The top-level settings a collector's message may be about: its leading word (as in
-/// `probes[0] (web).url: ...` or `read_timeout_seconds = 0: ...`) and the first
-/// `` `key` `` it quotes (as in "unknown field `probe`").
-fn settings_keys(message: &str) -> Vec<String> {
+/// A collector's settings error at the line of the key it is about: a message that
+/// starts with a path (`probes[0] (web).url: ...`) names that key; otherwise its leading
+/// word or first `` `quoted` `` key gives the line (line 0 when none is found).
+fn settings_error(file: &str, text: &str, collector: &str, message: String) -> FileError {
+    let table = format!("collectors.{collector}");
+    if let Some((path, rest)) = leading_path(&message) {
+        let mut steps = vec!["collectors", collector];
+        steps.extend(path_steps(&path));
+        if let Some(line) = crate::location::key_line(text, &steps) {
+            return FileError {
+                file: file.to_string(),
+                line,
+                field: format!("{table}.{path}"),
+                message: rest.to_string(),
+            };
+        }
+    }
     let lead: String = message
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
-    let mut keys = vec![lead];
-    keys.extend(message.split('`').nth(1).map(str::to_string));
-    keys
+    let quoted = message.split('`').nth(1).unwrap_or("");
+    let line = [lead.as_str(), quoted]
+        .iter()
+        .find_map(|k| crate::location::key_line(text, &["collectors", collector, k]))
+        .unwrap_or(0);
+    FileError {
+        file: file.to_string(),
+        line,
+        field: table,
+        message,
+    }
+}
+
+/// `probes[0].url` and the rest of `probes[0] (web).url: must ...` (the `(name)` part is
+/// dropped from the path), when the message starts with a path followed by `:`.
+fn leading_path(message: &str) -> Option<(String, &str)> {
+    let mut path = String::new();
+    let mut rest = message;
+    loop {
+        let ident = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '[' || c == ']'))
+            .unwrap_or(rest.len());
+        if ident == 0 {
+            return None;
+        }
+        path.push_str(&rest[..ident]);
+        rest = &rest[ident..];
+        if let Some(after) = rest.strip_prefix(" (") {
+            rest = &after[after.find(')')? + 1..];
+        }
+        match rest.strip_prefix('.') {
+            Some(after) => {
+                path.push('.');
+                rest = after;
+            }
+            None => break,
+        }
+    }
+    let rest = rest.strip_prefix(':')?.trim_start();
+    Some((path, rest))
+}
+
+/// `probes[0].url` as key-line steps: `probes`, `[0]`, `url`.
+fn path_steps(path: &str) -> Vec<&str> {
+    let mut steps = Vec::new();
+    for seg in path.split('.') {
+        match seg.find('[') {
+            Some(i) => {
+                steps.push(&seg[..i]);
+                let mut idx = &seg[i..];
+                while let Some(end) = idx.find(']') {
+                    steps.push(&idx[..=end]);
+                    idx = &idx[end + 1..];
+                }
+            }
+            None => steps.push(seg),
+        }
+    }
+    steps
 }
 
 fn parse_expiry(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -490,6 +557,8 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, 3, "{e}");
+        assert_eq!(e.field, "collectors.availability.probes[0].url", "{e}");
+        assert!(e.message.starts_with("must start with http://"), "{e}");
         let e = Config::parse("a.toml", "[collectors.ssh]\n\nenabled = 1\n").unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (3, "collectors.ssh.enabled"));
     }
@@ -603,7 +672,7 @@ mod tests {
         assert_eq!(c.plugins().len(), 2);
         let e =
             Config::parse("a.toml", "[collectors.\"exec:x\"]\ncommand = [\"x\"]\n").unwrap_err();
-        assert_eq!((e.line, e.field.as_str()), (2, "collectors.exec:x"));
+        assert_eq!((e.line, e.field.as_str()), (2, "collectors.exec:x.command"));
         assert!(e.message.contains("absolute path"), "{e}");
     }
 }

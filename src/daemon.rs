@@ -232,6 +232,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 match load(&opts, &tx) {
                     Ok(new) => {
+                        metrics.record_reload(Ok(()), crate::clock::rfc3339(chrono::Utc::now()));
                         loaded = new;
                         store.set_alert_policy(loaded.alert_policy.clone());
                         worker.shutdown().await;
@@ -254,7 +255,10 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                         // The reason goes in the message too: `journalctl -u attestd` shows
                         // only the message, and the operator needs the file and line.
                         tracing::error!(error = %e, "reload failed; keeping the previous configuration: {e}");
-                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                        metrics.record_reload(Err(&e), crate::clock::rfc3339(chrono::Utc::now()));
+                        // `systemctl status` shows this line until the next run's status.
+                        let status = format!("reload refused, running the previous configuration: {e}");
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]);
                     }
                 }
             }

@@ -162,20 +162,34 @@ fn join_path(path: &[String]) -> String {
     out
 }
 
-/// The line of the key at `path` (`["collectors", "ssh", "schedule"]`) in a TOML
-/// document, if the document parses and holds it.
+/// The line of the key at `path` (`["collectors", "ssh", "schedule"]`; `"[2]"` steps
+/// into an array) in a TOML document, if the document parses and holds it.
 pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
     let doc = toml::de::DeTable::parse(text).ok()?;
-    let (last, parents) = path.split_last()?;
     let mut table = doc.get_ref();
-    for p in parents {
-        match table.get(*p)?.get_ref() {
-            toml::de::DeValue::Table(t) => table = t,
-            _ => return None,
+    let mut span = None;
+    let mut value: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
+    for step in path {
+        if let Some(i) = step.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            let toml::de::DeValue::Array(items) = value?.get_ref() else {
+                return None;
+            };
+            let item = items.get(i.parse::<usize>().ok()?)?;
+            span = Some(item.span());
+            value = Some(item);
+        } else {
+            if let Some(v) = value {
+                match v.get_ref() {
+                    toml::de::DeValue::Table(t) => table = t,
+                    _ => return None,
+                }
+            }
+            let (key, v) = table.get_key_value(*step)?;
+            span = Some(key.span());
+            value = Some(v);
         }
     }
-    let (key, _) = table.get_key_value(*last)?;
-    Some(LineIndex::new(text).line_of_span(&key.span()))
+    Some(LineIndex::new(text).line_of_span(&span?))
 }
 
 #[cfg(test)]
@@ -237,5 +251,8 @@ mod tests {
         let text = "[collectors.ssh]\n\nschedule = \"x\"\n";
         assert_eq!(key_line(text, &["collectors", "ssh", "schedule"]), Some(3));
         assert_eq!(key_line(text, &["collectors", "ssh", "nope"]), None);
+        let text = "[c]\np = [\n  { a = 1 },\n  { a = 2,\n    b = 3 },\n]\n";
+        assert_eq!(key_line(text, &["c", "p", "[1]", "b"]), Some(5));
+        assert_eq!(key_line(text, &["c", "p", "[1]"]), Some(4));
     }
 }

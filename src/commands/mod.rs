@@ -10,6 +10,7 @@ mod evidence;
 mod generate_assets;
 mod history;
 mod key;
+mod reload;
 mod run;
 mod status;
 mod verify;
@@ -59,6 +60,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Bundle(a) => bundle::run(a),
         Command::Evidence(a) => evidence::run(a),
         Command::Key(a) => key::run(a),
+        Command::Reload(a) => reload::run(a),
     };
     match result {
         Ok(code) => code,
