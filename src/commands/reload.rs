@@ -20,11 +20,16 @@ use std::time::{Duration, Instant};
 pub fn run(args: ReloadArgs) -> Result<i32, CliError> {
     let local = load_config_and_policies(&args.config).map(|(config, _)| config);
     // The socket the daemon serves: given, else the one the new config names (a reload
-    // does not move it), else the default one.
+    // does not move it; read from the TOML even when the config is refused), else the
+    // default one.
     let socket: Option<PathBuf> = match (&args.socket, &local) {
         (Some(s), _) => Some(s.clone()),
         (None, Ok(config)) => config.status_socket.clone(),
-        (None, Err(_)) => crate::paths::default_status_socket(),
+        (None, Err(_)) => match socket_in_broken_config(&args.config) {
+            Some(s) if s.as_os_str().is_empty() => None,
+            Some(s) => Some(s),
+            None => crate::paths::default_status_socket(),
+        },
     };
     let before = socket.as_deref().and_then(|s| read_reload_state(s).ok());
     let pid = i32::try_from(args.pid)
@@ -64,6 +69,18 @@ pub fn run(args: ReloadArgs) -> Result<i32, CliError> {
         }
         (None, Err(e)) => Err(refused(e.message())),
     }
+}
+
+/// `daemon.status_socket` of a config file that does not validate, if it is still TOML.
+fn socket_in_broken_config(args: &crate::cli::ConfigArgs) -> Option<PathBuf> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::config::SYSTEM_CONFIG_PATH));
+    let text = std::fs::read_to_string(path).ok()?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    let socket = table.get("daemon")?.get("status_socket")?.as_str()?;
+    Some(PathBuf::from(socket))
 }
 
 fn refused(reason: &str) -> CliError {
