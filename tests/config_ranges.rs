@@ -412,3 +412,82 @@ proptest! {
         }
     }
 }
+
+/// The shipped policies' numeric thresholds (`[variables]`), by name.
+fn numeric_variables() -> Vec<String> {
+    let config = Config::parse(
+        attestd::config::EMBEDDED_NAME,
+        attestd::config::EMBEDDED_DEFAULT,
+    )
+    .unwrap();
+    let policies = attestd::policy::PolicySet::load(&config).unwrap();
+    policies
+        .variables
+        .values()
+        .filter(|v| v.default.is_number())
+        .map(|v| v.name.clone())
+        .collect()
+}
+
+/// Any value of any kind, for keys whose type the policies declare.
+fn any_value() -> BoxedStrategy<String> {
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        (-5i64..100_000).prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:?}")),
+        prop_oneof![
+            Just("0".to_string()),
+            Just("-9223372036854775808".to_string()),
+            Just("9223372036854775807".to_string()),
+            Just("18446744073709551615".to_string()),
+            Just("nan".to_string()),
+            Just("-inf".to_string()),
+            Just("\"12\"".to_string()),
+            Just("true".to_string()),
+            Just("[1]".to_string()),
+        ],
+    ]
+    .boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Policy thresholds are numbers in the config too: each value is refused naming the
+    /// variable, or every collector runs and every rule is judged without a panic.
+    #[test]
+    fn any_value_of_any_numeric_variable_is_refused_by_name_or_runs(
+        (name, value) in (Just(numeric_variables()), any_value())
+            .prop_flat_map(|(names, value)| (proptest::sample::select(names), Just(value)))
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[daemon]\npolicy_dirs = []\nplugin_dir = \"{}\"\n[variables]\n{name} = {value}\n", dir.path().display());
+        let parsed = Config::parse("t.toml", &text)
+            .and_then(|c| attestd::policy::PolicySet::load(&c).map(|_| ()));
+        match parsed {
+            Err(e) => {
+                prop_assert_eq!(e.line, 5, "{}", e);
+                prop_assert_eq!(&e.field, &format!("variables.{name}"), "{}", e);
+            }
+            Ok(()) => {
+                let config = dir.path().join("attestd.toml");
+                std::fs::write(&config, &text).unwrap();
+                let out = attestd()
+                    .args(["collect", "--format", "json", "--root"])
+                    .arg(fixture("debian12-stock"))
+                    .arg("--config")
+                    .arg(&config)
+                    .output()
+                    .unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                prop_assert!(
+                    matches!(out.status.code(), Some(0 | 1)) && !stderr.contains("panicked"),
+                    "{name} = {value}: {:?}\n{stderr}",
+                    out.status
+                );
+            }
+        }
+    }
+}
