@@ -273,7 +273,7 @@ impl Config {
                     exec_plugin::check_settings(&cname, &settings_json)
                 }
             }
-            .map_err(|m| settings_error(name, text, &cname, m))
+            .map_err(|m| crate::location::nested_error(name, text, &["collectors", &cname], m))
             .map_err(|mut e| {
                 if e.line == 0 {
                     e.line = lines.line_of_span(&name_spanned.span());
@@ -432,88 +432,6 @@ impl Config {
         }
         Ok(only.to_vec())
     }
-}
-
-/// A collector's settings error at the line of the key it is about: a message that
-/// starts with a path (`probes[0] (web).url: ...`) names that key; otherwise its leading
-/// word or first `` `quoted` `` key gives the line (line 0 when none is found).
-fn settings_error(file: &str, text: &str, collector: &str, message: String) -> FileError {
-    let table = format!("collectors.{collector}");
-    if let Some((path, rest)) = leading_path(&message) {
-        let mut steps = vec!["collectors", collector];
-        steps.extend(path_steps(&path));
-        if let Some(line) = crate::location::key_line(text, &steps) {
-            return FileError {
-                file: file.to_string(),
-                line,
-                field: format!("{table}.{path}"),
-                message: rest.to_string(),
-            };
-        }
-    }
-    let lead: String = message
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    let quoted = message.split('`').nth(1).unwrap_or("");
-    let line = [lead.as_str(), quoted]
-        .iter()
-        .find_map(|k| crate::location::key_line(text, &["collectors", collector, k]))
-        .unwrap_or(0);
-    FileError {
-        file: file.to_string(),
-        line,
-        field: table,
-        message,
-    }
-}
-
-/// `probes[0].url` and the rest of `probes[0] (web).url: must ...` (the `(name)` part is
-/// dropped from the path), when the message starts with a path followed by `:`.
-fn leading_path(message: &str) -> Option<(String, &str)> {
-    let mut path = String::new();
-    let mut rest = message;
-    loop {
-        let ident = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '[' || c == ']'))
-            .unwrap_or(rest.len());
-        if ident == 0 {
-            return None;
-        }
-        path.push_str(&rest[..ident]);
-        rest = &rest[ident..];
-        if let Some(after) = rest.strip_prefix(" (") {
-            rest = &after[after.find(')')? + 1..];
-        }
-        match rest.strip_prefix('.') {
-            Some(after) => {
-                path.push('.');
-                rest = after;
-            }
-            None => break,
-        }
-    }
-    let rest = rest.strip_prefix(':')?.trim_start();
-    Some((path, rest))
-}
-
-/// `probes[0].url` as key-line steps: `probes`, `[0]`, `url`.
-fn path_steps(path: &str) -> Vec<&str> {
-    let mut steps = Vec::new();
-    for seg in path.split('.') {
-        match seg.find('[') {
-            Some(i) => {
-                steps.push(&seg[..i]);
-                let mut idx = &seg[i..];
-                while let Some(end) = idx.find(']') {
-                    steps.push(&idx[..=end]);
-                    idx = &idx[end + 1..];
-                }
-            }
-            None => steps.push(seg),
-        }
-    }
-    steps
 }
 
 fn parse_expiry(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -192,6 +192,93 @@ pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
     Some(LineIndex::new(text).line_of_span(&span?))
 }
 
+/// An error about a key inside the table at `table` (such as a collector's settings),
+/// from a message that may start with the key's path: `probes[0] (web).url: ...` names
+/// `TABLE.probes[0].url` at that key's line; otherwise the message's leading word or
+/// first `` `quoted` `` key gives the line (0 when none is found) and the table is named.
+pub fn nested_error(file: &str, text: &str, table: &[&str], message: String) -> FileError {
+    let table_name = table.join(".");
+    if let Some((path, rest)) = leading_path(&message) {
+        let mut steps = table.to_vec();
+        steps.extend(path_steps(&path));
+        if let Some(line) = key_line(text, &steps) {
+            return FileError {
+                file: file.to_string(),
+                line,
+                field: format!("{table_name}.{path}"),
+                message: rest.to_string(),
+            };
+        }
+    }
+    let lead: String = message
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let quoted = message.split('`').nth(1).unwrap_or("");
+    let line = [lead.as_str(), quoted]
+        .iter()
+        .find_map(|k| {
+            let mut steps = table.to_vec();
+            steps.push(k);
+            key_line(text, &steps)
+        })
+        .unwrap_or(0);
+    FileError {
+        file: file.to_string(),
+        line,
+        field: table_name,
+        message,
+    }
+}
+
+/// `probes[0].url` and the rest of `probes[0] (web).url: must ...` (the `(name)` part is
+/// dropped from the path), when the message starts with a path followed by `:`.
+fn leading_path(message: &str) -> Option<(String, &str)> {
+    let mut path = String::new();
+    let mut rest = message;
+    loop {
+        let ident = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '[' || c == ']'))
+            .unwrap_or(rest.len());
+        if ident == 0 {
+            return None;
+        }
+        path.push_str(&rest[..ident]);
+        rest = &rest[ident..];
+        if let Some(after) = rest.strip_prefix(" (") {
+            rest = &after[after.find(')')? + 1..];
+        }
+        match rest.strip_prefix('.') {
+            Some(after) => {
+                path.push('.');
+                rest = after;
+            }
+            None => break,
+        }
+    }
+    let rest = rest.strip_prefix(':')?.trim_start();
+    Some((path, rest))
+}
+
+/// `probes[0].url` as key-line steps: `probes`, `[0]`, `url`.
+fn path_steps(path: &str) -> Vec<&str> {
+    let mut steps = Vec::new();
+    for seg in path.split('.') {
+        match seg.find('[') {
+            Some(i) => {
+                steps.push(&seg[..i]);
+                let mut idx = &seg[i..];
+                while let Some(end) = idx.find(']') {
+                    steps.push(&idx[..=end]);
+                    idx = &idx[end + 1..];
+                }
+            }
+            None => steps.push(seg),
+        }
+    }
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
