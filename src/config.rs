@@ -328,11 +328,14 @@ impl Config {
                         .map(|n| format!("sinks.{n}]"))
                 })
                 .unwrap_or_else(|| "[alerts".to_string());
-            let line = text
-                .lines()
-                .position(|l| l.contains(&needle))
-                .map(|i| i + 1)
-                .unwrap_or(0);
+            // The key's own line when it is written out, else its table's.
+            let steps: Vec<&str> = field.split('.').collect();
+            let line = crate::location::key_line(text, &steps).unwrap_or_else(|| {
+                text.lines()
+                    .position(|l| l.contains(&needle))
+                    .map(|i| i + 1)
+                    .unwrap_or(0)
+            });
             FileError {
                 file: name.to_string(),
                 line,
@@ -518,8 +521,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             (e.line, e.field.as_str()),
-            (4, "alerts.sinks.sec.url"),
+            (6, "alerts.sinks.sec.url"),
             "{e}"
+        );
+        let e = Config::parse(
+            "a.toml",
+            "[alerts]\nretry_initial_seconds = 60\nretry_max_seconds = 10\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (2, "alerts.retry_initial_seconds")
         );
         let e = Config::parse("a.toml", &format!("{ok}colour = 1\n")).unwrap_err();
         assert_eq!(e.line, 4, "{e}");

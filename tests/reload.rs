@@ -49,10 +49,14 @@ fn a_refused_reload_fails_the_reload_command_and_shows_in_health_and_status() {
     let host = dir.path().join("host");
     copy_tree(&fixture("hardened"), &host);
     let socket = dir.path().join("status.sock");
-    let good = format!("status_socket = \"{}\"\n{YEARLY}", socket.display());
+    let db = dir.path().join("attestd.db");
+    let good = format!(
+        "status_socket = \"{}\"\ndatabase = \"{}\"\n{YEARLY}",
+        socket.display(),
+        db.display()
+    );
     let config = plain_config(dir.path(), &good);
     let good_text = std::fs::read_to_string(&config).unwrap();
-    let db = dir.path().join("attestd.db");
     let mut daemon = Daemon::start(&host, &config, &db, &dir.path().join("daemon.log"), &[]);
     let pid = daemon.child.id();
     wait_for(Duration::from_secs(30), || {
@@ -113,17 +117,20 @@ fn a_refused_reload_fails_the_reload_command_and_shows_in_health_and_status() {
         .log()
         .contains("reload failed; keeping the previous configuration"));
 
-    // `attestd status` reads the ledger while the file is broken, and says so.
+    // `attestd status` reads the ledger while the file is broken, and says so; the
+    // database is the one the refused file names.
     let out = attestd()
-        .args(["status", "--db"])
-        .arg(&db)
-        .arg("--config")
+        .args(["status", "--config"])
         .arg(&config)
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("config: REFUSED: "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("database: {}", db.display())),
+        "{stdout}"
+    );
     assert!(stdout.contains(&named), "{stdout}");
     assert!(stdout.contains("password_policy"), "{stdout}");
     let out = attestd()

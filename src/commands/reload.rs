@@ -9,7 +9,7 @@
 //! runs), its own validation is the verdict. It never changes the configuration, the
 //! daemon's state or the store: a refused config leaves the daemon on the previous one.
 
-use super::{load_config_and_policies, CliError};
+use super::{daemon_key_of_refused_config, load_config_and_policies, CliError};
 use crate::cli::ReloadArgs;
 use crate::metrics::ReloadState;
 use std::io::{Read, Write};
@@ -25,11 +25,13 @@ pub fn run(args: ReloadArgs) -> Result<i32, CliError> {
     let socket: Option<PathBuf> = match (&args.socket, &local) {
         (Some(s), _) => Some(s.clone()),
         (None, Ok(config)) => config.status_socket.clone(),
-        (None, Err(_)) => match socket_in_broken_config(&args.config) {
-            Some(s) if s.as_os_str().is_empty() => None,
-            Some(s) => Some(s),
-            None => crate::paths::default_status_socket(),
-        },
+        (None, Err(_)) => {
+            match daemon_key_of_refused_config(&args.config, "status_socket").map(PathBuf::from) {
+                Some(s) if s.as_os_str().is_empty() => None,
+                Some(s) => Some(s),
+                None => crate::paths::default_status_socket(),
+            }
+        }
     };
     let before = socket.as_deref().and_then(|s| read_reload_state(s).ok());
     let pid = i32::try_from(args.pid)
@@ -69,18 +71,6 @@ pub fn run(args: ReloadArgs) -> Result<i32, CliError> {
         }
         (None, Err(e)) => Err(refused(e.message())),
     }
-}
-
-/// `daemon.status_socket` of a config file that does not validate, if it is still TOML.
-fn socket_in_broken_config(args: &crate::cli::ConfigArgs) -> Option<PathBuf> {
-    let path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(crate::config::SYSTEM_CONFIG_PATH));
-    let text = std::fs::read_to_string(path).ok()?;
-    let table: toml::Table = toml::from_str(&text).ok()?;
-    let socket = table.get("daemon")?.get("status_socket")?.as_str()?;
-    Some(PathBuf::from(socket))
 }
 
 fn refused(reason: &str) -> CliError {
