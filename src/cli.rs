@@ -63,6 +63,12 @@ pub enum Command {
     Evidence(EvidenceArgs),
     /// The host's bundle-signing key.
     Key(KeyArgs),
+    /// Ask the running daemon to reload its configuration (SIGHUP) and wait for its
+    /// answer; exits 2 with the reason when the new configuration is refused.
+    ///
+    /// The unit's `ExecReload=`, so `systemctl reload attestd` fails, and `systemctl
+    /// status attestd` shows why, when the daemon keeps the previous configuration.
+    Reload(ReloadArgs),
     /// Write the man page attestd(8) and shell completions into DIR (used to build the
     /// package).
     #[command(hide = true)]
@@ -71,6 +77,22 @@ pub enum Command {
     /// request on stdin, evidence as JSON on stdout).
     #[command(hide = true, name = "collect-worker")]
     CollectWorker,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The daemon's process id (the unit passes $MAINPID).
+    #[arg(long, value_name = "PID")]
+    pub pid: u32,
+    /// The daemon's status socket [default: the one the config names, else the default].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// How long to wait for the daemon's answer (it answers between runs); under the
+    /// unit's 60 s TimeoutStartSec, which also bounds ExecReload.
+    #[arg(long, value_name = "SECONDS", default_value_t = 45)]
+    pub timeout_seconds: u64,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@
 //! waivers are checked against the policies in `policy::bind`. It never touches the
 //! store and never holds secrets: anything secret is named by a file path.
 
+pub mod ranges;
+
 use crate::location::{toml_error, FileError, LineIndex};
 use crate::schedule::UnixCron;
 use attestd_collectors::{collector_by_name, exec_plugin};
@@ -149,6 +151,8 @@ impl Config {
 
     /// Parse and validate config text.
     pub fn parse(name: &str, text: &str) -> Result<Config, FileError> {
+        // Every number against its documented range first, with the key's own line.
+        ranges::check(name, text)?;
         let raw: ConfigFile = toml::from_str(text).map_err(|e| toml_error(name, text, &e))?;
         let lines = LineIndex::new(text);
         let err = |span: std::ops::Range<usize>, field: String, message: String| FileError {
@@ -221,35 +225,41 @@ impl Config {
                     settings: serde_json::Value::Null,
                 });
             let mut settings = table;
+            // An error about one key points at that key's line, not the table header's.
+            let key_err = |key: &str, message: String| FileError {
+                file: name.to_string(),
+                line: crate::location::key_line(text, &["collectors", &cname, key])
+                    .unwrap_or_else(|| lines.line_of_span(&name_spanned.span())),
+                field: format!("{field}.{key}"),
+                message,
+            };
             if let Some(v) = settings.remove("enabled") {
-                entry.enabled = v.as_bool().ok_or_else(|| {
-                    err(
-                        name_spanned.span(),
-                        format!("{field}.enabled"),
-                        "expected true or false".into(),
-                    )
-                })?;
+                entry.enabled = v
+                    .as_bool()
+                    .ok_or_else(|| key_err("enabled", "expected true or false".into()))?;
             }
             if let Some(v) = settings.remove("schedule") {
-                let text = v.as_str().ok_or_else(|| {
-                    err(
-                        name_spanned.span(),
-                        format!("{field}.schedule"),
+                let cron = v.as_str().ok_or_else(|| {
+                    key_err(
+                        "schedule",
                         "expected a cron string such as \"*/15 * * * *\"".into(),
                     )
                 })?;
-                entry.schedule = UnixCron::parse(text)
-                    .map_err(|m| err(name_spanned.span(), format!("{field}.schedule"), m))?;
+                entry.schedule = UnixCron::parse(cron).map_err(|m| key_err("schedule", m))?;
             }
             if let Some(v) = settings.remove("timeout_seconds") {
-                let secs = v.as_integer().filter(|s| *s > 0).ok_or_else(|| {
-                    err(
-                        name_spanned.span(),
-                        format!("{field}.timeout_seconds"),
-                        "expected a positive whole number of seconds".into(),
-                    )
-                })?;
-                entry.timeout = Duration::from_secs(secs as u64);
+                // In range: `ranges::check` has seen it.
+                let secs = v
+                    .as_integer()
+                    .and_then(|s| u64::try_from(s).ok())
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| {
+                        key_err(
+                            "timeout_seconds",
+                            "expected a positive whole number of seconds".into(),
+                        )
+                    })?;
+                entry.timeout = Duration::from_secs(secs);
             }
             let mut settings_json = serde_json::to_value(&settings).expect("TOML tables are JSON");
             match &collector {
@@ -264,7 +274,13 @@ impl Config {
                     exec_plugin::check_settings(&cname, &settings_json)
                 }
             }
-            .map_err(|m| err(name_spanned.span(), field.clone(), m))?;
+            .map_err(|m| crate::location::nested_error(name, text, &["collectors", &cname], m))
+            .map_err(|mut e| {
+                if e.line == 0 {
+                    e.line = lines.line_of_span(&name_spanned.span());
+                }
+                e
+            })?;
             entry.settings = settings_json;
         }
         let variables = raw
@@ -313,11 +329,14 @@ impl Config {
                         .map(|n| format!("sinks.{n}]"))
                 })
                 .unwrap_or_else(|| "[alerts".to_string());
-            let line = text
-                .lines()
-                .position(|l| l.contains(&needle))
-                .map(|i| i + 1)
-                .unwrap_or(0);
+            // The key's own line when it is written out, else its table's.
+            let steps: Vec<&str> = field.split('.').collect();
+            let line = crate::location::key_line(text, &steps).unwrap_or_else(|| {
+                text.lines()
+                    .position(|l| l.contains(&needle))
+                    .map(|i| i + 1)
+                    .unwrap_or(0)
+            });
             FileError {
                 file: name.to_string(),
                 line,
@@ -443,14 +462,27 @@ mod tests {
         let text =
             "[daemon]\nwatch = true\n\n[collectors.password_policy]\nschedule = \"61 * * * *\"\n";
         let e = Config::parse("a.toml", text).unwrap_err();
-        assert_eq!(e.line, 4);
+        // The key's line, and the field named as the operator wrote it.
+        assert_eq!(e.line, 5);
         assert_eq!(e.field, "collectors.password_policy.schedule");
+        assert!(e.message.contains("minute must be 0-59, found 61"), "{e}");
         let e = Config::parse("a.toml", "[collectors.nope]\n").unwrap_err();
         assert!(e.to_string().contains("unknown collector"), "{e}");
         let e = Config::parse("a.toml", "[daemon]\nwatsh = 1\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         let e = Config::parse("a.toml", "[collectors.password_policy]\nminlen = 3\n").unwrap_err();
         assert!(e.to_string().contains("unknown setting `minlen`"), "{e}");
+        assert_eq!(e.line, 2, "{e}");
+        let e = Config::parse(
+            "a.toml",
+            "[collectors.availability]\nunits = []\nprobes = [{ name = \"w\", url = \"ftp://x\" }]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert_eq!(e.field, "collectors.availability.probes[0].url", "{e}");
+        assert!(e.message.starts_with("must start with http://"), "{e}");
+        let e = Config::parse("a.toml", "[collectors.ssh]\n\nenabled = 1\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (3, "collectors.ssh.enabled"));
     }
 
     #[test]
@@ -490,8 +522,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             (e.line, e.field.as_str()),
-            (4, "alerts.sinks.sec.url"),
+            (6, "alerts.sinks.sec.url"),
             "{e}"
+        );
+        let e = Config::parse(
+            "a.toml",
+            "[alerts]\nretry_initial_seconds = 60\nretry_max_seconds = 10\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (2, "alerts.retry_initial_seconds")
         );
         let e = Config::parse("a.toml", &format!("{ok}colour = 1\n")).unwrap_err();
         assert_eq!(e.line, 4, "{e}");
@@ -501,7 +542,7 @@ mod tests {
         let e = Config::parse("a.toml", "[alerts]\nconsecutive_failures = 0\n").unwrap_err();
         assert_eq!(
             (e.line, e.field.as_str()),
-            (1, "alerts.consecutive_failures")
+            (2, "alerts.consecutive_failures")
         );
     }
 
@@ -562,7 +603,7 @@ mod tests {
         assert_eq!(c.plugins().len(), 2);
         let e =
             Config::parse("a.toml", "[collectors.\"exec:x\"]\ncommand = [\"x\"]\n").unwrap_err();
-        assert_eq!((e.line, e.field.as_str()), (1, "collectors.exec:x"));
+        assert_eq!((e.line, e.field.as_str()), (2, "collectors.exec:x.command"));
         assert!(e.message.contains("absolute path"), "{e}");
     }
 }

@@ -229,6 +229,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 match load(&opts, &tx) {
                     Ok(new) => {
+                        runner.metrics.record_reload(Ok(()), crate::clock::rfc3339(crate::clock::now()));
                         loaded = new;
                         worker.shutdown().await;
                         worker = Worker::start(&opts.database, &loaded.engine.config.alerts);
@@ -247,7 +248,10 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
                         // The reason goes in the message too: `journalctl -u attestd` shows
                         // only the message, and the operator needs the file and line.
                         tracing::error!(error = %e, "reload failed; keeping the previous configuration: {e}");
-                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                        runner.metrics.record_reload(Err(&e), crate::clock::rfc3339(crate::clock::now()));
+                        // `systemctl status` shows this line until the next run's status.
+                        let status = format!("reload refused, running the previous configuration: {e}");
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]);
                     }
                 }
             }

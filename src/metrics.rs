@@ -49,6 +49,24 @@ pub struct Health {
     /// Why the status is `degraded`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The configuration reloads (SIGHUP) since the daemon started, and how the last
+    /// one ended; `attestd reload` waits for `count` to move.
+    pub reload: ReloadState,
+}
+
+/// What `/health` says about reloads.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ReloadState {
+    /// Reloads answered since the daemon started (accepted or refused).
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<String>,
+    /// Whether the last reload's configuration was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accepted: Option<bool>,
+    /// Why it was refused: the file, line and key (a config never holds a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// The metrics registry and the values behind it.
@@ -62,6 +80,8 @@ pub struct Metrics {
     last_success: Family<Labels, Gauge<f64, AtomicU64>>,
     alerts_pending: Family<Labels, Gauge>,
     alert_deliveries: Family<Labels, Gauge>,
+    reloads: Family<Labels, Counter>,
+    reload_ok: Gauge,
     /// The database, opened read-only at each scrape for the outbox counts (the delivery
     /// worker changes them between runs).
     database: Mutex<Option<std::path::PathBuf>>,
@@ -122,6 +142,19 @@ impl Metrics {
             "Alert deliveries in the outbox by state: pending, delivered, failed (a 4xx that cannot succeed)",
             alert_deliveries.clone(),
         );
+        let reloads = Family::<Labels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads (SIGHUP) by result: accepted, refused",
+            reloads.clone(),
+        );
+        let reload_ok = Gauge::default();
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the configuration in force is the one on disk (the last reload, if any, was accepted); 0 when the last reload was refused and the daemon runs on the previous one",
+            reload_ok.clone(),
+        );
+        reload_ok.set(1);
         for status in STATUSES {
             rules.get_or_create(&status_label(status)).set(0);
         }
@@ -135,6 +168,8 @@ impl Metrics {
             last_success,
             alerts_pending,
             alert_deliveries,
+            reloads,
+            reload_ok,
             database: Mutex::new(None),
             tallies: Mutex::new(BTreeMap::new()),
             health: Mutex::new(Health {
@@ -147,6 +182,7 @@ impl Metrics {
                 last_run_id: None,
                 last_run_finished_at: None,
                 problem: None,
+                reload: ReloadState::default(),
             }),
         }
     }
@@ -257,9 +293,38 @@ impl Metrics {
         }
     }
 
-    /// The health summary.
+    /// Record the answer to a reload request: accepted, or refused with the reason.
+    pub fn record_reload(&self, outcome: Result<(), &str>, at: String) {
+        let result = if outcome.is_ok() {
+            "accepted"
+        } else {
+            "refused"
+        };
+        self.reloads
+            .get_or_create(&vec![("result".into(), result.into())])
+            .inc();
+        self.reload_ok.set(i64::from(outcome.is_ok()));
+        let mut h = self.health.lock().expect("metrics lock");
+        h.reload.count += 1;
+        h.reload.last_at = Some(at);
+        h.reload.last_accepted = Some(outcome.is_ok());
+        h.reload.last_error = outcome.err().map(str::to_string);
+    }
+
+    /// The health summary: `degraded` when the last run could not be stored, or when the
+    /// last reload was refused (the daemon runs on a configuration that is no longer the
+    /// one on disk).
     pub fn health(&self) -> Health {
-        self.health.lock().expect("metrics lock").clone()
+        let mut h = self.health.lock().expect("metrics lock").clone();
+        if h.problem.is_none() && h.reload.last_accepted == Some(false) {
+            h.status = "degraded";
+            h.problem = Some(format!(
+                "the configuration was refused at reload ({}); running on the previous one: {}",
+                h.reload.last_at.as_deref().unwrap_or("?"),
+                h.reload.last_error.as_deref().unwrap_or("")
+            ));
+        }
+        h
     }
 
     /// The metrics in the OpenMetrics text format.

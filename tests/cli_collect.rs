@@ -125,7 +125,8 @@ fn bad_config_is_exit_2_with_file_line_and_field() {
         .arg(&config)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("attestd.toml:4: `collectors.password_policy.schedule`: invalid schedule `every monday`"));
+        // The line of the `schedule` key, not of the `[collectors.password_policy]` header.
+        .stderr(predicate::str::contains("attestd.toml:5: `collectors.password_policy.schedule`: invalid schedule `every monday`"));
     let config = plain_config(dir.path(), "[variables]\npassword_min_lenght = 12\n");
     attestd()
         .args(["collect", "--config"])

@@ -127,7 +127,8 @@ impl ExecPlugin {
         Ok(ExecPlugin {
             name: intern(name),
             command,
-            timeout: (timeout * 9 / 10).max(Duration::from_millis(500)),
+            // 9/10 of it, without the multiplication that overflows on a huge timeout.
+            timeout: (timeout - timeout / 10).max(Duration::from_millis(500)),
             max_output_bytes,
         })
     }

@@ -361,8 +361,12 @@ pub fn plan(
                         .as_deref()
                         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                         .map(|t| {
-                            now - t.with_timezone(&Utc)
-                                >= chrono::Duration::minutes(renotify as i64)
+                            // Checked: a config bound keeps it small, but no value panics.
+                            let interval = i64::try_from(renotify)
+                                .ok()
+                                .and_then(chrono::TimeDelta::try_minutes)
+                                .unwrap_or(chrono::TimeDelta::MAX);
+                            now.signed_duration_since(t.with_timezone(&Utc)) >= interval
                         })
                         .unwrap_or(true);
                     if due {

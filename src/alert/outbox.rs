@@ -30,7 +30,9 @@ pub fn backoff(attempt: u32, section: &AlertsSection) -> Duration {
         .retry_initial_seconds
         .saturating_mul(1u64 << exp)
         .min(section.retry_max_seconds) as f64;
-    Duration::from_secs_f64((base * (0.5 + fastrand::f64() * 0.5)).max(1.0))
+    // `from_secs_f64` panics on a value beyond Duration's range; a day is the config's bound.
+    Duration::try_from_secs_f64((base * (0.5 + fastrand::f64() * 0.5)).max(1.0))
+        .unwrap_or(Duration::from_secs(86_400))
 }
 
 /// What one pass over a sink did.
@@ -119,7 +121,11 @@ fn attempt_record(
             (rec, true)
         }
         Err(e) if e.retry => {
-            let next = now + chrono::Duration::from_std(backoff(attempt, section)).expect("small");
+            // Checked: the config bounds the backoff to a day, but no value may panic.
+            let next = chrono::TimeDelta::from_std(backoff(attempt, section))
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(now + chrono::TimeDelta::days(1));
             rec.outcome = AttemptOutcome::Retry;
             rec.status = e.status;
             rec.error = Some(e.message);

@@ -10,6 +10,7 @@ mod evidence;
 mod generate_assets;
 mod history;
 mod key;
+mod reload;
 mod run;
 mod status;
 mod verify;
@@ -60,6 +61,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Bundle(a) => bundle::run(a),
         Command::Evidence(a) => evidence::run(a),
         Command::Key(a) => key::run(a),
+        Command::Reload(a) => reload::run(a),
     };
     match result {
         Ok(code) => code,
@@ -93,8 +95,25 @@ pub fn open_for_reading(
     config_args: &ConfigArgs,
 ) -> Result<Store, CliError> {
     let config = Config::load(config_args.config.as_deref()).ok();
-    let path = database_path(explicit, config.as_ref());
+    // A refused config still names its database (`attestd status` reads it then).
+    let named = || daemon_key_of_refused_config(config_args, "database").map(PathBuf::from);
+    let path = match (&config, explicit) {
+        (None, None) => named().unwrap_or_else(crate::paths::default_database),
+        _ => database_path(explicit, config.as_ref()),
+    };
     Store::open_read_only(&path).map_err(|e| CliError::Operational(e.to_string()))
+}
+
+/// A string under `[daemon]` of a config file that does not validate, if the file is
+/// still TOML: where a refused config says the database or the status socket are.
+pub fn daemon_key_of_refused_config(args: &ConfigArgs, key: &str) -> Option<String> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::config::SYSTEM_CONFIG_PATH));
+    let text = std::fs::read_to_string(path).ok()?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    Some(table.get("daemon")?.get(key)?.as_str()?.to_string())
 }
 
 /// Check a `--root` directory.

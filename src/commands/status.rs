@@ -1,5 +1,6 @@
 //! `attestd status`: what fails now, which controls that breaks, and when each
-//! collector last ran.
+//! collector last ran. It reads the database and works while the config file is broken:
+//! then it says the config is refused and describes rules with the shipped policies.
 
 use super::{load_config_and_policies, open_for_reading, CliError};
 use crate::cli::{DbArgs, Format};
@@ -8,7 +9,15 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 pub fn run(args: DbArgs) -> Result<i32, CliError> {
-    let (_, policies) = load_config_and_policies(&args.config)?;
+    let (config_error, policies) = match load_config_and_policies(&args.config) {
+        Ok((_, policies)) => (None, policies),
+        Err(e) => {
+            // The ledger is still worth reading; titles and controls from the shipped rules.
+            let policies = crate::policy::PolicySet::load(&crate::policy::PolicyInputs::default())
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            (Some(e.message().to_string()), policies)
+        }
+    };
     let store = open_for_reading(args.db.as_deref(), &args.config)?;
     let state = store
         .current_state()
@@ -56,6 +65,10 @@ pub fn run(args: DbArgs) -> Result<i32, CliError> {
         }));
     }
     let doc = json!({
+        "config": {
+            "accepted": config_error.is_none(),
+            "error": config_error,
+        },
         "database": store.path().display().to_string(),
         "collectors": collectors,
         "failing_rules": failing,
@@ -66,6 +79,11 @@ pub fn run(args: DbArgs) -> Result<i32, CliError> {
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
         return Ok(0);
+    }
+    if let Some(e) = &config_error {
+        println!("config: REFUSED: {e}");
+        println!("  A running daemon keeps the configuration it last accepted; fix the file, then `systemctl reload attestd`.");
+        println!("  Rules below are described from the shipped policies.\n");
     }
     println!("database: {}", store.path().display());
     if collectors.is_empty() {

@@ -241,7 +241,9 @@ pub fn spawn_all(
                         return;
                     }
                 };
-                let mut tick = tokio::time::interval(Duration::from_secs(spec.interval_seconds()));
+                // The config keeps it 1-3600 s; `interval` panics on zero, so never pass one.
+                let period = Duration::from_secs(spec.interval_seconds().max(1));
+                let mut tick = tokio::time::interval(period);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 let mut was_ok = None;
                 loop {

@@ -176,12 +176,23 @@ in_ct attestd history --rule password.max_age --format json \
   | jq -e --arg r "$drift_run" 'any(.[]; .run == $r and .to == "fail")' >/dev/null \
   || fail "run $drift_run (the drift) is missing after the SIGKILL"
 
-step "systemctl reload with a broken config keeps the old config and says why"
+step "systemctl reload with a broken config fails, keeps the old config and says why"
 in_ct cp /etc/attestd/attestd.toml /root/attestd.toml.good
-in_ct sh -c 'printf "[daemon]\nwatch = maybe\n" > /etc/attestd/attestd.toml'
 pid_before=$(in_ct systemctl show -p MainPID --value attestd)
+# A good config reloads: ExecReload (attestd reload) waits for the daemon's answer.
+in_ct systemctl reload attestd || fail "systemctl reload of the unchanged config failed"
+in_ct sh -c 'printf "[daemon]\nwatch = maybe\n" > /etc/attestd/attestd.toml'
 since=$(in_ct date '+%Y-%m-%d %H:%M:%S')
-in_ct systemctl reload attestd || fail "systemctl reload failed"
+if in_ct systemctl reload attestd; then
+  fail "systemctl reload exited 0 although the daemon refused the new config"
+fi
+status_text=$(in_ct systemctl status --no-pager -l attestd 2>&1 || true)
+case "$status_text" in
+  *"reload refused"*"/etc/attestd/attestd.toml:2"*) e2e_log "systemctl status names the refused config" ;;
+  *) fail "systemctl status does not show why the reload was refused: $status_text" ;;
+esac
+in_ct attestd status 2>&1 | grep -q "config: REFUSED: /etc/attestd/attestd.toml:2" \
+  || fail "attestd status does not work or does not say the config is refused"
 why=""
 for _ in $(seq 1 40); do
   why=$(in_ct journalctl -u attestd --since "$since" --no-pager -o cat | grep 'reload failed' || true)

@@ -134,7 +134,7 @@ impl EmailConfig {
         }
         let transport = builder.build();
         let mail = self.mail(msg)?;
-        let sent = tokio::time::timeout(ctx.timeout * 3, transport.send(mail)).await;
+        let sent = tokio::time::timeout(ctx.timeout.saturating_mul(3), transport.send(mail)).await;
         match sent {
             Err(_) => Err(SendError::retry(format!(
                 "SMTP {}:{port}: timed out",
