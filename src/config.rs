@@ -7,7 +7,7 @@
 
 pub mod ranges;
 
-use crate::location::{toml_error, FileError, LineIndex};
+use crate::location::{toml_error, FieldError, FileError, LineIndex};
 use crate::schedule::UnixCron;
 use attestd_collectors::{collector_by_name, exec_plugin};
 use serde::Deserialize;
@@ -316,34 +316,36 @@ impl Config {
                 line,
             });
         }
-        raw.alerts.validate().map_err(|(field, message)| {
-            // The line of the sink's table (or of `[alerts]`) the field belongs to.
-            let needle = field
-                .strip_prefix("alerts.sinks.")
-                .and_then(|rest| {
-                    raw.alerts
-                        .sinks
-                        .keys()
-                        .filter(|n| rest.starts_with(&format!("{n}.")))
-                        .max_by_key(|n| n.len())
-                        .map(|n| format!("sinks.{n}]"))
-                })
-                .unwrap_or_else(|| "[alerts".to_string());
-            // The key's own line when it is written out, else its table's.
-            let steps: Vec<&str> = field.split('.').collect();
-            let line = crate::location::key_line(text, &steps).unwrap_or_else(|| {
-                text.lines()
-                    .position(|l| l.contains(&needle))
-                    .map(|i| i + 1)
-                    .unwrap_or(0)
-            });
-            FileError {
-                file: name.to_string(),
-                line,
-                field,
-                message,
-            }
-        })?;
+        raw.alerts
+            .validate()
+            .map_err(|FieldError { field, message }| {
+                // The line of the sink's table (or of `[alerts]`) the field belongs to.
+                let needle = field
+                    .strip_prefix("alerts.sinks.")
+                    .and_then(|rest| {
+                        raw.alerts
+                            .sinks
+                            .keys()
+                            .filter(|n| rest.starts_with(&format!("{n}.")))
+                            .max_by_key(|n| n.len())
+                            .map(|n| format!("sinks.{n}]"))
+                    })
+                    .unwrap_or_else(|| "[alerts".to_string());
+                // The key's own line when it is written out, else its table's.
+                let steps: Vec<&str> = field.split('.').collect();
+                let line = crate::location::key_line(text, &steps).unwrap_or_else(|| {
+                    text.lines()
+                        .position(|l| l.contains(&needle))
+                        .map(|i| i + 1)
+                        .unwrap_or(0)
+                });
+                FileError {
+                    file: name.to_string(),
+                    line,
+                    field,
+                    message,
+                }
+            })?;
         let status_socket = match raw.daemon.status_socket {
             None => crate::paths::default_status_socket(),
             Some(p) if p.get_ref().as_os_str().is_empty() => None,

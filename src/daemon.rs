@@ -3,10 +3,10 @@
 //! one is invalid) and stops on SIGTERM/SIGINT without interrupting a write. It talks
 //! to systemd (READY, RELOADING, STOPPING, STATUS, WATCHDOG) and feeds the metrics the
 //! status endpoint serves. It owns the store connection for runs; the alert delivery
-//! worker (`alert::outbox::Worker`) runs beside it with its own connection and only
+//! worker (`alert::worker::Worker`) runs beside it with its own connection and only
 //! writes delivery attempts.
 
-use crate::alert::outbox::Worker;
+use crate::alert::worker::Worker;
 use crate::alert::AlertPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;

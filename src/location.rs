@@ -30,6 +30,33 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
+/// An error about one field of a section, before the file and line are known: the
+/// config loader turns it into a [`FileError`] at the field's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The key path, such as `alerts.sinks.ops.url`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error one section further out (`url` inside `sinks.ops` becomes
+    /// `sinks.ops.url`).
+    pub fn within(self, prefix: &str) -> FieldError {
+        FieldError {
+            field: format!("{prefix}.{}", self.field),
+            message: self.message,
+        }
+    }
+}
+
 /// Maps byte offsets of one text to 1-based line numbers.
 pub struct LineIndex<'a> {
     text: &'a str,

@@ -10,14 +10,22 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every `.rs` file under `dir`, with its text up to the first test module (test code
+/// Every `.rs` file under `dir` (or `dir` itself when it is a file), with its text up to the first test module (test code
 /// may use what production code must not).
 fn sources(dir: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut stack = vec![root().join(dir)];
+    let start = root().join(dir);
+    let mut stack = vec![start.clone()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
+        let entries: Vec<PathBuf> = if d.is_file() {
+            vec![d.clone()]
+        } else {
+            std::fs::read_dir(&d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect()
+        };
+        for p in entries {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
@@ -85,6 +93,22 @@ fn the_store_imports_nothing_downstream() {
     assert!(
         bad.is_empty(),
         "src/store imports downstream:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn config_imports_nothing_that_consumes_it() {
+    let bad = offending("src/config.rs", |_, line| {
+        [
+            "policy", "store", "bundle", "engine", "pipeline", "daemon", "probe", "commands",
+        ]
+        .iter()
+        .any(|m| line.contains(&format!("crate::{m}")))
+    });
+    assert!(
+        bad.is_empty(),
+        "src/config.rs imports downstream:\n{}",
         bad.join("\n")
     );
 }

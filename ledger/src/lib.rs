@@ -18,6 +18,7 @@
 pub mod body;
 pub mod canonical;
 pub mod chain;
+pub mod controls;
 pub mod cron;
 pub mod fold;
 pub mod hash;

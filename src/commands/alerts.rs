@@ -3,7 +3,7 @@
 //! `alerts deliver` (send what is due now and exit).
 
 use super::{database_path, open_for_reading, parse_since, runtime, CliError};
-use crate::alert::outbox;
+use crate::alert::worker as outbox;
 use crate::cli::{AlertsAction, AlertsArgs, AlertsTestArgs, DbArgs, Format};
 use crate::config::Config;
 use crate::store::Store;

@@ -9,8 +9,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Framework identifiers usable in control IDs.
-pub const SOC2: &str = "soc2";
-pub const ISO2022: &str = "iso27001-2022";
+pub use attestd_ledger::controls::{ISO2022, SOC2};
 pub use attestd_ledger::summary::ISO2013;
 
 #[derive(Debug, Deserialize)]

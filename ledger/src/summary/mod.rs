@@ -30,7 +30,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// The framework prefix of ISO/IEC 27001:2013 control IDs (equivalents, reported only
 /// when asked for by control).
-pub const ISO2013: &str = "iso27001-2013";
+pub use crate::controls::ISO2013;
 
 /// Parse a stored timestamp.
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {

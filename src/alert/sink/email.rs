@@ -6,6 +6,7 @@
 
 use super::{SecretRef, SendContext, SendError, Sent};
 use crate::alert::Message;
+use crate::location::FieldError;
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -55,27 +56,24 @@ pub struct EmailConfig {
 }
 
 impl EmailConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.server.trim().is_empty() {
-            return Err(("server".into(), "must not be empty".into()));
+            return Err(FieldError::new("server", "must not be empty"));
         }
         self.from
             .parse::<Mailbox>()
-            .map_err(|e| ("from".to_string(), format!("not an e-mail address: {e}")))?;
+            .map_err(|e| FieldError::new("from", format!("not an e-mail address: {e}")))?;
         if self.to.is_empty() {
-            return Err(("to".into(), "give at least one recipient".into()));
+            return Err(FieldError::new("to", "give at least one recipient"));
         }
         for t in &self.to {
             t.parse::<Mailbox>().map_err(|e| {
-                (
-                    "to".to_string(),
-                    format!("`{t}` is not an e-mail address: {e}"),
-                )
+                FieldError::new("to", format!("`{t}` is not an e-mail address: {e}"))
             })?;
         }
         if let Some(p) = &self.password {
             if self.username.is_none() {
-                return Err(("password".into(), "needs `username` too".into()));
+                return Err(FieldError::new("password", "needs `username` too"));
             }
             p.validate("password")?;
         }

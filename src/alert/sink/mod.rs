@@ -12,6 +12,9 @@ pub mod teams;
 pub mod webhook;
 
 use super::Message;
+use crate::location::FieldError;
+use attestd_ledger::body::Severity;
+use attestd_ledger::controls::FRAMEWORKS;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,7 +61,7 @@ impl SinkConfig {
 
     /// Load-time checks; `(field, message)` on error. Secrets are not read here (a
     /// missing file is reported at delivery, where it can be fixed without a restart).
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         self.route().validate()?;
         match self {
             SinkConfig::Webhook(c) => c.validate(),
@@ -105,20 +108,21 @@ impl Route {
                 }))
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
+    fn validate(&self) -> Result<(), FieldError> {
         for s in &self.severities {
-            if !["low", "medium", "high", "critical"].contains(&s.as_str()) {
-                return Err((
-                    "route.severities".into(),
-                    format!("unknown severity `{s}`; use low, medium, high or critical"),
+            if Severity::parse(s).is_none() {
+                let known: Vec<&str> = Severity::ALL.iter().map(|v| v.as_str()).collect();
+                return Err(FieldError::new(
+                    "route.severities",
+                    format!("unknown severity `{s}`; use {}", known.join(", ")),
                 ));
             }
         }
         for f in &self.frameworks {
-            if !["soc2", "iso27001-2022", "iso27001-2013"].contains(&f.as_str()) {
-                return Err((
-                    "route.frameworks".into(),
-                    format!("unknown framework `{f}`; use soc2, iso27001-2022 or iso27001-2013"),
+            if !FRAMEWORKS.contains(&f.as_str()) {
+                return Err(FieldError::new(
+                    "route.frameworks",
+                    format!("unknown framework `{f}`; use {}", FRAMEWORKS.join(", ")),
                 ));
             }
         }
@@ -134,22 +138,19 @@ impl Route {
 pub struct SecretRef(pub String);
 
 impl SecretRef {
-    fn validate(&self, field: &str) -> Result<(), (String, String)> {
+    fn validate(&self, field: &str) -> Result<(), FieldError> {
         let s = &self.0;
         if let Some(name) = s.strip_prefix("credential:") {
             if name.is_empty() || name.contains('/') {
-                return Err((
-                    field.into(),
-                    "a systemd credential name must be non-empty and contain no `/`".into(),
+                return Err(FieldError::new(
+                    field,
+                    "a systemd credential name must be non-empty and contain no `/`",
                 ));
             }
             return Ok(());
         }
         if !s.starts_with('/') {
-            return Err((
-                field.into(),
-                "give the absolute path of a file holding the secret, or `credential:NAME` for a systemd credential; never the secret itself".into(),
-            ));
+            return Err(FieldError::new(field, "give the absolute path of a file holding the secret, or `credential:NAME` for a systemd credential; never the secret itself"));
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 
 use super::{post, severity_for_pagerduty, SecretRef, SendContext, SendError, Sent};
 use crate::alert::{AlertItem, ItemKind, Message};
+use crate::location::FieldError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -69,10 +70,10 @@ pub fn event(routing_key: &str, msg: &Message, i: &AlertItem) -> serde_json::Val
 }
 
 impl PagerDutyConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(u) = &self.url {
             if reqwest::Url::parse(u).is_err() {
-                return Err(("url".into(), "expected an https:// URL".into()));
+                return Err(FieldError::new("url", "expected an https:// URL"));
             }
         }
         self.routing_key.validate("routing_key")

@@ -5,6 +5,7 @@
 
 use super::{post, SecretRef, SendContext, SendError, Sent};
 use crate::alert::Message;
+use crate::location::FieldError;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -31,11 +32,14 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 impl WebhookConfig {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if reqwest::Url::parse(&self.url).is_err()
             || !(self.url.starts_with("https://") || self.url.starts_with("http://"))
         {
-            return Err(("url".into(), "expected an http:// or https:// URL".into()));
+            return Err(FieldError::new(
+                "url",
+                "expected an http:// or https:// URL",
+            ));
         }
         self.secret.validate("secret")
     }
