@@ -26,6 +26,63 @@ fn control_token(id: &str) -> (String, String) {
     }
 }
 
+/// The OSCAL files of a bundle, under `oscal/`.
+pub fn write_all(
+    bundle: &Path,
+    params: &Parameters,
+    computed: &Computed,
+    evidence: &[EvidenceEntry],
+    bundle_id: &str,
+    generated_at: &str,
+    _catalog: &crate::policy::Catalog,
+) -> std::io::Result<()> {
+    write(
+        &bundle.join(RESULTS_FILE),
+        params,
+        computed,
+        evidence,
+        bundle_id,
+        generated_at,
+    )
+}
+
+/// The assessment results, relative to the bundle.
+pub const RESULTS_FILE: &str = "oscal/assessment-results.json";
+
+/// A writer that only hashes.
+struct Hasher(sha2::Sha256);
+
+impl Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Each OSCAL file `write_all` writes and the SHA-256 of its bytes, computed
+/// without writing (for `verify`).
+pub fn documents(
+    out: &mut Vec<(String, String)>,
+    params: &Parameters,
+    computed: &Computed,
+    evidence: &[EvidenceEntry],
+    bundle_id: &str,
+    generated_at: &str,
+    _catalog: &crate::policy::Catalog,
+) -> std::io::Result<()> {
+    let mut h = Hasher(sha2::Sha256::default());
+    write_to(&mut h, params, computed, evidence, bundle_id, generated_at)?;
+    out.push((
+        RESULTS_FILE.to_string(),
+        hex::encode(sha2::Digest::finalize(h.0)),
+    ));
+    Ok(())
+}
+
+/// Write the document to `path`.
 pub fn write(
     path: &Path,
     params: &Parameters,
@@ -35,11 +92,24 @@ pub fn write(
     generated_at: &str,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(path.parent().expect("oscal/ has a parent"))?;
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    write_to(&mut w, params, computed, evidence, bundle_id, generated_at)?;
+    w.flush()
+}
+
+/// Write the document to `w` (a file, or the hasher `verify` compares with).
+pub fn write_to(
+    mut w: impl Write,
+    params: &Parameters,
+    computed: &Computed,
+    evidence: &[EvidenceEntry],
+    bundle_id: &str,
+    generated_at: &str,
+) -> std::io::Result<()> {
     let ns = Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         format!("attestd-bundle:{bundle_id}").as_bytes(),
     );
-    let mut w = BufWriter::new(std::fs::File::create(path)?);
     let controls: Vec<serde_json::Value> = computed
         .controls
         .iter()
@@ -123,6 +193,19 @@ pub fn write(
             .flat_map(|col| by_collector.get(col.as_str()).into_iter().flatten())
             .collect();
         let satisfied = c.result == "effective";
+        let status = match &c.not_tested_reason {
+            // Not assessed: OSCAL's objective status has no third state, so the
+            // reason `other` and a remark say that nothing tested it.
+            Some(why) => json!({
+                "state": "not-satisfied",
+                "reason": "other",
+                "remarks": format!("not assessed: attestd did not test this control in the period ({why})"),
+            }),
+            None => json!({
+                "state": if satisfied { "satisfied" } else { "not-satisfied" },
+                "reason": if satisfied { "pass" } else { "fail" },
+            }),
+        };
         let finding = json!({
             "uuid": uuid(&ns, &format!("finding:{}", c.id)),
             "title": format!("{} {}", c.id, c.name),
@@ -137,7 +220,7 @@ pub fn write(
             "target": {
                 "type": "objective-id",
                 "target-id": token,
-                "status": {"state": if satisfied { "satisfied" } else { "not-satisfied" }},
+                "status": status,
             },
         });
         if i > 0 {

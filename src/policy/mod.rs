@@ -16,6 +16,7 @@ pub mod rule;
 
 pub use catalog::Catalog;
 pub use evaluate::{evaluate_collector, Status, Verdict};
+pub(crate) use evaluate::{json_to_cel, judge, unavailable_reasons};
 pub use rule::{Rule, Severity};
 
 use crate::config::Config;
