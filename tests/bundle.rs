@@ -727,8 +727,14 @@ fn index_html_renders_offline_in_headless_chromium() {
         "a fail band in a timeline"
     );
     assert!(dom.contains("class=\"gap\""), "the gap is shaded");
-    assert!(dom.contains("<td>password.max_age</td><td>fail</td><td>2026-01-01T06:00:00Z</td><td>2026-01-01T09:00:00Z</td><td>3 h 0 min</td>"));
-    assert!(dom.contains("2 h 0 min"), "the gap's duration");
+    assert!(dom.contains("<td class=\"resolved\">✓ resolved</td><td>password.max_age</td><td>fail</td><td>2026-01-01T06:00:00Z</td><td>2026-01-01T09:00:00Z</td><td>3 h 0 min 0 s</td>"), "{dom}");
+    assert!(dom.contains("2 h 0 min 0 s"), "the gap's duration");
+    assert!(dom.contains("id=\"answer\""), "the auditor's answer first");
+    assert!(dom.contains("No exception was open at the end of the period."));
+    assert!(
+        dom.contains("attestd key show"),
+        "the fingerprint comparison"
+    );
     assert!(dom.contains("Statement of applicability"));
     assert!(dom.contains("<td>A.8.5</td>"));
     let mut snap = Command::new(chromium);

@@ -374,3 +374,89 @@ fn a_stored_verdict_its_evidence_contradicts_fails_verification() {
         "{v}"
     );
 }
+
+/// index.html of a period as headless Chromium parses it.
+fn dom_of(bundle: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", bundle.join("index.html").display()))
+        .output()
+        .expect("chromium is installed");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tick_labels(dom: &str) -> Vec<String> {
+    dom.split("class=\"tick-label\"")
+        .skip(1)
+        .filter_map(|s| {
+            let start = s.find('>')? + 1;
+            let end = s.find("</text>")?;
+            Some(s[start..end].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn index_html_has_a_time_axis_exact_durations_and_marks_for_any_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = kathmandu(dir.path());
+    let periods = [
+        (
+            "20min",
+            "2026-03-02T03:05:00Z",
+            "2026-03-02T03:25:00Z",
+            "03:10",
+        ),
+        ("1day", "2026-03-02", "2026-03-02", "12:00"),
+        ("30days", "2026-02-10", "2026-03-11", "02-19"),
+    ];
+    for (name, from, to, tick) in periods {
+        let out = dir.path().join(name);
+        bundle_with(&db, &out, from, to, "UTC", None);
+        let dom = dom_of(&out);
+        let ticks = tick_labels(&dom);
+        assert!(
+            ticks.len() >= 3 && ticks.iter().any(|t| t == tick),
+            "{name}: ticks {ticks:?}"
+        );
+        assert!(dom.contains("id=\"answer\""), "{name}");
+        // Controls in natural order (the unit test of html::natural_key has A.8.2
+        // before A.8.18).
+        let pos = |id: &str| {
+            dom.find(&format!("<a href=\"#{id}\">"))
+                .unwrap_or(usize::MAX)
+        };
+        assert!(
+            pos("iso27001-2022:A.5.17") < pos("iso27001-2022:A.8.5"),
+            "{name}: controls in natural order"
+        );
+    }
+    // The day-2 exception, still open at the end of that day's period, is marked so.
+    let one_day = dom_of(&dir.path().join("1day"));
+    assert!(
+        one_day.contains("<td class=\"open\">⚠ open</td><td>password.max_age</td>"),
+        "{one_day}"
+    );
+    assert!(one_day.contains("Open at the end of the period: <code>password.max_age</code>"));
+    // 30 days: the exception lasted exactly one day, shown to the second.
+    let month = dom_of(&dir.path().join("30days"));
+    assert!(
+        month.contains("<td class=\"resolved\">✓ resolved</td>"),
+        "resolved mark"
+    );
+    assert!(
+        month.contains("<td>1 d 0 h 0 min 0 s</td>"),
+        "exact duration"
+    );
+}

@@ -444,3 +444,22 @@ pub fn render(p: &Parameters, computed: &Computed, catalog: &Catalog, info: &Pag
     o.push_str("</body></html>\n");
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_sort_naturally_and_durations_are_exact() {
+        let mut ids = vec!["A.8.18", "A.8.2", "A.5.30", "A.8.1", "CC10.1", "CC6.1"];
+        ids.sort_by_key(|i| natural_key(i));
+        assert_eq!(
+            ids,
+            ["A.5.30", "A.8.1", "A.8.2", "A.8.18", "CC6.1", "CC10.1"]
+        );
+        assert_eq!(duration(237), "3 min 57 s");
+        assert_eq!(duration(45), "45 s");
+        assert_eq!(duration(86400), "1 d 0 h 0 min 0 s");
+        assert_eq!(duration(3 * 3600), "3 h 0 min 0 s");
+    }
+}
