@@ -460,3 +460,35 @@ fn index_html_has_a_time_axis_exact_durations_and_marks_for_any_period() {
         "exact duration"
     );
 }
+
+#[test]
+fn evidence_at_a_moment_says_how_old_the_evidence_was_and_whether_it_was_in_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = kathmandu(dir.path());
+    let at = |t: &str| -> serde_json::Value {
+        let o = attestd()
+            .args(["evidence", "--at", t, "--format", "json", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{:?}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // Two days after the last run (2026-03-03T03:15Z), with a daily schedule: the slot
+    // of 2026-03-04 passed without a run.
+    let late = at("2026-03-05T12:00:00Z");
+    let p = &late["collectors"]["password_policy"];
+    assert_eq!(p["last_run_at"], "2026-03-03T03:15:00Z");
+    assert_eq!(p["age_seconds"], 2 * 86400 + 8 * 3600 + 45 * 60);
+    assert_eq!(p["missed_scheduled_runs"], 1);
+    assert_eq!(p["in_gap"], true);
+    // Between two daily runs: fresh enough, no gap.
+    let fresh = at("2026-03-02T20:00:00Z");
+    let p = &fresh["collectors"]["password_policy"];
+    assert_eq!(p["age_seconds"], 16 * 3600 + 45 * 60);
+    assert_eq!(p["in_gap"], false);
+    // Before the first run.
+    let before = at("2026-02-01T00:00:00Z");
+    assert!(before["evidence"].as_str().unwrap().starts_with("none yet"));
+    assert_eq!(before["rules"], serde_json::json!([]));
+}
