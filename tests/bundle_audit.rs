@@ -207,6 +207,10 @@ fn schedules_are_evaluated_in_the_recorded_zone_and_verify_agrees_under_any_tz()
     assert_eq!(ex[0]["resolved_at"], "2026-03-03T03:15:00Z");
     assert_eq!(ex[0]["duration_seconds"], 86400);
     assert_eq!(ex[0]["open"], false);
+    let s0 = summary(&dir.path().join("bundle-0"));
+    let cc61 = control(&s0, "soc2:CC6.1");
+    assert_eq!(cc61["result"], "exceptions", "{cc61}");
+    assert_eq!(cc61["gap_seconds"], 0);
     let csv = std::fs::read_to_string(dir.path().join("bundle-0/exceptions.csv")).unwrap();
     let row = csv.lines().find(|l| l.contains(RULE)).unwrap();
     assert!(row.contains(",false,"), "exceptions.csv says open: {row}");

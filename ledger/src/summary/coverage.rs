@@ -262,7 +262,11 @@ mod tests {
     fn track(runs: &[(&str, Option<&str>, &str)]) -> CollectorTrack {
         let (from, to) = (t("2026-01-01T00:00:00Z"), t("2026-01-01T02:00:00Z"));
         let mut c = CollectorTrack::new();
-        c.set_schedule(Some(UnixCron::parse("*/15 * * * *").unwrap()), from);
+        c.set_schedule(
+            Some(UnixCron::parse("*/15 * * * *").unwrap()),
+            chrono_tz::UTC,
+            from,
+        );
         let mut last_any = None;
         for (at, error, trigger) in runs {
             let at = t(at);
@@ -345,5 +349,25 @@ mod tests {
         assert_eq!(percent(89, 96), 92.71);
         assert_eq!(percent(0, 0), 0.0);
         assert_eq!(percent(1, 3), 33.33);
+    }
+
+    #[test]
+    fn schedules_fire_in_the_zone_recorded_not_the_local_one() {
+        let nine = UnixCron::parse("0 9 * * *").unwrap();
+        let after = t("2026-01-01T00:00:00Z");
+        let kathmandu: Tz = "Asia/Kathmandu".parse().unwrap();
+        let st_johns: Tz = "America/St_Johns".parse().unwrap();
+        assert_eq!(
+            next_fire(&nine, kathmandu, after),
+            Some(t("2026-01-01T03:15:00Z"))
+        );
+        assert_eq!(
+            next_fire(&nine, st_johns, after),
+            Some(t("2026-01-01T12:30:00Z"))
+        );
+        assert_eq!(
+            next_fire(&nine, chrono_tz::UTC, after),
+            Some(t("2026-01-01T09:00:00Z"))
+        );
     }
 }
