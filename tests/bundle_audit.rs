@@ -297,6 +297,13 @@ fn derived_files_edited_and_re_signed_with_the_host_key_fail_verification() {
     let genuine = dir.path().join("genuine");
     bundle_with(&db, &genuine, "2026-03-01", "2026-03-03", "UTC", None);
     assert_eq!(verify(&genuine, "UTC").0, 0);
+    // The key made for this database is PKCS#8 v1: OpenSSL 3.0 reads it.
+    let o = std::process::Command::new("openssl")
+        .args(["pkey", "-noout", "-text", "-in"])
+        .arg(db.with_file_name("signing-key.pem"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
     let edits: [(&str, &str, &str); 4] = [
         ("index.html", "exceptions_and_gaps", "effective"),
         (

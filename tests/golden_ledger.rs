@@ -220,6 +220,24 @@ fn an_old_ledger_bundles_to_the_same_files() {
         }
     }
     assert!(v.contains("not tested"), "{v}");
+    // ... and says so in every output.
+    let csv = std::fs::read_to_string(out.join("controls.csv")).unwrap();
+    let row = csv.lines().find(|l| l.starts_with("soc2:A1.2,")).unwrap();
+    assert!(
+        row.contains(",not_tested,") && row.ends_with(",no_rule_applicable"),
+        "{row}"
+    );
+    let oscal = std::fs::read_to_string(out.join("oscal/assessment-results.json")).unwrap();
+    assert!(oscal.contains(
+        "not assessed: attestd did not test this control in the period (no_rule_applicable)"
+    ));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("not tested: no rule applied to this host"));
+    assert!(html.contains("<td>A.8.14</td><td>"));
+    assert!(
+        html.contains("not tested here"),
+        "the statement of applicability"
+    );
     // The PKCS#8 v2 key of the earlier release was rewritten as v1, which OpenSSL reads.
     let o = std::process::Command::new("openssl")
         .args(["pkey", "-in", "state/signing-key.pem", "-noout", "-text"])
