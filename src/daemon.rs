@@ -360,7 +360,7 @@ impl Runner {
                         from,
                         to = d.to.as_str(),
                         observed = %d.observed_after,
-                        "{} {from} -> {} (observed {})",
+                        "verdict changed: {} {from} -> {} (observed {})",
                         d.rule,
                         d.to.as_str(),
                         d.observed_after
