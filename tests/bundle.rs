@@ -645,6 +645,63 @@ print(len(r.observations), len(r.findings), ar.metadata.oscal_version.__root__ i
     let (so, se) = text(&o);
     assert!(o.status.success(), "trestle rejected the document: {se}");
     let s = read_json(&out.join("summary.json"));
+    // Every exception and gap is a risk with start, end and duration; every
+    // related observation and risk of a finding resolves; failing evidence is marked.
+    let ar = read_json(&doc);
+    let result = &ar["assessment-results"]["results"][0];
+    let uuids = |k: &str| -> std::collections::BTreeSet<String> {
+        result[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x["uuid"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (observations, risks) = (uuids("observations"), uuids("risks"));
+    let exceptions: usize = s["computed"]["rules"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["exceptions"].as_array().unwrap().len())
+        .sum();
+    let gaps: usize = s["computed"]["collectors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["gaps"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(risks.len(), exceptions + gaps);
+    assert!(exceptions > 0 && gaps > 0);
+    for r in result["risks"].as_array().unwrap() {
+        let names: Vec<&str> = r["props"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for n in ["start", "end", "duration-seconds"] {
+            assert!(names.contains(&n), "{r}");
+        }
+    }
+    for f in result["findings"].as_array().unwrap() {
+        for o in f["related-observations"].as_array().into_iter().flatten() {
+            assert!(observations.contains(o["observation-uuid"].as_str().unwrap()));
+        }
+        for r in f["related-risks"].as_array().into_iter().flatten() {
+            assert!(risks.contains(r["risk-uuid"].as_str().unwrap()), "{f}");
+        }
+    }
+    assert!(result["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["props"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "verdict" && p["value"] == "fail")));
     let evidence_lines: usize = std::fs::read_dir(out.join("evidence"))
         .unwrap()
         .flatten()

@@ -149,16 +149,27 @@ pub fn write_to(
         write!(w, ",\"observations\":[")?;
     }
     let mut by_collector: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Evidence an exception began or stood on: marked failing in its observation.
+    let failing: std::collections::BTreeSet<i64> = computed
+        .rules
+        .values()
+        .flat_map(|r| r.exceptions.iter())
+        .filter_map(|x| x.evidence.as_ref().map(|e| e.seq))
+        .collect();
     for (i, e) in evidence.iter().enumerate() {
         let id = uuid(&ns, &format!("evidence:{}", e.seq));
+        let mut props = vec![
+            json!({"name": "ledger-seq", "value": e.seq.to_string()}),
+            json!({"name": "evidence-sha256", "value": e.sha256}),
+        ];
+        if failing.contains(&e.seq) {
+            props.push(json!({"name": "verdict", "value": "fail", "remarks": "a rule failed on this evidence: an exception began here"}));
+        }
         let obs = json!({
             "uuid": id,
             "title": format!("{} evidence {}", e.collector, &e.sha256[..12.min(e.sha256.len())]),
             "description": format!("Facts and artifacts the {} collector recorded at {} (ledger row {}, SHA-256 {}).", e.collector, e.collected_at, e.seq, e.sha256),
-            "props": [
-                {"name": "ledger-seq", "value": e.seq.to_string()},
-                {"name": "evidence-sha256", "value": e.sha256},
-            ],
+            "props": props,
             "methods": ["TEST"],
             "types": ["control-objective"],
             "collected": e.collected_at,
@@ -193,6 +204,16 @@ pub fn write_to(
             .flat_map(|col| by_collector.get(col.as_str()).into_iter().flatten())
             .collect();
         let satisfied = c.result == "effective";
+        let risk_ids: Vec<String> = c
+            .exceptions
+            .iter()
+            .map(|x| uuid(&ns, &format!("exception:{}:{}", x.rule, x.first_seen)))
+            .chain(
+                c.gaps
+                    .iter()
+                    .map(|g| uuid(&ns, &format!("gap:{}:{}", g.collector, g.start))),
+            )
+            .collect();
         let status = match &c.not_tested_reason {
             // Not assessed: OSCAL's objective status has no third state, so the
             // reason `other` and a remark say that nothing tested it.
@@ -223,6 +244,14 @@ pub fn write_to(
                 "status": status,
             },
         });
+        let mut finding = finding;
+        if !risk_ids.is_empty() {
+            finding["related-risks"] = risk_ids
+                .iter()
+                .map(|u| json!({"risk-uuid": u}))
+                .collect::<Vec<_>>()
+                .into();
+        }
         if i > 0 {
             write!(w, ",")?;
         }
@@ -243,6 +272,47 @@ pub fn write_to(
     }
     if !computed.controls.is_empty() {
         write!(w, "\n]")?;
+    }
+    // Every exception and gap as a risk of its own, with start, end and duration.
+    let mut risks = Vec::new();
+    for r in computed.rules.values() {
+        for x in &r.exceptions {
+            risks.push(json!({
+                "uuid": uuid(&ns, &format!("exception:{}:{}", x.rule, x.first_seen)),
+                "title": format!("Exception: {} {}", x.rule, x.status),
+                "description": format!("Rule {} was {} from {} to {} ({} s); observed {}, expected {}.", x.rule, x.status, x.first_seen, x.resolved_at.as_deref().unwrap_or(&params.to), x.duration_seconds, x.observed, x.expected),
+                "statement": "A control objective was not met while attestd observed it.",
+                "props": [
+                    {"name": "kind", "value": "exception"},
+                    {"name": "start", "value": x.first_seen},
+                    {"name": "end", "value": x.resolved_at.clone().unwrap_or_else(|| params.to.clone())},
+                    {"name": "duration-seconds", "value": x.duration_seconds.to_string()},
+                    {"name": "open", "value": x.open.to_string()},
+                ],
+                "status": if x.open { "open" } else { "closed" },
+            }));
+        }
+    }
+    for (name, cov) in &computed.collectors {
+        for g in &cov.gaps {
+            risks.push(json!({
+                "uuid": uuid(&ns, &format!("gap:{}:{}", name, g.start)),
+                "title": format!("Gap in {} evidence", name),
+                "description": format!("No evidence from {} between {} and {} ({} s, {} scheduled runs missed): {}: {}.", name, g.start, g.end, g.duration_seconds, g.missed_runs, g.cause, g.detail),
+                "statement": "Scheduled tests left no evidence: the control was not observed in this time.",
+                "props": [
+                    {"name": "kind", "value": "gap"},
+                    {"name": "start", "value": g.start},
+                    {"name": "end", "value": g.end},
+                    {"name": "duration-seconds", "value": g.duration_seconds.to_string()},
+                ],
+                "status": if g.ongoing { "open" } else { "closed" },
+            }));
+        }
+    }
+    if !risks.is_empty() {
+        write!(w, ",\"risks\":")?;
+        serde_json::to_writer(&mut w, &risks)?;
     }
     writeln!(w, "}}]}}}}")?;
     w.flush()
