@@ -288,6 +288,10 @@ pub struct BundleArgs {
     #[arg(long, value_name = "S", default_value_t = 1, requires = "samples")]
     pub seed: u64,
     /// The host tree whose identity goes in host.json [default: /].
+    /// Write the bundle even when the period holds no ledger rows (otherwise a
+    /// warning and exit 1).
+    #[arg(long)]
+    pub allow_empty: bool,
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     #[command(flatten)]

@@ -32,3 +32,21 @@ pub fn now() -> DateTime<Utc> {
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
+
+/// The host's IANA time zone, the one its local times (and so its schedules) are in:
+/// `TZ` when set to a zone name, else the system's zone (`/etc/localtime`), else
+/// `UTC`. Recorded in the ledger's `policy` rows so that schedules are evaluated in
+/// it wherever the ledger is read.
+pub fn host_time_zone() -> String {
+    let valid = |z: &str| z.parse::<chrono_tz::Tz>().is_ok();
+    if let Ok(tz) = std::env::var("TZ") {
+        let tz = tz.trim_start_matches(':');
+        if valid(tz) {
+            return tz.to_string();
+        }
+    }
+    match iana_time_zone::get_timezone() {
+        Ok(z) if valid(&z) => z,
+        _ => "UTC".into(),
+    }
+}

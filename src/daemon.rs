@@ -356,15 +356,19 @@ impl Runner {
                     "run stored"
                 );
                 for d in &outcome.drift {
+                    let from = d.from.map(|s| s.as_str()).unwrap_or("none");
                     tracing::warn!(
                         run_id = %run.run_id,
                         rule = %d.rule,
                         collector = %d.collector,
                         control = %d.controls.join(" "),
-                        from = d.from.map(|s| s.as_str()).unwrap_or("none"),
+                        from,
                         to = d.to.as_str(),
                         observed = %d.observed_after,
-                        "verdict changed"
+                        "verdict changed: {} {from} -> {} (observed {})",
+                        d.rule,
+                        d.to.as_str(),
+                        d.observed_after
                     );
                 }
                 if let Some(a) = &stored.alert {

@@ -304,4 +304,5 @@ pub fn policy_snapshot(
         })
         .collect();
     PolicySnapshot::new(rules, variables, collectors, waivers)
+        .with_time_zone(Some(crate::clock::host_time_zone()))
 }

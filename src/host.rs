@@ -5,7 +5,7 @@ use attestd_collectors::HostRoot;
 use serde::Serialize;
 
 /// Who the evidence is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HostIdentity {
     pub hostname: Option<String>,
     pub machine_id: Option<String>,

@@ -645,6 +645,63 @@ print(len(r.observations), len(r.findings), ar.metadata.oscal_version.__root__ i
     let (so, se) = text(&o);
     assert!(o.status.success(), "trestle rejected the document: {se}");
     let s = read_json(&out.join("summary.json"));
+    // Every exception and gap is a risk with start, end and duration; every
+    // related observation and risk of a finding resolves; failing evidence is marked.
+    let ar = read_json(&doc);
+    let result = &ar["assessment-results"]["results"][0];
+    let uuids = |k: &str| -> std::collections::BTreeSet<String> {
+        result[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x["uuid"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (observations, risks) = (uuids("observations"), uuids("risks"));
+    let exceptions: usize = s["computed"]["rules"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["exceptions"].as_array().unwrap().len())
+        .sum();
+    let gaps: usize = s["computed"]["collectors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["gaps"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(risks.len(), exceptions + gaps);
+    assert!(exceptions > 0 && gaps > 0);
+    for r in result["risks"].as_array().unwrap() {
+        let names: Vec<&str> = r["props"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for n in ["start", "end", "duration-seconds"] {
+            assert!(names.contains(&n), "{r}");
+        }
+    }
+    for f in result["findings"].as_array().unwrap() {
+        for o in f["related-observations"].as_array().into_iter().flatten() {
+            assert!(observations.contains(o["observation-uuid"].as_str().unwrap()));
+        }
+        for r in f["related-risks"].as_array().into_iter().flatten() {
+            assert!(risks.contains(r["risk-uuid"].as_str().unwrap()), "{f}");
+        }
+    }
+    assert!(result["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["props"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "verdict" && p["value"] == "fail")));
     let evidence_lines: usize = std::fs::read_dir(out.join("evidence"))
         .unwrap()
         .flatten()
@@ -727,8 +784,14 @@ fn index_html_renders_offline_in_headless_chromium() {
         "a fail band in a timeline"
     );
     assert!(dom.contains("class=\"gap\""), "the gap is shaded");
-    assert!(dom.contains("<td>password.max_age</td><td>fail</td><td>2026-01-01T06:00:00Z</td><td>2026-01-01T09:00:00Z</td><td>3 h 0 min</td>"));
-    assert!(dom.contains("2 h 0 min"), "the gap's duration");
+    assert!(dom.contains("<td class=\"resolved\">✓ resolved</td><td>password.max_age</td><td>fail</td><td>2026-01-01T06:00:00Z</td><td>2026-01-01T09:00:00Z</td><td>3 h 0 min 0 s</td>"), "{dom}");
+    assert!(dom.contains("2 h 0 min 0 s"), "the gap's duration");
+    assert!(dom.contains("id=\"answer\""), "the auditor's answer first");
+    assert!(dom.contains("No exception was open at the end of the period."));
+    assert!(
+        dom.contains("attestd key show"),
+        "the fingerprint comparison"
+    );
     assert!(dom.contains("Statement of applicability"));
     assert!(dom.contains("<td>A.8.5</td>"));
     let mut snap = Command::new(chromium);

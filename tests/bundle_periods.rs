@@ -6,14 +6,23 @@
 
 mod common;
 use attestd::config::Config;
-use attestd::policy::{PolicySet, Status, Verdict};
+use attestd::policy::{PolicySet, Status};
 use attestd::store::{CollectorRun, PolicySnapshot, RunInput, Store};
-use attestd_collectors::Evidence;
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use std::collections::BTreeMap;
 
 const RULE: &str = "password.max_age";
+
+/// The shipped rules with the default config.
+fn embedded_policies() -> PolicySet {
+    let config = Config::parse(
+        attestd::config::EMBEDDED_NAME,
+        attestd::config::EMBEDDED_DEFAULT,
+    )
+    .unwrap();
+    PolicySet::load(&attestd::policy::PolicyInputs::from_config(&config)).unwrap()
+}
 
 fn snapshot(config: &Config, schedule: &str) -> PolicySnapshot {
     let policies = PolicySet::load(&attestd::policy::PolicyInputs::from_config(config)).unwrap();
@@ -41,33 +50,16 @@ fn run_alerting(
     alerts: Option<&attestd::alert::AlertPolicy>,
 ) {
     let t = attestd::clock::rfc3339(at);
-    let (outcome, verdict) = match status {
-        Some(s) => (
-            Ok(Evidence {
-                facts: serde_json::json!({"pass_max_days": if s == Status::Fail { 99999 } else { 365 }}),
-                artifacts: vec![],
-            }),
-            Verdict {
-                rule: RULE.into(),
-                status: s,
-                observed: serde_json::json!(if s == Status::Fail { 99999 } else { 365 }),
-                expected: "1..365".into(),
-                reason: None,
-                waiver: None,
-            },
-        ),
-        None => (
-            Err("cannot read /etc/login.defs: permission denied".to_string()),
-            Verdict {
-                rule: RULE.into(),
-                status: Status::Error,
-                observed: serde_json::Value::Null,
-                expected: "1..365".into(),
-                reason: Some("the collector could not observe".into()),
-                waiver: None,
-            },
-        ),
-    };
+    let policies = embedded_policies();
+    let (outcome, verdicts) = judged_password(
+        &policies,
+        match status {
+            Some(Status::Fail) => Some(99999),
+            Some(_) => Some(365),
+            None => None,
+        },
+        at,
+    );
     let input = RunInput {
         run_id: format!("run-{t}"),
         started_at: t.clone(),
@@ -78,7 +70,7 @@ fn run_alerting(
             version: "1".into(),
             outcome,
             duration_ms: 1,
-            verdicts: vec![verdict],
+            verdicts,
         }],
         rule_meta: BTreeMap::new(),
         policy: Some(policy.clone()),
@@ -141,6 +133,7 @@ fn bundle(
         .arg(config)
         .arg("--out")
         .arg(&out)
+        .arg("--allow-empty")
         .output()
         .unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
@@ -152,6 +145,36 @@ fn bundle(
 fn periods_before_and_after_the_records_say_there_is_no_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let (config, db) = build(dir.path());
+    // Without --allow-empty an empty period is refused with a warning, nothing written.
+    let refused = dir.path().join("refused");
+    let o = attestd()
+        .args([
+            "bundle",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-02-01",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&refused)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o)
+        .1
+        .contains("warning: the period holds no ledger rows"));
+    assert!(!refused.exists());
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().flatten().all(|e| !e
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".attestd-bundle")),
+        "no half-written directory is left"
+    );
     let before = bundle(dir.path(), &config, &db, "2026-02-01");
     let c = &before["computed"];
     assert_eq!(c["runs"], 0);
@@ -159,7 +182,7 @@ fn periods_before_and_after_the_records_say_there_is_no_evidence() {
         .as_array()
         .unwrap()
         .iter()
-        .all(|x| x["result"] == "no_evidence"));
+        .all(|x| x["result"] == "not_tested" && x["not_tested_reason"] == "collector_never_ran"));
     assert!(
         c["policies_in_force"].as_array().unwrap().is_empty(),
         "parameters recorded later are not in force before"
@@ -181,7 +204,9 @@ fn periods_before_and_after_the_records_say_there_is_no_evidence() {
     let ex = c["rules"][RULE]["exceptions"].as_array().unwrap();
     assert_eq!(ex.len(), 1, "{ex:?}");
     assert_eq!(ex[0]["began_before_period"], true);
-    assert_eq!(ex[0]["first_seen"], "2026-03-01T23:30:00Z");
+    // First seen where it began (20:00 on 2026-03-01), not at the last run before.
+    assert_eq!(ex[0]["first_seen"], "2026-03-01T20:00:00Z");
+    assert_eq!(ex[0]["open"], true);
 }
 
 #[test]

@@ -57,6 +57,14 @@ fn watched_file_change_reload_and_clean_stop() {
     assert_eq!(drift["observed_after"], 99999);
     assert!(daemon.log().contains("watched files changed"));
     assert!(daemon.log().contains("verdict changed"));
+    // The message names the rule and the change, for `journalctl RULE=...`.
+    assert!(
+        daemon
+            .log()
+            .contains("password.max_age pass -> fail (observed 99999)"),
+        "{}",
+        daemon.log()
+    );
 
     // A broken config at reload keeps the old one running and says why.
     let good = std::fs::read_to_string(&config).unwrap();

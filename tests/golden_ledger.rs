@@ -24,6 +24,12 @@ fn golden() -> PathBuf {
 fn copy_state(dir: &Path) {
     copy_tree(&golden().join("state"), &dir.join("state"));
     std::fs::copy(golden().join("config.toml"), dir.join("config.toml")).unwrap();
+    // git keeps no modes: the key is private to its owner, as attestd requires.
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("state/signing-key.pem");
+    if key.exists() {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String) {
@@ -197,6 +203,60 @@ fn an_old_ledger_bundles_to_the_same_files() {
     }
     let (code, v) = run_verify(&out);
     assert_eq!(code, 0, "{v}");
+    // What the earlier release got wrong about this ledger, now asserted exactly.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let control = |id: &str| {
+        summary["computed"]["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    // Every availability rule was not_applicable: not tested, not effective.
+    let a12 = control("soc2:A1.2");
+    assert_eq!(a12["result"], "not_tested");
+    assert_eq!(a12["not_tested_reason"], "no_rule_applicable");
+    assert_eq!(
+        control("soc2:A1.3")["not_tested_reason"],
+        "collector_never_ran"
+    );
+    // One outage seen by many collectors counts once (was 619200 s, their sum).
+    assert_eq!(control("soc2:CC6.1")["gap_seconds"], 86400);
+    // Resolved exceptions are not open.
+    for c in summary["computed"]["controls"].as_array().unwrap() {
+        for e in c["exceptions"].as_array().unwrap() {
+            assert_eq!(e["open"], e["resolved_at"].is_null(), "{e}");
+        }
+    }
+    assert!(v.contains("not tested"), "{v}");
+    // ... and says so in every output.
+    let csv = std::fs::read_to_string(out.join("controls.csv")).unwrap();
+    let row = csv.lines().find(|l| l.starts_with("soc2:A1.2,")).unwrap();
+    assert!(
+        row.contains(",not_tested,") && row.ends_with(",no_rule_applicable"),
+        "{row}"
+    );
+    let oscal = std::fs::read_to_string(out.join("oscal/assessment-results.json")).unwrap();
+    assert!(oscal.contains(
+        "not assessed: attestd did not test this control in the period (no_rule_applicable)"
+    ));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("not tested: no rule applied to this host"));
+    assert!(html.contains("<td>A.8.14</td><td>"));
+    assert!(
+        html.contains("not tested here"),
+        "the statement of applicability"
+    );
+    // The PKCS#8 v2 key of the earlier release was rewritten as v1, which OpenSSL reads.
+    let o = std::process::Command::new("openssl")
+        .args(["pkey", "-in", "state/signing-key.pem", "-noout", "-text"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
 }
 
 fn run_verify(bundle: &Path) -> (i32, String) {

@@ -145,6 +145,12 @@ fn health_and_metrics_follow_the_daemon() {
         );
     }
     let fail_before = sample(&metrics, "attestd_rules{status=\"fail\"}").unwrap();
+    // The first verdicts of a fresh install are baselines, not drift.
+    assert_eq!(
+        sample(&metrics, "attestd_drift_events_total"),
+        Some(0.0),
+        "{metrics}"
+    );
 
     // Quiet when nothing changes: the collectors reading their watched files must not
     // trigger watch runs (inotify reports opens too).
@@ -174,7 +180,11 @@ fn health_and_metrics_follow_the_daemon() {
         Some(fail_before + 1.0),
         "{after}"
     );
-    assert!(sample(&after, "attestd_drift_events_total").unwrap() >= 1.0);
+    assert_eq!(
+        sample(&after, "attestd_drift_events_total"),
+        Some(1.0),
+        "{after}"
+    );
     assert_eq!(get_unix(&socket, "/nope").unwrap().0, 404);
 
     // A second daemon does not take over the live socket; the first keeps serving.

@@ -26,6 +26,7 @@ pub fn controls(c: &Computed) -> Result<Vec<u8>, csv::Error> {
         "not_applicable",
         "exceptions",
         "waivers",
+        "not_tested_reason",
     ])?;
     for s in &c.controls {
         w.write_record([
@@ -39,11 +40,7 @@ pub fn controls(c: &Computed) -> Result<Vec<u8>, csv::Error> {
             s.covered_runs.to_string(),
             format!("{:.2}", s.coverage_percent),
             s.gaps.len().to_string(),
-            s.gaps
-                .iter()
-                .map(|g| g.duration_seconds)
-                .sum::<i64>()
-                .to_string(),
+            s.gap_seconds.to_string(),
             s.passes.to_string(),
             s.failures.to_string(),
             s.errors.to_string(),
@@ -51,6 +48,7 @@ pub fn controls(c: &Computed) -> Result<Vec<u8>, csv::Error> {
             s.not_applicable.to_string(),
             s.exceptions.len().to_string(),
             s.waivers.len().to_string(),
+            s.not_tested_reason.clone().unwrap_or_default(),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
@@ -114,7 +112,7 @@ pub fn exceptions(c: &Computed) -> Result<Vec<u8>, csv::Error> {
                 String::new(),
                 name.clone(),
                 controls.join(" "),
-                "no_evidence".into(),
+                "gap".into(),
                 g.start.clone(),
                 if g.ongoing {
                     String::new()

@@ -97,6 +97,21 @@ impl Writer {
         Ok(())
     }
 
+    /// The entry an evidence row gives (what `row` lists, without writing).
+    pub fn entry(row: &Row) -> Option<EvidenceEntry> {
+        if row.kind != RowKind::Evidence {
+            return None;
+        }
+        let head: Head = serde_json::from_str(&row.body).ok()?;
+        Some(EvidenceEntry {
+            seq: row.seq,
+            file: file_name(&head.collector),
+            sha256: head.key,
+            collector: head.collector,
+            collected_at: head.collected_at,
+        })
+    }
+
     pub fn finish(self) -> std::io::Result<Vec<EvidenceEntry>> {
         for (_, mut f) in self.files {
             f.flush()?;

@@ -13,6 +13,7 @@ pub fn document(
     computed: &Computed,
     fingerprint: &str,
     generated_at: &str,
+    attestd_version: &str,
 ) -> serde_json::Value {
     let rules: Vec<serde_json::Value> = computed
         .rules
@@ -45,7 +46,7 @@ pub fn document(
             "kernel": identity.kernel,
             "root": identity.root,
         },
-        "attestd_version": env!("CARGO_PKG_VERSION"),
+        "attestd_version": attestd_version,
         "bundle_generated_at": generated_at,
         "signing_key_fingerprint": fingerprint,
         "time_sync": {

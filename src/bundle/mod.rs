@@ -11,13 +11,14 @@ pub mod host;
 pub mod html;
 pub mod ledger;
 pub mod oscal;
+pub mod rejudge;
 pub mod rules;
 pub mod signing;
 pub mod verify;
 
 use crate::host::HostIdentity;
 use crate::policy::Catalog;
-use crate::store::{PolicySnapshot, Store};
+use crate::store::Store;
 use attestd_ledger::summary::{Analyzer, Parameters};
 use sha2::{Digest, Sha256};
 use std::io::{BufWriter, Read, Write};
@@ -34,6 +35,8 @@ pub struct BuildOptions<'a> {
     pub catalog: &'a Catalog,
     pub identity: HostIdentity,
     pub generated_at: String,
+    /// Write a bundle even when the period holds no rows.
+    pub allow_empty: bool,
 }
 
 /// What was written.
@@ -45,6 +48,8 @@ pub struct Built {
     pub exceptions: usize,
     pub gaps: usize,
     pub evidence_records: usize,
+    /// Runs recorded in the period.
+    pub runs: u64,
     pub fingerprint: String,
     pub key_created: bool,
     /// The database's chain was already broken (the bundle records it and will not
@@ -63,7 +68,60 @@ pub fn control_name(catalog: &Catalog) -> impl Fn(&str) -> Option<String> + '_ {
     move |id: &str| catalog.control(id).map(|c| c.name.clone())
 }
 
-/// Build a bundle.
+/// The documents derived from the summary, as (relative path, bytes): host.json and
+/// index.html. `build` writes them and `verify` recomputes them byte for byte.
+pub struct Derived<'a> {
+    pub params: &'a Parameters,
+    pub computed: &'a attestd_ledger::summary::Computed,
+    pub catalog: &'a Catalog,
+    pub identity: &'a HostIdentity,
+    pub fingerprint: &'a str,
+    pub generated_at: &'a str,
+    pub attestd_version: &'a str,
+}
+
+impl Derived<'_> {
+    /// host.json and index.html.
+    pub fn documents(&self) -> Vec<(&'static str, Vec<u8>)> {
+        let mut host = serde_json::to_vec_pretty(&host::document(
+            self.identity,
+            self.computed,
+            self.fingerprint,
+            self.generated_at,
+            self.attestd_version,
+        ))
+        .expect("JSON");
+        host.push(b'\n');
+        let hostname = self.identity.hostname.as_deref().unwrap_or("this host");
+        let page = html::render(
+            self.params,
+            self.computed,
+            self.catalog,
+            &html::PageInfo {
+                hostname,
+                fingerprint: self.fingerprint,
+                generated_at: self.generated_at,
+            },
+        );
+        vec![("host.json", host), ("index.html", page.into_bytes())]
+    }
+
+    /// The id the OSCAL UUIDs derive from: host and period.
+    pub fn bundle_id(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.identity
+                .machine_id
+                .as_deref()
+                .unwrap_or("unknown-host"),
+            self.params.from,
+            self.params.to
+        )
+    }
+}
+
+/// Build a bundle: written into a temporary directory beside `out` and renamed into
+/// place (or packed) only when complete, so a failure leaves nothing behind.
 pub fn build(opts: BuildOptions) -> Result<Built, String> {
     let key = signing::HostKey::load_or_create(opts.database)?;
     let store = Store::open_read_only(opts.database).map_err(|e| e.to_string())?;
@@ -74,36 +132,35 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
         ));
     }
     let tarball = is_tarball(opts.out);
-    let staging_parent;
-    let dir: PathBuf = if tarball {
-        let parent = opts
-            .out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        staging_parent = tempfile::Builder::new()
-            .prefix(".attestd-bundle-")
-            .tempdir_in(parent)
-            .map_err(|e| format!("{}: {e}", parent.display()))?;
-        let stem = opts
-            .out
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .trim_end_matches(".tar.gz")
-                    .trim_end_matches(".tgz")
-                    .to_string()
-            })
-            .unwrap_or_else(|| "bundle".into());
-        staging_parent.path().join(stem)
-    } else {
-        opts.out.to_path_buf()
-    };
+    let parent = opts
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".attestd-bundle-")
+        .tempdir_in(parent)
+        .map_err(|e| format!("{}: {e}", parent.display()))?;
+    let stem = opts
+        .out
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(".tar.gz")
+                .trim_end_matches(".tgz")
+                .to_string()
+        })
+        .unwrap_or_else(|| "bundle".into());
+    let dir: PathBuf = staging.path().join(stem);
     let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     let selection = store
         .period(&opts.params.from, &opts.params.to)
         .map_err(|e| e.to_string())?;
+    if selection.first_seq.is_none() && !opts.allow_empty {
+        return Err(EMPTY_PERIOD.into());
+    }
     let db_chain = store.verify_chain().map_err(|e| e.to_string())?;
     let database_head = ledger::DatabaseHead {
         rows: db_chain.rows,
@@ -156,56 +213,34 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     });
     write_json(&dir.join("summary.json"), &summary_doc)?;
     evidence::write_samples(&dir, &computed.samples).map_err(|e| io(&dir, e))?;
-    rules::write(
-        &dir,
-        &policies,
-        &opts.params.fallback_policy,
-        &computed.policy_changes,
-    )
-    .map_err(|e| io(&dir, e))?;
+    rules::write(&dir, &policies, &computed.policy_changes).map_err(|e| io(&dir, e))?;
     let fingerprint = key.fingerprint();
-    write_json(
-        &dir.join("host.json"),
-        &host::document(&opts.identity, &computed, &fingerprint, &opts.generated_at),
-    )?;
+    let derived = Derived {
+        params: &opts.params,
+        computed: &computed,
+        catalog: opts.catalog,
+        identity: &opts.identity,
+        fingerprint: &fingerprint,
+        generated_at: &opts.generated_at,
+        attestd_version: env!("CARGO_PKG_VERSION"),
+    };
+    for (file, bytes) in derived.documents() {
+        std::fs::write(dir.join(file), bytes).map_err(|e| io(&dir, e))?;
+    }
     let controls_csv = csv::controls(&computed).map_err(|e| format!("controls.csv: {e}"))?;
     std::fs::write(dir.join("controls.csv"), controls_csv).map_err(|e| io(&dir, e))?;
     let exceptions_csv = csv::exceptions(&computed).map_err(|e| format!("exceptions.csv: {e}"))?;
     std::fs::write(dir.join("exceptions.csv"), exceptions_csv).map_err(|e| io(&dir, e))?;
-    let bundle_id = format!(
-        "{}:{}:{}",
-        opts.identity
-            .machine_id
-            .as_deref()
-            .unwrap_or("unknown-host"),
-        opts.params.from,
-        opts.params.to
-    );
-    oscal::write(
-        &dir.join("oscal/assessment-results.json"),
+    oscal::write_all(
+        &dir,
         &opts.params,
         &computed,
         &evidence_entries,
-        &bundle_id,
+        &derived.bundle_id(),
         &opts.generated_at,
+        opts.catalog,
     )
     .map_err(|e| io(&dir, e))?;
-    let hostname = opts
-        .identity
-        .hostname
-        .clone()
-        .unwrap_or_else(|| "this host".into());
-    let page = html::render(
-        &opts.params,
-        &computed,
-        opts.catalog,
-        &html::PageInfo {
-            hostname: &hostname,
-            fingerprint: &fingerprint,
-            generated_at: &opts.generated_at,
-        },
-    );
-    std::fs::write(dir.join("index.html"), page).map_err(|e| io(&dir, e))?;
     std::fs::write(dir.join(signing::PUBLIC_FILE), key.public_pem()).map_err(|e| io(&dir, e))?;
     std::fs::write(
         dir.join(signing::MINISIGN_PUBLIC_FILE),
@@ -240,15 +275,26 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
         exceptions: computed.rules.values().map(|r| r.exceptions.len()).sum(),
         gaps: computed.collectors.values().map(|c| c.gaps.len()).sum(),
         evidence_records: evidence_entries.len(),
+        runs: computed.runs,
         fingerprint,
         key_created: key.created,
         chain_break: database_head.first_break.clone(),
     };
     if tarball {
-        write_tarball(&dir, opts.out)?;
+        write_tarball(
+            &dir,
+            &staging.path().join("bundle.tar.gz.partial"),
+            opts.out,
+        )?;
+    } else {
+        // Whole or not at all: the finished directory takes its name in one rename.
+        std::fs::rename(&dir, opts.out).map_err(|e| io(opts.out, e))?;
     }
     Ok(built)
 }
+
+/// The refusal for a period without a single ledger row.
+pub const EMPTY_PERIOD: &str = "the period holds no ledger rows: nothing was recorded in it, so a bundle would prove nothing; check --from and --to (UTC), or pass --allow-empty to write one that says so";
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
     let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -305,9 +351,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn write_tarball(dir: &Path, out: &Path) -> Result<(), String> {
-    let tmp = out.with_extension("partial");
-    let f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+fn write_tarball(dir: &Path, tmp: &Path, out: &Path) -> Result<(), String> {
+    let f = std::fs::File::create(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let gz = flate2::write::GzEncoder::new(BufWriter::new(f), flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     let name = dir
@@ -323,7 +368,7 @@ fn write_tarball(dir: &Path, out: &Path) -> Result<(), String> {
     let mut w = gz.finish().map_err(|e| format!("{}: {e}", out.display()))?;
     w.flush().map_err(|e| format!("{}: {e}", out.display()))?;
     drop(w);
-    std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))
+    std::fs::rename(tmp, out).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// The days `[from, to)` touches, and `n` of them chosen by ChaCha8 seeded with `seed`
@@ -345,17 +390,4 @@ pub fn sample_days(
         .collect();
     picked.sort();
     picked
-}
-
-/// The parameters in force now, used for runs recorded before any `policy` row.
-pub fn current_policy(
-    config: &crate::config::Config,
-    policies: &crate::policy::PolicySet,
-) -> PolicySnapshot {
-    let collectors: Vec<std::sync::Arc<dyn attestd_collectors::Collector>> =
-        attestd_collectors::all_collectors()
-            .into_iter()
-            .map(std::sync::Arc::from)
-            .collect();
-    crate::engine::policy_snapshot(config, policies, &collectors)
 }

@@ -26,6 +26,63 @@ fn control_token(id: &str) -> (String, String) {
     }
 }
 
+/// The OSCAL files of a bundle, under `oscal/`.
+pub fn write_all(
+    bundle: &Path,
+    params: &Parameters,
+    computed: &Computed,
+    evidence: &[EvidenceEntry],
+    bundle_id: &str,
+    generated_at: &str,
+    _catalog: &crate::policy::Catalog,
+) -> std::io::Result<()> {
+    write(
+        &bundle.join(RESULTS_FILE),
+        params,
+        computed,
+        evidence,
+        bundle_id,
+        generated_at,
+    )
+}
+
+/// The assessment results, relative to the bundle.
+pub const RESULTS_FILE: &str = "oscal/assessment-results.json";
+
+/// A writer that only hashes.
+struct Hasher(sha2::Sha256);
+
+impl Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Each OSCAL file `write_all` writes and the SHA-256 of its bytes, computed
+/// without writing (for `verify`).
+pub fn documents(
+    out: &mut Vec<(String, String)>,
+    params: &Parameters,
+    computed: &Computed,
+    evidence: &[EvidenceEntry],
+    bundle_id: &str,
+    generated_at: &str,
+    _catalog: &crate::policy::Catalog,
+) -> std::io::Result<()> {
+    let mut h = Hasher(sha2::Sha256::default());
+    write_to(&mut h, params, computed, evidence, bundle_id, generated_at)?;
+    out.push((
+        RESULTS_FILE.to_string(),
+        hex::encode(sha2::Digest::finalize(h.0)),
+    ));
+    Ok(())
+}
+
+/// Write the document to `path`.
 pub fn write(
     path: &Path,
     params: &Parameters,
@@ -35,11 +92,24 @@ pub fn write(
     generated_at: &str,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(path.parent().expect("oscal/ has a parent"))?;
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    write_to(&mut w, params, computed, evidence, bundle_id, generated_at)?;
+    w.flush()
+}
+
+/// Write the document to `w` (a file, or the hasher `verify` compares with).
+pub fn write_to(
+    mut w: impl Write,
+    params: &Parameters,
+    computed: &Computed,
+    evidence: &[EvidenceEntry],
+    bundle_id: &str,
+    generated_at: &str,
+) -> std::io::Result<()> {
     let ns = Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         format!("attestd-bundle:{bundle_id}").as_bytes(),
     );
-    let mut w = BufWriter::new(std::fs::File::create(path)?);
     let controls: Vec<serde_json::Value> = computed
         .controls
         .iter()
@@ -79,16 +149,27 @@ pub fn write(
         write!(w, ",\"observations\":[")?;
     }
     let mut by_collector: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Evidence an exception began or stood on: marked failing in its observation.
+    let failing: std::collections::BTreeSet<i64> = computed
+        .rules
+        .values()
+        .flat_map(|r| r.exceptions.iter())
+        .filter_map(|x| x.evidence.as_ref().map(|e| e.seq))
+        .collect();
     for (i, e) in evidence.iter().enumerate() {
         let id = uuid(&ns, &format!("evidence:{}", e.seq));
+        let mut props = vec![
+            json!({"name": "ledger-seq", "value": e.seq.to_string()}),
+            json!({"name": "evidence-sha256", "value": e.sha256}),
+        ];
+        if failing.contains(&e.seq) {
+            props.push(json!({"name": "verdict", "value": "fail", "remarks": "a rule failed on this evidence: an exception began here"}));
+        }
         let obs = json!({
             "uuid": id,
             "title": format!("{} evidence {}", e.collector, &e.sha256[..12.min(e.sha256.len())]),
             "description": format!("Facts and artifacts the {} collector recorded at {} (ledger row {}, SHA-256 {}).", e.collector, e.collected_at, e.seq, e.sha256),
-            "props": [
-                {"name": "ledger-seq", "value": e.seq.to_string()},
-                {"name": "evidence-sha256", "value": e.sha256},
-            ],
+            "props": props,
             "methods": ["TEST"],
             "types": ["control-objective"],
             "collected": e.collected_at,
@@ -123,6 +204,29 @@ pub fn write(
             .flat_map(|col| by_collector.get(col.as_str()).into_iter().flatten())
             .collect();
         let satisfied = c.result == "effective";
+        let risk_ids: Vec<String> = c
+            .exceptions
+            .iter()
+            .map(|x| uuid(&ns, &format!("exception:{}:{}", x.rule, x.first_seen)))
+            .chain(
+                c.gaps
+                    .iter()
+                    .map(|g| uuid(&ns, &format!("gap:{}:{}", g.collector, g.start))),
+            )
+            .collect();
+        let status = match &c.not_tested_reason {
+            // Not assessed: OSCAL's objective status has no third state, so the
+            // reason `other` and a remark say that nothing tested it.
+            Some(why) => json!({
+                "state": "not-satisfied",
+                "reason": "other",
+                "remarks": format!("not assessed: attestd did not test this control in the period ({why})"),
+            }),
+            None => json!({
+                "state": if satisfied { "satisfied" } else { "not-satisfied" },
+                "reason": if satisfied { "pass" } else { "fail" },
+            }),
+        };
         let finding = json!({
             "uuid": uuid(&ns, &format!("finding:{}", c.id)),
             "title": format!("{} {}", c.id, c.name),
@@ -137,9 +241,17 @@ pub fn write(
             "target": {
                 "type": "objective-id",
                 "target-id": token,
-                "status": {"state": if satisfied { "satisfied" } else { "not-satisfied" }},
+                "status": status,
             },
         });
+        let mut finding = finding;
+        if !risk_ids.is_empty() {
+            finding["related-risks"] = risk_ids
+                .iter()
+                .map(|u| json!({"risk-uuid": u}))
+                .collect::<Vec<_>>()
+                .into();
+        }
         if i > 0 {
             write!(w, ",")?;
         }
@@ -160,6 +272,47 @@ pub fn write(
     }
     if !computed.controls.is_empty() {
         write!(w, "\n]")?;
+    }
+    // Every exception and gap as a risk of its own, with start, end and duration.
+    let mut risks = Vec::new();
+    for r in computed.rules.values() {
+        for x in &r.exceptions {
+            risks.push(json!({
+                "uuid": uuid(&ns, &format!("exception:{}:{}", x.rule, x.first_seen)),
+                "title": format!("Exception: {} {}", x.rule, x.status),
+                "description": format!("Rule {} was {} from {} to {} ({} s); observed {}, expected {}.", x.rule, x.status, x.first_seen, x.resolved_at.as_deref().unwrap_or(&params.to), x.duration_seconds, x.observed, x.expected),
+                "statement": "A control objective was not met while attestd observed it.",
+                "props": [
+                    {"name": "kind", "value": "exception"},
+                    {"name": "start", "value": x.first_seen},
+                    {"name": "end", "value": x.resolved_at.clone().unwrap_or_else(|| params.to.clone())},
+                    {"name": "duration-seconds", "value": x.duration_seconds.to_string()},
+                    {"name": "open", "value": x.open.to_string()},
+                ],
+                "status": if x.open { "open" } else { "closed" },
+            }));
+        }
+    }
+    for (name, cov) in &computed.collectors {
+        for g in &cov.gaps {
+            risks.push(json!({
+                "uuid": uuid(&ns, &format!("gap:{}:{}", name, g.start)),
+                "title": format!("Gap in {} evidence", name),
+                "description": format!("No evidence from {} between {} and {} ({} s, {} scheduled runs missed): {}: {}.", name, g.start, g.end, g.duration_seconds, g.missed_runs, g.cause, g.detail),
+                "statement": "Scheduled tests left no evidence: the control was not observed in this time.",
+                "props": [
+                    {"name": "kind", "value": "gap"},
+                    {"name": "start", "value": g.start},
+                    {"name": "end", "value": g.end},
+                    {"name": "duration-seconds", "value": g.duration_seconds.to_string()},
+                ],
+                "status": if g.ongoing { "open" } else { "closed" },
+            }));
+        }
+    }
+    if !risks.is_empty() {
+        write!(w, ",\"risks\":")?;
+        serde_json::to_writer(&mut w, &risks)?;
     }
     writeln!(w, "}}]}}}}")?;
     w.flush()

@@ -42,31 +42,17 @@ struct RuleLine<'a> {
     definition_sha256: &'a str,
 }
 
-/// Write rules/index.json, rules/changes.json and one file per policy in force.
-pub fn write(
-    bundle: &Path,
+/// rules/index.json, rules/changes.json and one file per policy in force, as
+/// (relative path, bytes): what `write` writes and `verify` recomputes.
+pub fn documents(
     seen: &Collector,
-    fallback: &PolicySnapshot,
     changes: &[PolicyChange],
-) -> std::io::Result<()> {
-    let dir = bundle.join("rules");
-    std::fs::create_dir_all(&dir)?;
+) -> serde_json::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
     let mut index = Vec::new();
-    if seen.policies.is_empty() {
-        let file = format!("rules/policy-current-{}.json", &fallback.key[..12]);
-        std::fs::write(bundle.join(&file), pretty(fallback)?)?;
-        index.push(IndexEntry {
-            file,
-            ledger_seq: None,
-            recorded_at: None,
-            in_force_until: None,
-            policy_sha256: &fallback.key,
-            rules: lines(fallback),
-        });
-    }
     for (i, (seq, at, p)) in seen.policies.iter().enumerate() {
-        let file = format!("rules/policy-{seq}-{}.json", &p.key[..12]);
-        std::fs::write(bundle.join(&file), pretty(p)?)?;
+        let file = format!("rules/policy-{seq}-{}.json", &p.key[..12.min(p.key.len())]);
+        out.push((file.clone(), pretty(p)?));
         index.push(IndexEntry {
             file,
             ledger_seq: Some(*seq),
@@ -76,8 +62,17 @@ pub fn write(
             rules: lines(p),
         });
     }
-    std::fs::write(dir.join("index.json"), pretty(&index)?)?;
-    std::fs::write(dir.join("changes.json"), pretty(&changes)?)?;
+    out.push(("rules/index.json".into(), pretty(&index)?));
+    out.push(("rules/changes.json".into(), pretty(&changes)?));
+    Ok(out)
+}
+
+/// Write rules/: every document of `documents`.
+pub fn write(bundle: &Path, seen: &Collector, changes: &[PolicyChange]) -> std::io::Result<()> {
+    std::fs::create_dir_all(bundle.join("rules"))?;
+    for (file, bytes) in documents(seen, changes)? {
+        std::fs::write(bundle.join(file), bytes)?;
+    }
     Ok(())
 }
 
@@ -91,7 +86,7 @@ fn lines(p: &PolicySnapshot) -> Vec<RuleLine<'_>> {
         .collect()
 }
 
-fn pretty<T: Serialize + ?Sized>(v: &T) -> std::io::Result<Vec<u8>> {
+fn pretty<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<Vec<u8>> {
     let mut out = serde_json::to_vec_pretty(v)?;
     out.push(b'\n');
     Ok(out)

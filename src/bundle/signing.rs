@@ -34,6 +34,34 @@ pub fn key_dir(database: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The private key as PKCS#8 v1 PEM (RFC 8410 `OneAsymmetricKey` version 0, no
+/// public key inside): what `openssl pkey` and every PKCS#8 reader accept.
+fn private_pem(key: &SigningKey) -> Result<String, String> {
+    ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .map(|p| p.to_string())
+    .map_err(|e| format!("cannot encode the signing key: {e}"))
+}
+
+/// Replace the key file in one rename (mode 0600 from its creation).
+fn replace_private(path: &Path, pem: &str) -> Result<(), String> {
+    let tmp = path.with_extension("pem.new");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(pem.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 impl HostKey {
     /// Load the key beside `database`, creating it when missing.
     pub fn load_or_create(database: &Path) -> Result<HostKey, String> {
@@ -55,6 +83,16 @@ impl HostKey {
             let key = SigningKey::from_pkcs8_pem(&text).map_err(|e| {
                 format!("{}: not an Ed25519 PKCS#8 key: {e}", private_path.display())
             })?;
+            // Keys written before as PKCS#8 v2 (which OpenSSL 3.0 and Python's
+            // `cryptography` refuse) are rewritten as v1, the same key.
+            let v1 = private_pem(&key)?;
+            if text != v1 {
+                if let Err(e) = replace_private(&private_path, &v1) {
+                    eprintln!(
+                        "attestd: warning: could not rewrite the signing key as PKCS#8 v1: {e}"
+                    );
+                }
+            }
             let k = HostKey {
                 key,
                 private_path,
@@ -65,9 +103,7 @@ impl HostKey {
         }
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        let pem = key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| format!("cannot encode the signing key: {e}"))?;
+        let pem = private_pem(&key)?;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

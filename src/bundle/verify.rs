@@ -11,7 +11,7 @@ use attestd_ledger::summary::{Analyzer, Computed, Parameters};
 use attestd_ledger::RowKind;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +31,9 @@ pub struct Report {
     pub ok: bool,
     pub signing_key_fingerprint: Option<String>,
     pub checks: Vec<Check>,
+    /// Controls by recomputed result (`effective`, `exceptions`, `gaps`,
+    /// `exceptions_and_gaps`, `not_tested`).
+    pub controls: BTreeMap<String, u64>,
 }
 
 /// Verify a bundle directory or .tar.gz. `expected_key` pins the signer: a PEM file
@@ -76,12 +79,14 @@ pub fn verify(
     checks.push(sums_check);
     let (sig_check, fingerprint) = check_signature(&dir, sums_text.as_deref(), expected_key);
     checks.push(sig_check);
-    checks.extend(check_contents(&dir, catalog));
+    let (contents, tally) = check_contents(&dir, catalog, fingerprint.as_deref());
+    checks.extend(contents);
     Ok(Report {
         bundle: path.display().to_string(),
         ok: checks.iter().all(|c| c.ok),
         signing_key_fingerprint: fingerprint,
         checks,
+        controls: tally,
     })
 }
 
@@ -229,7 +234,22 @@ fn check_signature(
     (check(name, problems, detail), Some(fp))
 }
 
-fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
+fn check_contents(
+    dir: &Path,
+    catalog: &Catalog,
+    fingerprint: Option<&str>,
+) -> (Vec<Check>, BTreeMap<String, u64>) {
+    let tally = BTreeMap::new();
+    let out = check_contents_inner(dir, catalog, fingerprint);
+    match out {
+        Ok((checks, tally)) => (checks, tally),
+        Err(checks) => (checks, tally),
+    }
+}
+
+type Contents = Result<(Vec<Check>, BTreeMap<String, u64>), Vec<Check>>;
+
+fn check_contents_inner(dir: &Path, catalog: &Catalog, fingerprint: Option<&str>) -> Contents {
     let mut out = Vec::new();
     let summary: serde_json::Value = match std::fs::read(dir.join("summary.json"))
         .map_err(|e| e.to_string())
@@ -242,7 +262,7 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
                 vec![format!("summary.json: {e}")],
                 String::new(),
             ));
-            return out;
+            return Err(out);
         }
     };
     let params: Parameters = match serde_json::from_value(summary["parameters"].clone()) {
@@ -253,7 +273,7 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
                 vec![format!("summary.json: parameters: {e}")],
                 String::new(),
             ));
-            return out;
+            return Err(out);
         }
     };
     // One pass over ledger.json: chain, evidence bodies' hashes, recomputation.
@@ -267,10 +287,16 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
                 vec![format!("summary.json: parameters: {e}")],
                 String::new(),
             ));
-            return out;
+            return Err(out);
         }
     };
     let mut chain = ChainCheck::default();
+    let mut rejudge = super::rejudge::Rejudge::new(
+        attestd_ledger::summary::parse_time(&params.from).unwrap_or_default(),
+        attestd_ledger::summary::parse_time(&params.to).unwrap_or_default(),
+    );
+    let mut entries = Vec::new();
+    let mut policies = super::rules::Collector::default();
     let mut first_period: Option<i64> = None;
     let mut evidence_bodies: HashMap<i64, [u8; 32]> = HashMap::new();
     let mut policy_bodies: HashMap<i64, serde_json::Value> = HashMap::new();
@@ -294,6 +320,11 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
             policy_bodies.insert(row.seq, serde_json::from_str(&row.body).unwrap_or_default());
         }
         alerts.observe(&row);
+        rejudge.row(&row);
+        entries.extend(super::evidence::Writer::entry(&row));
+        if let Err(e) = policies.row(&row) {
+            analysis_problems.push(format!("ledger.json: row {}: {e}", row.seq));
+        }
         if analysis_problems.is_empty() {
             if let Err(e) = analyzer.row(&row) {
                 analysis_problems.push(format!("ledger.json: {e}"));
@@ -322,26 +353,130 @@ fn check_contents(dir: &Path, catalog: &Catalog) -> Vec<Check> {
         }
         Err(e) => {
             out.push(check("ledger", vec![e], String::new()));
-            return out;
+            return Err(out);
         }
     }
     out.push(check_evidence(dir, &evidence_bodies));
     out.push(check_rules(dir, &policy_bodies));
+    out.push(check(
+        "verdicts",
+        std::mem::take(&mut rejudge.problems),
+        format!(
+            "{} verdicts re-judged on their evidence with the rules in force{}",
+            rejudge.judged,
+            if rejudge.without_parameters > 0 {
+                format!(
+                    "; {} collector runs recorded before any parameters could not be",
+                    rejudge.without_parameters
+                )
+            } else {
+                String::new()
+            }
+        ),
+    ));
     let computed = analyzer.finish();
     let mut problems = analysis_problems;
     if problems.is_empty() {
         problems.extend(compare_summary(dir, &summary, &computed));
+        problems.extend(compare_derived(
+            dir,
+            &summary,
+            &params,
+            &computed,
+            catalog,
+            fingerprint,
+            &entries,
+            &policies,
+        ));
+    }
+    let mut tally = BTreeMap::new();
+    for c in &computed.controls {
+        *tally.entry(c.result.clone()).or_default() += 1;
     }
     out.push(check(
         "summary",
         problems,
         format!(
-            "{} controls, {} runs recomputed from the ledger rows",
+            "{} controls, {} runs recomputed from the ledger rows (and CSVs, samples, rules/changes.json, host.json, index.html, oscal/)",
             computed.controls.len(),
             computed.runs
         ),
     ));
-    out
+    Ok((out, tally))
+}
+
+/// host.json, index.html, rules/ and oscal/ recomputed from the summary recomputed
+/// from the rows, compared byte for byte. Only the host's identity (host.json's
+/// `host`), the time the bundle was made and the maker's version are taken as
+/// stated: nothing in the ledger says them.
+#[allow(clippy::too_many_arguments)]
+fn compare_derived(
+    dir: &Path,
+    summary: &serde_json::Value,
+    params: &Parameters,
+    computed: &Computed,
+    catalog: &Catalog,
+    fingerprint: Option<&str>,
+    entries: &[super::evidence::EvidenceEntry],
+    policies: &super::rules::Collector,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let host: Option<serde_json::Value> = std::fs::read(dir.join("host.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let identity: Option<crate::host::HostIdentity> = host
+        .as_ref()
+        .and_then(|h| serde_json::from_value(h["host"].clone()).ok());
+    let Some(identity) = identity else {
+        return vec!["host.json: unreadable, or without its `host` identity".into()];
+    };
+    let generated_at = summary["generated_at"].as_str().unwrap_or_default();
+    let version = summary["attestd_version"].as_str().unwrap_or_default();
+    let derived = super::Derived {
+        params,
+        computed,
+        catalog,
+        identity: &identity,
+        fingerprint: fingerprint.unwrap_or_default(),
+        generated_at,
+        attestd_version: version,
+    };
+    let mut expected: Vec<(String, Vec<u8>)> = derived
+        .documents()
+        .into_iter()
+        .map(|(f, b)| (f.to_string(), b))
+        .collect();
+    match super::rules::documents(policies, &computed.policy_changes) {
+        Ok(docs) => expected.extend(docs),
+        Err(e) => problems.push(format!("rules/: {e}")),
+    }
+    for (file, bytes) in &expected {
+        if std::fs::read(dir.join(file)).ok().as_ref() != Some(bytes) {
+            problems.push(format!(
+                "{file}: does not match what the ledger rows give (edited after it was made)"
+            ));
+        }
+    }
+    let mut oscal = Vec::new();
+    if let Err(e) = super::oscal::documents(
+        &mut oscal,
+        params,
+        computed,
+        entries,
+        &derived.bundle_id(),
+        generated_at,
+        catalog,
+    ) {
+        problems.push(format!("oscal/: {e}"));
+    }
+    for (file, digest) in oscal {
+        if sha256_file(&dir.join(&file)).ok().as_deref() != Some(digest.as_str()) {
+            problems.push(format!(
+                "{file}: does not match what the ledger rows give (edited after it was made)"
+            ));
+        }
+    }
+    problems
 }
 
 fn check_evidence(dir: &Path, bodies: &HashMap<i64, [u8; 32]>) -> Check {

@@ -27,6 +27,7 @@ pub fn parse_bound(text: &str, end_of_day: bool, flag: &str) -> Result<DateTime<
 
 pub fn run(args: BundleArgs) -> Result<i32, CliError> {
     let (config, policies) = load_config_and_policies(&args.db.config)?;
+    let _ = &config;
     let from = parse_bound(&args.from, false, "--from")?;
     let to = parse_bound(&args.to, true, "--to")?;
     if to <= from {
@@ -36,13 +37,16 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
         )));
     }
     // A period cannot end in the future: runs that have not happened yet are no gap.
+    // It ends just after the current second, so rows stored in it are inside.
     let now = crate::clock::now();
     let to = if to > now {
+        let end = now.with_nanosecond(0).unwrap_or(now) + chrono::Duration::seconds(1);
+        let end = end.min(to);
         eprintln!(
             "attestd: note: the period is cut at now ({}); later runs have not happened yet",
-            crate::clock::rfc3339(now)
+            crate::clock::rfc3339(end)
         );
-        now.with_nanosecond(0).unwrap_or(now)
+        end
     } else {
         to
     };
@@ -100,7 +104,6 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
         controls,
         sample_dates: sample_dates.iter().map(|d| d.to_string()).collect(),
         sampling,
-        fallback_policy: crate::bundle::current_policy(&config, &policies),
     };
     let database = database_path(args.db.db.as_deref(), Some(&config));
     if !database.exists() {
@@ -117,8 +120,20 @@ pub fn run(args: BundleArgs) -> Result<i32, CliError> {
         catalog: &policies.catalog,
         identity: crate::host::HostIdentity::read(&root),
         generated_at: crate::clock::rfc3339(crate::clock::now()),
-    })
-    .map_err(CliError::Operational)?;
+        allow_empty: args.allow_empty,
+    });
+    let built = match built {
+        Err(e) if e == crate::bundle::EMPTY_PERIOD => {
+            eprintln!("attestd: warning: {e}");
+            return Ok(1);
+        }
+        other => other.map_err(CliError::Operational)?,
+    };
+    if built.runs == 0 {
+        eprintln!(
+            "attestd: warning: no run was recorded in this period: the bundle holds no evidence (written because of --allow-empty)"
+        );
+    }
     if let Some(b) = &built.chain_break {
         eprintln!(
             "attestd: warning: the database's hash chain is broken ({b}); the bundle records it and will fail verification"

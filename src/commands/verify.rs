@@ -54,8 +54,18 @@ fn verify_bundle(path: &Path, key: Option<&str>, format: Format) -> Result<i32, 
                     println!("      - {p}");
                 }
             }
+            let n = |k: &str| report.controls.get(k).copied().unwrap_or(0);
+            let tally = format!(
+                "{} controls: {} effective, {} with exceptions, {} with gaps, {} with exceptions and gaps, {} not tested",
+                report.controls.values().sum::<u64>(),
+                n("effective"),
+                n("exceptions"),
+                n("gaps"),
+                n("exceptions_and_gaps"),
+                n("not_tested")
+            );
             if report.ok {
-                println!("bundle intact: {}", report.bundle);
+                println!("bundle intact: {} ({tally})", report.bundle);
             } else {
                 println!("BUNDLE FAILED VERIFICATION: {}", report.bundle);
             }

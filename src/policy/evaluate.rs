@@ -68,7 +68,7 @@ pub fn evaluate_collector(
         .collect()
 }
 
-fn judge(rule: &Rule, context: &cel::Context, unavailable: &str) -> Verdict {
+pub(crate) fn judge(rule: &Rule, context: &cel::Context, unavailable: &str) -> Verdict {
     let mut verdict = Verdict {
         rule: rule.id.clone(),
         status: Status::Error,
@@ -115,7 +115,7 @@ fn judge(rule: &Rule, context: &cel::Context, unavailable: &str) -> Verdict {
 
 /// Collectors list facts they could not gather under `unavailable`; those reasons
 /// explain most evaluation errors better than CEL can.
-fn unavailable_reasons(facts: &serde_json::Value) -> String {
+pub(crate) fn unavailable_reasons(facts: &serde_json::Value) -> String {
     match facts.get("unavailable").and_then(|u| u.as_object()) {
         Some(map) if !map.is_empty() => {
             let parts: Vec<String> = map

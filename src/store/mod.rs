@@ -374,7 +374,11 @@ fn write_run(tx: &Transaction<'_>, run: &RunInput) -> rusqlite::Result<RunOutcom
                 severity: meta.map(|m| m.severity.clone()).unwrap_or_default(),
             };
             ledger::append(tx, &run.finished_at, &event)?;
-            drift.push(event);
+            // A rule's first verdict is its baseline (kept as the row with
+            // `from: null`), not drift: metrics, journal and alerts count changes only.
+            if event.from.is_some() {
+                drift.push(event);
+            }
         }
         entries.insert(
             c.collector.clone(),

@@ -7,7 +7,7 @@
 
 use super::ledger::{from_sql, ROW_COLUMNS};
 use super::{sqlite, Store, StoreError};
-use attestd_ledger::body::RunRecord;
+use attestd_ledger::body::{RunRecord, Status, VerdictSet};
 use attestd_ledger::{Row, RowKind};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -110,11 +110,46 @@ fn anchors_before(conn: &Connection, before: i64) -> rusqlite::Result<BTreeSet<i
                     if let Some(e) = entry.evidence {
                         anchors.insert(e);
                     }
+                    anchors.extend(failure_onsets(conn, entry.verdicts, before)?);
                 }
             }
         }
     }
     Ok(anchors)
+}
+
+/// For every rule failing (or in error) in verdict set `verdicts`, the `drift` row
+/// where that failure began: the first change to fail or error after its last change
+/// to anything else, before row `before`. The period's exceptions that began earlier
+/// are first seen there, not at the last run before the period.
+fn failure_onsets(conn: &Connection, verdicts: i64, before: i64) -> rusqlite::Result<Vec<i64>> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM ledger WHERE seq = ?1", [verdicts], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(set) = body.and_then(|b| serde_json::from_str::<VerdictSet>(&b).ok()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT MIN(seq) FROM ledger WHERE kind = ?1 AND key = ?2 AND seq < ?3 \
+         AND json_extract(body, '$.to') IN ('fail', 'error') AND seq > COALESCE(( \
+           SELECT MAX(seq) FROM ledger WHERE kind = ?1 AND key = ?2 AND seq < ?3 \
+           AND json_extract(body, '$.to') NOT IN ('fail', 'error')), 0)",
+    )?;
+    for v in set
+        .results
+        .iter()
+        .filter(|v| matches!(v.status, Status::Fail | Status::Error))
+    {
+        let seq: Option<i64> = stmt
+            .query_row(params![RowKind::Drift.as_str(), &v.rule, before], |r| {
+                r.get(0)
+            })?;
+        out.extend(seq);
+    }
+    Ok(out)
 }
 
 /// Call `f` for every selected row in order: anchors first, then the period's rows.

@@ -366,3 +366,46 @@ pub fn wait_for_port(port: u16, what: &dyn std::fmt::Debug) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The `password_policy` collector's real evidence from the `hardened` fixture host,
+/// with `PASS_MAX_DAYS` set to `max_days`: what a host whose only change is that
+/// setting would record. Collected once per process.
+pub fn password_evidence(max_days: i64) -> attestd_collectors::Evidence {
+    static BASE: OnceLock<attestd_collectors::Evidence> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let c = attestd_collectors::collector_by_name("password_policy").expect("built in");
+        let ctx = attestd_collectors::CollectContext::new(
+            attestd_collectors::HostRoot::new(fixture("hardened")),
+            serde_json::Value::Null,
+            chrono::Utc::now(),
+        );
+        c.collect(&ctx).expect("the hardened fixture collects")
+    });
+    let mut e = base.clone();
+    e.facts["login_defs"]["pass_max_days"] = serde_json::json!(max_days);
+    e
+}
+
+/// Verdicts for `password_policy` judged by the real rules: on evidence with
+/// `max_days`, or on the collector's failure (`None`).
+pub fn judged_password(
+    policies: &attestd::policy::PolicySet,
+    max_days: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (
+    Result<attestd_collectors::Evidence, String>,
+    Vec<attestd::policy::Verdict>,
+) {
+    let outcome = match max_days {
+        Some(d) => Ok(password_evidence(d)),
+        None => Err("cannot read /etc/login.defs: permission denied".to_string()),
+    };
+    let verdicts = attestd::policy::evaluate_collector(
+        policies,
+        "password_policy",
+        outcome.as_ref().map_err(String::as_str),
+        &[],
+        now,
+    );
+    (outcome, verdicts)
+}

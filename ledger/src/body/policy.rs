@@ -17,6 +17,11 @@ pub struct PolicySnapshot {
     pub variables: BTreeMap<String, PolicyVariable>,
     pub collectors: BTreeMap<String, PolicyCollector>,
     pub waivers: Vec<PolicyWaiver>,
+    /// The host's IANA time zone (`Europe/Berlin`, `UTC`) in which the schedules are
+    /// evaluated. Absent in ledgers written before it was recorded: their schedules
+    /// are evaluated in UTC. Omitted from the JSON (and so from `key`) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// One rule as defined, with the hash of its definition.
@@ -76,9 +81,26 @@ impl PolicySnapshot {
             variables,
             collectors,
             waivers,
+            time_zone: None,
         };
         snapshot.key = snapshot.compute_key();
         snapshot
+    }
+
+    /// The same parameters with the host's time zone recorded, key recomputed.
+    pub fn with_time_zone(mut self, zone: Option<String>) -> PolicySnapshot {
+        self.time_zone = zone;
+        self.key = self.compute_key();
+        self
+    }
+
+    /// The zone the schedules are evaluated in: the recorded one, UTC when none was
+    /// recorded (or the name is unknown to the tz database).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+            .unwrap_or(chrono_tz::UTC)
     }
 
     /// SHA-256 of the canonical JSON of everything but `key`.

@@ -6,7 +6,7 @@ use super::alerts::AlertSource;
 use super::coverage::{percent, CollectorTrack};
 use super::model::*;
 use super::{diff_policies, parse_time, ts};
-use crate::body::{PolicySnapshot, RunRecord, Status, VerdictSet};
+use crate::body::{DriftEvent, PolicySnapshot, RunRecord, Status, VerdictSet};
 use crate::cron::UnixCron;
 use crate::{Row, RowKind};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -33,7 +33,10 @@ pub struct Analyzer<'a> {
     pub(super) alerts: &'a dyn AlertSource,
     pub(super) policy: PolicySnapshot,
     pub(super) policy_seen: bool,
-    pub(super) fallback_rules_used: bool,
+    /// Zones the schedules were evaluated in during the period.
+    pub(super) time_zones: BTreeSet<String>,
+    /// When each rule's current failure began, from the anchored `drift` rows.
+    pub(super) onsets: HashMap<String, DateTime<Utc>>,
     pub(super) policies_in_force: BTreeSet<String>,
     pub(super) policy_changes: Vec<PolicyChange>,
     /// Every rule → controls mapping in force during the period.
@@ -77,7 +80,9 @@ impl<'a> Analyzer<'a> {
                 },
             );
         }
-        let policy = params.fallback_policy.clone();
+        // Before the first `policy` row nothing is known to be scheduled: the config
+        // of whoever bundles never changes the numbers.
+        let policy = PolicySnapshot::new(Vec::new(), BTreeMap::new(), BTreeMap::new(), Vec::new());
         let mut a = Analyzer {
             params,
             from,
@@ -86,7 +91,8 @@ impl<'a> Analyzer<'a> {
             alerts,
             policy: policy.clone(),
             policy_seen: false,
-            fallback_rules_used: false,
+            time_zones: BTreeSet::new(),
+            onsets: HashMap::new(),
             policies_in_force: BTreeSet::new(),
             policy_changes: Vec::new(),
             rule_controls: BTreeMap::new(),
@@ -104,24 +110,12 @@ impl<'a> Analyzer<'a> {
         Ok(a)
     }
 
-    /// Without any `policy` row before the runs, the fallback's rules say which
-    /// controls they test.
-    fn use_fallback_rules_if_needed(&mut self) {
-        if self.policy_seen || self.fallback_rules_used {
-            return;
-        }
-        self.fallback_rules_used = true;
-        for r in &self.params.fallback_policy.rules {
-            let entry = self
-                .rule_controls
-                .entry(r.id.clone())
-                .or_insert_with(|| (r.collector.clone(), r.title.clone(), BTreeSet::new()));
-            entry.2.extend(r.controls.iter().cloned());
-        }
-    }
-
     fn apply_schedules(&mut self, p: &PolicySnapshot, at: DateTime<Utc>) {
         let at = at.max(self.from);
+        let zone = p.zone();
+        if at < self.to && !p.collectors.is_empty() {
+            self.time_zones.insert(zone.name().to_string());
+        }
         for (name, c) in &p.collectors {
             let cron = if c.enabled {
                 UnixCron::parse(&c.schedule).ok()
@@ -134,14 +128,14 @@ impl<'a> Analyzer<'a> {
                 .entry(name.clone())
                 .or_insert_with(CollectorTrack::new);
             track.advance_before(at, to, from);
-            track.set_schedule(cron, at);
+            track.set_schedule(cron, zone, at);
         }
         // Collectors the new parameters no longer know are no longer scheduled.
         let (to, from) = (self.to, self.from);
         for (name, track) in self.collectors.iter_mut() {
             if !p.collectors.contains_key(name) {
                 track.advance_before(at, to, from);
-                track.set_schedule(None, at);
+                track.set_schedule(None, zone, at);
             }
         }
     }
@@ -211,6 +205,13 @@ impl<'a> Analyzer<'a> {
                 let run: RunRecord = serde_json::from_str(&row.body).map_err(bad)?;
                 self.run(row.seq, at, &run)?;
             }
+            RowKind::Drift if !self.in_period(at) => {
+                // Anchored: the change that began a failure still open at the start.
+                let d: DriftEvent = serde_json::from_str(&row.body).map_err(bad)?;
+                if matches!(d.to, Status::Fail | Status::Error) {
+                    self.onsets.entry(d.rule).or_insert(at);
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -240,7 +241,6 @@ impl<'a> Analyzer<'a> {
     }
 
     fn run(&mut self, seq: i64, at: DateTime<Utc>, run: &RunRecord) -> Result<(), String> {
-        self.use_fallback_rules_if_needed();
         let in_period = self.in_period(at);
         let (from, to) = (self.from, self.to);
         let date = at.date_naive();
@@ -266,6 +266,16 @@ impl<'a> Analyzer<'a> {
             collectors: BTreeMap::new(),
         };
         for (name, entry) in &run.collectors {
+            // A run before the period is anchored for some of its collectors only; the
+            // others ran again later and their state comes from that later run.
+            if !in_period
+                && (!self.verdict_sets.contains_key(&entry.verdicts)
+                    || entry
+                        .evidence
+                        .is_some_and(|e| !self.evidence_keys.contains_key(&e)))
+            {
+                continue;
+            }
             let set = self.verdict_sets.get(&entry.verdicts).cloned().ok_or_else(|| {
                 format!(
                     "run row {seq} refers to verdicts row {} which is not among the rows (deleted or out of order)",
@@ -350,17 +360,25 @@ impl<'a> Analyzer<'a> {
                 track.band_start = t;
                 if let Some(mut open) = track.open.take() {
                     open.resolved_at = Some(ts(at));
+                    open.open = false;
                     open.duration_seconds =
                         (at - parse_time(&open.first_seen).expect("own timestamp")).num_seconds();
                     open.resolved_evidence = evidence.clone();
                     track.exceptions.push(open);
                 }
                 if matches!(v.status, Status::Fail | Status::Error) {
+                    // Already failing before the period: it began at the change the
+                    // anchored drift row records (or, without one, this run).
+                    let onset = if in_period {
+                        at
+                    } else {
+                        self.onsets.get(&v.rule).copied().unwrap_or(at).min(at)
+                    };
                     track.open = Some(Exception {
                         rule: v.rule.clone(),
                         collector: name.clone(),
                         status: v.status.as_str().into(),
-                        first_seen: ts(at),
+                        first_seen: ts(onset),
                         resolved_at: None,
                         duration_seconds: 0,
                         open: true,
@@ -397,7 +415,6 @@ impl<'a> Analyzer<'a> {
 
     /// Close every open span at the period end and roll up per control.
     pub fn finish(mut self) -> Computed {
-        self.use_fallback_rules_if_needed();
         let (from, to) = (self.from, self.to);
         let end_state = self.state_map();
         for s in self.samples.values_mut() {
@@ -503,6 +520,7 @@ impl<'a> Analyzer<'a> {
             controls,
             policy_changes: self.policy_changes,
             policies_in_force: self.policies_in_force.into_iter().collect(),
+            time_zones: self.time_zones.into_iter().collect(),
             samples: self.samples.into_values().collect(),
             evidence_rows: self.evidence_used.len() as u64,
             runs: self.runs,

@@ -5,11 +5,14 @@
 use super::model::Gap;
 use super::ts;
 use crate::cron::UnixCron;
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use std::collections::BTreeSet;
 
 pub(super) struct CollectorTrack {
     pub(super) schedule: Option<UnixCron>,
+    /// The zone the schedule is evaluated in (the host's, as recorded).
+    pub(super) zone: Tz,
     pub(super) schedules: BTreeSet<String>,
     pub(super) slot: Option<DateTime<Utc>>,
     pub(super) covered: bool,
@@ -39,8 +42,8 @@ pub(super) fn percent(part: u64, whole: u64) -> f64 {
     ((part as f64) * 10000.0 / (whole as f64)).round() / 100.0
 }
 
-pub(super) fn next_fire(cron: &UnixCron, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cron.next_after(&after.with_timezone(&Local))
+pub(super) fn next_fire(cron: &UnixCron, zone: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    cron.next_after(&after.with_timezone(&zone))
         .map(|t| t.with_timezone(&Utc))
 }
 
@@ -48,6 +51,7 @@ impl CollectorTrack {
     pub(super) fn new() -> CollectorTrack {
         CollectorTrack {
             schedule: None,
+            zone: chrono_tz::UTC,
             schedules: BTreeSet::new(),
             slot: None,
             covered: false,
@@ -63,9 +67,10 @@ impl CollectorTrack {
         }
     }
 
-    pub(super) fn set_schedule(&mut self, cron: Option<UnixCron>, at: DateTime<Utc>) {
+    /// Schedule `cron` in `zone` from `at` on (none: not scheduled).
+    pub(super) fn set_schedule(&mut self, cron: Option<UnixCron>, zone: Tz, at: DateTime<Utc>) {
         let same = match (&self.schedule, &cron) {
-            (Some(a), Some(b)) => a.as_str() == b.as_str(),
+            (Some(a), Some(b)) => a.as_str() == b.as_str() && self.zone == zone,
             (None, None) => true,
             _ => false,
         };
@@ -74,8 +79,9 @@ impl CollectorTrack {
         }
         // The new schedule's first fire time at or after `at`.
         let base = at - chrono::Duration::seconds(1);
-        self.next_fire = cron.as_ref().and_then(|c| next_fire(c, base));
+        self.next_fire = cron.as_ref().and_then(|c| next_fire(c, zone, base));
         self.schedule = cron;
+        self.zone = zone;
     }
 
     /// Close every slot whose successor starts at or before `t` (and before `to`).
@@ -113,7 +119,10 @@ impl CollectorTrack {
             self.slot = Some(nf);
             self.covered = false;
             self.scheduled += 1;
-            self.next_fire = self.schedule.as_ref().and_then(|c| next_fire(c, nf));
+            self.next_fire = self
+                .schedule
+                .as_ref()
+                .and_then(|c| next_fire(c, self.zone, nf));
         }
     }
 
@@ -253,7 +262,11 @@ mod tests {
     fn track(runs: &[(&str, Option<&str>, &str)]) -> CollectorTrack {
         let (from, to) = (t("2026-01-01T00:00:00Z"), t("2026-01-01T02:00:00Z"));
         let mut c = CollectorTrack::new();
-        c.set_schedule(Some(UnixCron::parse("*/15 * * * *").unwrap()), from);
+        c.set_schedule(
+            Some(UnixCron::parse("*/15 * * * *").unwrap()),
+            chrono_tz::UTC,
+            from,
+        );
         let mut last_any = None;
         for (at, error, trigger) in runs {
             let at = t(at);
@@ -336,5 +349,25 @@ mod tests {
         assert_eq!(percent(89, 96), 92.71);
         assert_eq!(percent(0, 0), 0.0);
         assert_eq!(percent(1, 3), 33.33);
+    }
+
+    #[test]
+    fn schedules_fire_in_the_zone_recorded_not_the_local_one() {
+        let nine = UnixCron::parse("0 9 * * *").unwrap();
+        let after = t("2026-01-01T00:00:00Z");
+        let kathmandu: Tz = "Asia/Kathmandu".parse().unwrap();
+        let st_johns: Tz = "America/St_Johns".parse().unwrap();
+        assert_eq!(
+            next_fire(&nine, kathmandu, after),
+            Some(t("2026-01-01T03:15:00Z"))
+        );
+        assert_eq!(
+            next_fire(&nine, st_johns, after),
+            Some(t("2026-01-01T12:30:00Z"))
+        );
+        assert_eq!(
+            next_fire(&nine, chrono_tz::UTC, after),
+            Some(t("2026-01-01T09:00:00Z"))
+        );
     }
 }

@@ -3,7 +3,6 @@
 //! fields, never rename them.
 
 use super::alerts::SentAlert;
-use crate::body::PolicySnapshot;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,9 +22,6 @@ pub struct Parameters {
     pub sample_dates: Vec<String>,
     /// How the sample dates were chosen: `given`, `random(n=N, seed=S)` or `none`.
     pub sampling: String,
-    /// Rules and schedules used for runs recorded before any `policy` row (databases
-    /// written before attestd recorded its parameters).
-    pub fallback_policy: PolicySnapshot,
 }
 
 /// A span in which a collector's scheduled runs left no evidence.
@@ -85,13 +81,15 @@ pub struct Exception {
     pub collector: String,
     /// `fail` or `error`.
     pub status: String,
+    /// When it began: the run whose verdict first changed to a failure (its `drift`
+    /// row), also when that was before the period.
     pub first_seen: String,
     /// First run that no longer showed it; none while it lasts.
     pub resolved_at: Option<String>,
     /// Until `resolved_at`, or until the period end while open.
     pub duration_seconds: i64,
     pub open: bool,
-    /// Already failing when the period began (first_seen is the last run before it).
+    /// Already failing when the period began (first_seen is before the period).
     pub began_before_period: bool,
     pub observed: serde_json::Value,
     pub expected: String,
@@ -144,10 +142,17 @@ pub struct ControlSummary {
     pub waived: u64,
     pub not_applicable: u64,
     pub gaps: Vec<Gap>,
+    /// Seconds of the period in which at least one of the control's collectors was in
+    /// a gap (the union of its gaps, not their sum).
+    pub gap_seconds: i64,
     pub waivers: Vec<WaiverInForce>,
     pub exceptions: Vec<Exception>,
-    /// `effective`, `exceptions`, `gaps`, `exceptions_and_gaps` or `no_evidence`.
+    /// `effective`, `exceptions`, `gaps`, `exceptions_and_gaps` or `not_tested`.
     pub result: String,
+    /// Why nothing tested it, when `not_tested`: `no_rule_applicable`,
+    /// `collector_never_ran` or `all_runs_in_gaps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_tested_reason: Option<String>,
 }
 
 /// A change of the parameters in force during the period.
@@ -198,6 +203,10 @@ pub struct Computed {
     pub controls: Vec<ControlSummary>,
     pub policy_changes: Vec<PolicyChange>,
     pub policies_in_force: Vec<String>,
+    /// The host time zones the schedules were evaluated in during the period (`UTC`
+    /// for parameters recorded without one).
+    #[serde(default)]
+    pub time_zones: Vec<String>,
     pub samples: Vec<Sample>,
     /// Evidence rows the period's verdicts rest on, ascending.
     pub evidence_rows: u64,
