@@ -393,7 +393,8 @@ fn retention(root: &HostRoot, artifacts: &mut Vec<crate::Artifact>) -> Result<Va
                 .map(String::from)
                 .collect();
             let (rotate, period, maxage) = logrotate_directives(&rest[open + 1..close]);
-            let rotate = rotate.or(g_rotate);
+            // logrotate's own default is `rotate 0`: old files are removed.
+            let rotate = rotate.or(g_rotate).or(Some(0));
             let period = period
                 .or(g_period.clone())
                 .unwrap_or_else(|| "weekly".into());

@@ -13,6 +13,7 @@ pub mod certificates;
 mod collector;
 pub mod command;
 pub mod disk_encryption;
+pub mod dpkg;
 mod evidence;
 pub mod exec_plugin;
 pub mod file_permissions;

@@ -72,6 +72,10 @@ pub struct RuleDef {
     /// CEL that is false when the rule does not apply to this host (`not_applicable`).
     #[serde(default)]
     pub applies: Option<Spanned<String>>,
+    /// Why the rule does not apply when `applies` is false, in words (which file,
+    /// service or setting is absent); shown as the `not_applicable` reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applies_reason: Option<String>,
     /// Why the control matters, citing its source.
     pub rationale: String,
     /// Where the requirement comes from (CIS, NIST, PCI DSS ...).
@@ -92,6 +96,8 @@ pub struct Rule {
     pub observed: Option<cel::Program>,
     pub applies: Option<cel::Program>,
     pub expected_template: String,
+    /// `applies_reason` of the definition.
+    pub applies_reason: Option<String>,
     pub rationale: String,
     pub sources: Vec<String>,
     pub remediation: String,
@@ -217,6 +223,7 @@ pub fn parse_rule_file(
             observed,
             applies,
             expected_template: def.expected,
+            applies_reason: def.applies_reason,
             rationale: def.rationale,
             sources: def.sources,
             remediation: def.remediation,
