@@ -52,21 +52,25 @@ pub fn for_each_stanza<R: Read>(
     want: &mut dyn FnMut(Option<&[u8]>) -> bool,
     each: &mut dyn FnMut(Stanza<'_>) -> Result<(), CollectError>,
 ) -> Result<(), CollectError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    // Line number of buf[0].
+    // buf[start..filled] holds bytes not yet split into stanzas; the buffer is zeroed
+    // only when it grows, never per read.
+    let mut buf: Vec<u8> = vec![0; CHUNK * 2];
+    let mut filled = 0usize;
+    // Line number of buf[start].
     let mut line = 1usize;
     let mut eof = false;
     let mut start = 0usize;
+    let blank = memchr::memmem::Finder::new(b"\n\n");
     loop {
-        // Complete stanzas in buf[start..]: each ends at a blank line.
+        // Complete stanzas in buf[start..filled]: each ends at a blank line.
         loop {
             // Skip blank lines between stanzas.
-            while start < buf.len() && buf[start] == b'\n' {
+            while start < filled && buf[start] == b'\n' {
                 start += 1;
                 line += 1;
             }
-            let rest = &buf[start..];
-            let end = match memchr::memmem::find(rest, b"\n\n") {
+            let rest = &buf[start..filled];
+            let end = match blank.find(rest) {
                 Some(i) => i + 1,
                 None if eof && !rest.is_empty() => rest.len(),
                 None => break,
@@ -82,9 +86,11 @@ pub fn for_each_stanza<R: Read>(
         if eof {
             return Ok(());
         }
-        buf.drain(..start);
+        // Move the unfinished stanza to the front, and make room for a chunk.
+        buf.copy_within(start..filled, 0);
+        filled -= start;
         start = 0;
-        if buf.len() > MAX_STANZA {
+        if filled > MAX_STANZA {
             return Err(CollectError::Malformed {
                 path: path.to_string(),
                 line,
@@ -94,10 +100,11 @@ pub fn for_each_stanza<R: Read>(
                 ),
             });
         }
-        let old = buf.len();
-        buf.resize(old + CHUNK, 0);
+        if buf.len() - filled < CHUNK {
+            buf.resize(filled + CHUNK, 0);
+        }
         let n = loop {
-            match reader.read(&mut buf[old..]) {
+            match reader.read(&mut buf[filled..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -108,7 +115,7 @@ pub fn for_each_stanza<R: Read>(
                 }
             }
         };
-        buf.truncate(old + n);
+        filled += n;
         eof = n == 0;
     }
 }
