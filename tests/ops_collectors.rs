@@ -79,6 +79,11 @@ fn each_operations_rule_passes_and_fails_on_the_hosts_built_for_it() {
         pending.contains(&serde_json::json!("libpng16-16")),
         "{pending:?}"
     );
+    // A missing ruleset is named, not shown as an empty list.
+    assert_eq!(
+        result(&stock, "firewall.public_ports_approved")["observed"],
+        "no firewall ruleset is loaded (nft, iptables and ufw hold no rules): every listening port is open to any address"
+    );
     // Absent files are named, not judged as null.
     let r = result(&neglected, "patching.lists_fresh");
     assert!(

@@ -140,13 +140,23 @@ fn judge(
         waiver: None,
     };
     if let Some(observed) = &rule.observed {
-        verdict.observed = match observed.execute(context) {
+        verdict.observed = match observed
+            .program()
+            .and_then(|p| p.execute(context).map_err(|_| ""))
+        {
             Ok(v) => v.json().unwrap_or(serde_json::Value::Null),
             Err(_) => serde_json::Value::Null,
         };
     }
     if let Some(applies) = &rule.applies {
-        match applies.execute(context) {
+        let program = match applies.program() {
+            Ok(p) => p,
+            Err(e) => {
+                verdict.reason = Some(e.to_string());
+                return verdict;
+            }
+        };
+        match program.execute(context) {
             Ok(cel::Value::Bool(false)) => {
                 verdict.status = Status::NotApplicable;
                 verdict.reason = Some(rule.applies_reason.clone().unwrap_or_else(|| {
@@ -165,7 +175,14 @@ fn judge(
             }
         }
     }
-    match rule.check.execute(context) {
+    let program = match rule.check.program() {
+        Ok(p) => p,
+        Err(e) => {
+            verdict.reason = Some(e.to_string());
+            return verdict;
+        }
+    };
+    match program.execute(context) {
         Ok(cel::Value::Bool(true)) => verdict.status = Status::Pass,
         Ok(cel::Value::Bool(false)) => verdict.status = Status::Fail,
         Ok(other) => {
