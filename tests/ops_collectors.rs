@@ -42,6 +42,7 @@ fn each_operations_rule_passes_and_fails_on_the_hosts_built_for_it() {
         ("audit.journal_persistent", "pass", "pass", "fail"),
         ("audit.remote_forwarding", "pass", "fail", "fail"),
         ("audit.log_retention", "pass", "not_applicable", "fail"),
+        ("audit.logins_recorded", "pass", "fail", "fail"),
         ("firewall.default_deny_input", "pass", "fail", "fail"),
         ("firewall.no_unfiltered_listeners", "pass", "fail", "fail"),
         ("firewall.public_ports_approved", "pass", "fail", "fail"),
@@ -79,6 +80,20 @@ fn each_operations_rule_passes_and_fails_on_the_hosts_built_for_it() {
         pending.contains(&serde_json::json!("libpng16-16")),
         "{pending:?}"
     );
+    // What is missing for the login trail is named.
+    assert_eq!(
+        result(&stock, "audit.logins_recorded")["observed"],
+        serde_json::json!([
+            "no /var/log/wtmp (successful logins)",
+            "no /var/log/btmp (failed logins)",
+            "no /var/log/lastlog",
+            "wtmp: no logrotate rule",
+            "btmp: no logrotate rule",
+            "/var/log/wtmp not watched by audit rules",
+            "/var/log/btmp not watched by audit rules",
+            "/var/log/lastlog not watched by audit rules"
+        ])
+    );
     // A missing ruleset is named, not shown as an empty list.
     assert_eq!(
         result(&stock, "firewall.public_ports_approved")["observed"],
@@ -105,7 +120,7 @@ fn each_operations_rule_passes_and_fails_on_the_hosts_built_for_it() {
         result(&neglected, "patching.no_pending_reboot")["observed"],
         serde_json::json!(["libc6", "linux-image-6.1.0-41-amd64"])
     );
-    assert_eq!(result(&hardened, "audit.rules_loaded")["observed"], 3);
+    assert_eq!(result(&hardened, "audit.rules_loaded")["observed"], 8);
     // ufw on iptables-nft (recorded from real ufw 0.36.2): its view replaces nft's, and
     // ufw's DHCP-reply, mDNS and UPnP rules open nothing to new connections.
     let ufw = collect_prepared("ufw-host");

@@ -20,6 +20,7 @@ pub mod file_permissions;
 pub mod firewall;
 pub mod formats;
 mod host_root;
+mod login_trail;
 pub mod malware;
 pub mod password_policy;
 pub mod patching;
