@@ -163,8 +163,12 @@ pub fn read(
         };
         let reader: Box<dyn Read> = match compression {
             Compression::None => Box::new(stream),
-            Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(stream)),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(stream)),
+            Compression::Lz4 => {
+                Box::new(Pipelined::new(lz4_flex::frame::FrameDecoder::new(stream)))
+            }
+            Compression::Gzip => {
+                Box::new(Pipelined::new(flate2::read::MultiGzDecoder::new(stream)))
+            }
             Compression::Unsupported(ext) => {
                 lists.problems.push(format!(
                     "{path}: compressed as .{ext}, which attestd does not read (set Acquire::GzipIndexes or keep lists uncompressed)"
@@ -237,6 +241,72 @@ fn read_offers(
         });
         Ok(())
     })
+}
+
+/// Decompression on a thread of its own, handing over 1 MiB pieces (at most four in
+/// flight), so that inflating a 50 MB list and picking its stanzas run side by side.
+struct Pipelined {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    piece: Vec<u8>,
+    at: usize,
+}
+
+impl Pipelined {
+    fn new<R: Read + Send + 'static>(mut inner: R) -> Pipelined {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::spawn(move || loop {
+            let mut piece = vec![0u8; 1024 * 1024];
+            let mut filled = 0;
+            let result = loop {
+                match inner.read(&mut piece[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == piece.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            piece.truncate(filled);
+            let done = filled == 0;
+            let sent = match result {
+                Ok(()) => tx.send(Ok(piece)),
+                Err(e) => tx.send(Err(e)),
+            };
+            // The reader hung up (a parse error), or the stream ended, or failed.
+            if sent.is_err() || done {
+                return;
+            }
+        });
+        Pipelined {
+            rx,
+            piece: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Pipelined {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.piece.len() {
+            match self.rx.recv() {
+                Ok(Ok(piece)) => {
+                    self.piece = piece;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The decoding thread ended after the last piece.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.at);
+        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 enum Compression {
@@ -355,5 +425,28 @@ mod tests {
             release_prefix("deb.debian.org_debian_dists_bookworm_InRelease"),
             "deb.debian.org_debian_dists_bookworm"
         );
+    }
+}
+
+#[cfg(test)]
+mod pipeline_tests {
+    use super::*;
+
+    #[test]
+    fn pieces_arrive_in_order_and_errors_pass_through() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        Pipelined::new(std::io::Cursor::new(data.clone()))
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("lz4 frame: bad magic"))
+            }
+        }
+        let e = Pipelined::new(Broken).read_to_end(&mut out).unwrap_err();
+        assert_eq!(e.to_string(), "lz4 frame: bad magic");
     }
 }
