@@ -22,8 +22,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 [ "$(id -u)" -eq 0 ] || echo "warning: not root; both tools see less of the host" >&2
-[ -x target/release/attestd ] || cargo build --release -q
-bin=$PWD/target/release/attestd
+bin=${BIN:-$PWD/target/release/attestd}   # BIN=... to measure another build
+[ -x "$bin" ] || cargo build --release -q
 echo "attestd binary: $(du -h "$bin" | cut -f1), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # wall NAME RUNS WARMUP CMD...: median and best wall time in ms (exit status ignored:
