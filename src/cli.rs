@@ -111,6 +111,15 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
+/// `--collector`'s help, from the registry, so that it names every built-in collector
+/// (and the man page, generated from the same definitions, does too).
+fn collector_help() -> String {
+    format!(
+        "Run only this collector (repeatable): {}, or a configured plugin exec:NAME",
+        attestd_collectors::known_collector_names().join(", ")
+    )
+}
+
 #[derive(Debug, Args)]
 pub struct CollectArgs {
     /// Assess the tree at DIR (a fixture or a mounted image) instead of this host.
@@ -118,10 +127,8 @@ pub struct CollectArgs {
     pub root: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Run only this collector (repeatable): password_policy, availability,
-    /// audit_logging, firewall, patching, disk_encryption, time_sync, malware, or a
-    /// configured plugin exec:NAME.
-    #[arg(long = "collector", value_name = "NAME")]
+    /// Run only this collector (repeatable); the list is the collector registry's.
+    #[arg(long = "collector", value_name = "NAME", help = collector_help())]
     pub collectors: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -108,7 +108,9 @@ pub fn render_text(report: &Value) -> String {
                 .unwrap_or_default();
             out.push_str(&format!("       controls: {}\n", controls.join(" ")));
             if let Some(reason) = r["reason"].as_str() {
-                out.push_str(&format!("       reason:   {reason}\n"));
+                // The first line is for people; the CEL detail stays in the JSON.
+                let first = reason.lines().next().unwrap_or("");
+                out.push_str(&format!("       reason:   {first}\n"));
             }
             if let Some(w) = r.get("waiver") {
                 out.push_str(&format!(
@@ -130,10 +132,74 @@ pub fn render_text(report: &Value) -> String {
     out
 }
 
+/// Longest observed value shown on one line of the text view.
+const SHOW_MAX_CHARS: usize = 160;
+
+/// An observed value for the text view: long lists keep their first items and say how
+/// many there are, long strings are cut with their length (the JSON keeps everything).
 fn show(v: &Value) -> String {
     match v {
         Value::Null => "not set".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => cut(s),
+        Value::Array(items) => {
+            let all: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect();
+            let full = all.join(", ");
+            if full.chars().count() <= SHOW_MAX_CHARS {
+                return format!("[{full}]");
+            }
+            let mut shown = Vec::new();
+            let mut len = 0;
+            for item in &all {
+                if len + item.chars().count() + 2 > SHOW_MAX_CHARS - 40 && !shown.is_empty() {
+                    break;
+                }
+                len += item.chars().count() + 2;
+                shown.push(cut(item));
+            }
+            format!(
+                "[{}, ... {} more] ({} items; --format json lists them all)",
+                shown.join(", "),
+                all.len() - shown.len(),
+                all.len()
+            )
+        }
+        other => cut(&other.to_string()),
+    }
+}
+
+fn cut(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= SHOW_MAX_CHARS {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(SHOW_MAX_CHARS - 20).collect();
+    format!("{head}... ({n} characters; --format json has all)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_observed_values_are_cut_and_counted() {
+        let many: Vec<String> = (0..83).map(|i| format!("libpackage-{i}")).collect();
+        let shown = show(&json!(many));
+        assert!(shown.chars().count() < 200, "{shown}");
+        assert!(
+            shown.ends_with("(83 items; --format json lists them all)"),
+            "{shown}"
+        );
+        assert!(shown.starts_with("[libpackage-0, libpackage-1"), "{shown}");
+        assert_eq!(show(&json!(["a", "b"])), "[a, b]");
+        let long = "x".repeat(1392);
+        assert!(show(&json!(long)).ends_with("(1392 characters; --format json has all)"));
+        assert_eq!(show(&json!(3)), "3");
     }
 }

@@ -589,3 +589,33 @@ fn accounts_unused_past_the_limit_fail_and_recent_logins_pass() {
     let (_, doc) = collect_json(&host.root, &strict, &["--collector", "accounts"]);
     assert_eq!(status_of(&doc, "accounts.inactive_accounts"), "fail");
 }
+
+#[test]
+fn cron_permissions_apply_only_where_a_cron_daemon_runs_them() {
+    // debian12-stock with its cron files (0755 directories) but without the daemon, as
+    // on a container image: nothing runs those files, so the rule does not apply.
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    copy_tree(&fixture_source("debian12-stock"), &host);
+    std::fs::remove_file(host.join("usr/sbin/cron")).unwrap();
+    let doc = run(&host);
+    let r = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "file_permissions.cron")
+        .unwrap();
+    assert_eq!(r["status"], "not_applicable", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no cron daemon is installed"),
+        "{r}"
+    );
+    assert_eq!(facts("file_permissions", &host)["cron_installed"], false);
+    assert_eq!(
+        facts("file_permissions", &fixture_source("debian12-stock"))["cron_daemon"],
+        "/usr/sbin/cron"
+    );
+}

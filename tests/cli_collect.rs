@@ -245,4 +245,13 @@ fn help_explains_the_commands() {
         .assert()
         .success()
         .stdout(predicate::str::contains("--root <DIR>"));
+    let out = attestd().args(["collect", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let help: String = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for name in attestd_collectors::known_collector_names() {
+        assert!(
+            help.contains(&format!("{name},")) || help.contains(&format!("{name}, or")),
+            "collect --help does not list {name}:\n{help}"
+        );
+    }
 }

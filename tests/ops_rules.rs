@@ -20,7 +20,12 @@ fn reason<'a>(doc: &'a serde_json::Value, rule: &str) -> &'a str {
         .unwrap_or("")
 }
 
-const BACKUP: [&str; 3] = ["backup.recent", "backup.copies", "backup.restore_tested"];
+const BACKUP: [&str; 4] = [
+    "backup.recent",
+    "backup.copies",
+    "backup.restore_tested",
+    "backup.integrity_checked",
+];
 const AVAILABILITY: [&str; 4] = [
     "availability.endpoint_uptime",
     "availability.units_active",
@@ -138,4 +143,130 @@ fn settings_errors_are_usage_errors_naming_the_field() {
     assert_eq!(out.status.code(), Some(2));
     let (_, stderr) = text(&out);
     assert!(stderr.contains("password_file"), "{stderr}");
+}
+
+/// `sh -c`-free helper: run a real tool and insist it worked.
+fn run(argv: &[&str], env: &[(&str, &str)]) {
+    let out = std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_repository_with_a_damaged_data_pack_counts_for_nothing() {
+    // A real restic repository with a backup taken now, declared off the host; then a
+    // copy whose data pack is overwritten. `restic snapshots` lists both alike.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    std::fs::create_dir_all(p("data")).unwrap();
+    std::fs::write(p("data/db.sql"), "INSERT INTO t VALUES (1);\n".repeat(50)).unwrap();
+    std::fs::write(p("pass"), "correct horse\n").unwrap();
+    let env = [
+        ("RESTIC_CACHE_DIR", p("cache")),
+        ("RESTIC_PASSWORD_FILE", p("pass")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run(&["/usr/bin/restic", "-q", "-r", &p("good"), "init"], &env);
+    run(
+        &[
+            "/usr/bin/restic",
+            "-q",
+            "-r",
+            &p("good"),
+            "backup",
+            &p("data"),
+        ],
+        &env,
+    );
+    run(&["/bin/cp", "-a", &p("good"), &p("bad")], &[]);
+    let pack_dir = std::path::Path::new(&p("bad")).join("data");
+    let mut packs: Vec<_> = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .collect();
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let largest = packs.last().expect("a data pack");
+    let mut bytes = std::fs::read(largest).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 32] {
+        *b = !*b;
+    }
+    std::fs::set_permissions(largest, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(largest, bytes).unwrap();
+    // The operator's own job recorded the failed check as well.
+    std::fs::write(
+        p("check.log"),
+        format!(
+            "{} failed restic check: repository contains errors\n",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+    )
+    .unwrap();
+    let config = |name: &str, marker: bool| {
+        let marker = if marker {
+            format!(", check_marker = \"{}\"", p("check.log"))
+        } else {
+            String::new()
+        };
+        plain_config(
+            dir.path(),
+            &format!(
+                "[collectors.backup]\nrepositories = [{{ name = \"{name}\", kind = \"restic\", repository = \"{}\", password_file = \"{}\", off_host = true, check_read_data_subset = \"100%\"{marker} }}]\n",
+                p(name),
+                p("pass")
+            ),
+        )
+    };
+    let run_collect = |cfg: &std::path::Path| {
+        let out = attestd()
+            .args([
+                "collect",
+                "--format",
+                "json",
+                "--collector",
+                "backup",
+                "--config",
+            ])
+            .arg(cfg)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let good = run_collect(&config("good", false));
+    for rule in ["backup.recent", "backup.copies", "backup.integrity_checked"] {
+        assert_eq!(
+            status_of(&good, rule),
+            "pass",
+            "good: {rule}: {}",
+            good["results"]
+        );
+    }
+    for with_marker in [false, true] {
+        let bad = run_collect(&config("bad", with_marker));
+        for rule in ["backup.recent", "backup.copies", "backup.integrity_checked"] {
+            assert_eq!(
+                status_of(&bad, rule),
+                "fail",
+                "bad ({with_marker}): {rule}: {}",
+                bad["results"]
+            );
+        }
+        let observed = bad["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == "backup.integrity_checked")
+            .unwrap()["observed"]
+            .to_string();
+        assert!(observed.contains("bad: failed at"), "{observed}");
+    }
 }

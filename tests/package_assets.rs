@@ -23,6 +23,14 @@ fn man_page_and_completions_cover_every_command() {
     }
     assert!(page.contains("\\-\\-root"), "options are missing");
     assert!(page.contains("/etc/attestd/attestd.toml"));
+    // `collect --collector` names every collector of the registry.
+    let flat = page.replace("\\_", "_").replace('\n', " ");
+    for name in attestd_collectors::known_collector_names() {
+        assert!(
+            flat.contains(name),
+            "the man page does not name collector {name}"
+        );
+    }
     assert!(
         !page.contains("GENERATE"),
         "the hidden command leaked into the man page"

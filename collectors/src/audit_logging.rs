@@ -95,6 +95,11 @@ impl Collector for AuditLogging {
             .map(|(_, t)| t.lines().filter(|l| is_audit_rule(l)).count())
             .sum();
         let mut rules = Map::new();
+        let mut in_force: Vec<String> = rule_files
+            .iter()
+            .flat_map(|(_, t)| t.lines().filter(|l| is_audit_rule(l)).map(String::from))
+            .collect();
+        let mut in_force_source = "/etc/audit/rules.d";
         rules.insert(
             "files".into(),
             json!(rule_files
@@ -117,6 +122,8 @@ impl Collector for AuditLogging {
                         .count();
                     rules.insert("loaded".into(), json!(n));
                     rules.insert("loaded_source".into(), json!("auditctl -l"));
+                    in_force = out.stdout.lines().map(String::from).collect();
+                    in_force_source = "auditctl -l";
                 }
                 Ok(ToolRun::Ran(out)) => {
                     unavailable.insert("audit_rules.loaded".into(), json!(out.failure_reason()));
@@ -133,6 +140,8 @@ impl Collector for AuditLogging {
         let journald = journald(root, &mut artifacts)?;
         let forwarding = forwarding(root, &mut artifacts)?;
         let retention = retention(root, &mut artifacts)?;
+        let login_records =
+            crate::login_trail::facts(root, &in_force, in_force_source, &mut artifacts)?;
 
         let facts = json!({
             "auditd": auditd,
@@ -140,6 +149,7 @@ impl Collector for AuditLogging {
             "journald": journald,
             "forwarding": forwarding,
             "retention": retention,
+            "login_records": login_records,
             "unavailable": unavailable,
         });
         Ok(Evidence { facts, artifacts })
@@ -393,7 +403,8 @@ fn retention(root: &HostRoot, artifacts: &mut Vec<crate::Artifact>) -> Result<Va
                 .map(String::from)
                 .collect();
             let (rotate, period, maxage) = logrotate_directives(&rest[open + 1..close]);
-            let rotate = rotate.or(g_rotate);
+            // logrotate's own default is `rotate 0`: old files are removed.
+            let rotate = rotate.or(g_rotate).or(Some(0));
             let period = period
                 .or(g_period.clone())
                 .unwrap_or_else(|| "weekly".into());

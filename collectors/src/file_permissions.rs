@@ -74,12 +74,33 @@ impl Collector for FilePermissions {
                 files.push(describe(&ctx.root, &path, &users, &groups)?);
             }
         }
+        // Cron's files guard something only where a cron daemon runs them.
+        let mut cron_daemon = None;
+        for path in CRON_DAEMONS {
+            if ctx.root.metadata(path)?.is_some() {
+                cron_daemon = Some(path.to_string());
+                break;
+            }
+        }
         Ok(Evidence {
-            facts: json!({"files": files}),
+            facts: json!({
+                "files": files,
+                "cron_installed": cron_daemon.is_some(),
+                "cron_daemon": cron_daemon,
+            }),
             artifacts,
         })
     }
 }
+
+/// Where the cron daemons Debian and RHEL ship put their binary (cron, cronie, bcron,
+/// busybox's crond).
+const CRON_DAEMONS: &[&str] = &[
+    "/usr/sbin/cron",
+    "/usr/sbin/crond",
+    "/usr/bin/crond",
+    "/usr/sbin/bcron-start",
+];
 
 /// One path's metadata as facts; absent paths are reported with `present: false`.
 fn describe(

@@ -3,7 +3,8 @@
 //! Paths are given as they are on the host (`/etc/login.defs`) and resolved under the
 //! root, following symlinks inside the root (an absolute link target is re-anchored at
 //! the root, so a fixture tree or a mounted image never leaks to the live `/`).
-//! It must never write, and never return more than `MAX_FILE_BYTES` of one file.
+//! It must never write, and never return more than `MAX_FILE_BYTES` of one file, but for
+//! the large databases opened with their own limit (`open_stream`, `read_text_large`).
 
 use crate::CollectError;
 use std::fs;
@@ -112,6 +113,66 @@ impl HostRoot {
             });
         }
         Ok(Some(buf))
+    }
+
+    /// Open a file to read as a stream, for the few large databases a collector walks
+    /// without holding them (dpkg's status, apt's package lists): at most `max_bytes`
+    /// are readable, and a file larger than that is an error before anything is read.
+    /// `Ok(None)` when it does not exist.
+    pub fn open_stream(
+        &self,
+        host_path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<std::io::Take<fs::File>>, CollectError> {
+        let path = self.resolve(host_path)?;
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unreadable(host_path, &e)),
+        };
+        let meta = file.metadata().map_err(|e| unreadable(host_path, &e))?;
+        if meta.is_dir() {
+            return Err(CollectError::Unreadable {
+                path: host_path.to_string(),
+                reason: "is a directory, expected a file".into(),
+            });
+        }
+        if meta.len() > max_bytes {
+            return Err(CollectError::Unreadable {
+                path: host_path.to_string(),
+                reason: format!("larger than the {} MiB limit", max_bytes / 1024 / 1024),
+            });
+        }
+        Ok(Some(file.take(max_bytes)))
+    }
+
+    /// `read_text` for a large text database (dpkg's status) with its own limit.
+    pub fn read_text_large(
+        &self,
+        host_path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<String>, CollectError> {
+        let Some(mut stream) = self.open_stream(host_path, max_bytes)? else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        stream
+            .read_to_end(&mut buf)
+            .map_err(|e| unreadable(host_path, &e))?;
+        if buf.contains(&0) {
+            return Err(CollectError::Malformed {
+                path: host_path.to_string(),
+                line: 0,
+                reason: "binary content (NUL bytes) where a text file was expected".into(),
+            });
+        }
+        String::from_utf8(buf)
+            .map(Some)
+            .map_err(|e| CollectError::Malformed {
+                path: host_path.to_string(),
+                line: 0,
+                reason: format!("not valid UTF-8 text ({e})"),
+            })
     }
 
     /// Read up to `len` bytes at `offset` of a file (for large binary records such as

@@ -200,29 +200,13 @@ pub fn assignments(text: &str) -> Vec<(usize, String, String)> {
 }
 
 /// Installed versions of `names` from dpkg's database (`/var/lib/dpkg/status`, packages
-/// whose status is `install ok installed`). `Ok(None)` on a host without dpkg.
+/// whose status is `install ok installed` or held). `Ok(None)` on a host without dpkg.
+/// The database is parsed once for every collector that asks (`crate::dpkg`).
 pub fn dpkg_installed(
     root: &HostRoot,
     names: &[&str],
 ) -> Result<Option<std::collections::BTreeMap<String, String>>, CollectError> {
     // The database is large and changes with every install; it is not an artifact of its
     // own, the facts name the packages and versions found in it.
-    let Some(text) = root.read_text("/var/lib/dpkg/status")? else {
-        return Ok(None);
-    };
-    let mut found = std::collections::BTreeMap::new();
-    for stanza in text.split("\n\n") {
-        let field = |k: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(':')))
-                .map(str::trim)
-        };
-        if let (Some(name), Some(status)) = (field("Package"), field("Status")) {
-            if names.contains(&name) && status == "install ok installed" {
-                found.insert(name.to_string(), field("Version").unwrap_or("").to_string());
-            }
-        }
-    }
-    Ok(Some(found))
+    Ok(crate::dpkg::status(root)?.map(|s| s.installed_versions(names)))
 }

@@ -358,3 +358,152 @@ fn file_repositories_report_the_newest_matching_file() {
                 .contains("/usr/bin/restic is not installed")
     );
 }
+
+fn collect_with(settings: Value, previous: Option<Value>, now: chrono::DateTime<Utc>) -> Value {
+    let ctx = CollectContext {
+        root: HostRoot::live(),
+        settings,
+        previous_facts: previous,
+        measurements: None,
+        now,
+    };
+    Backup.collect(&ctx).unwrap().facts
+}
+
+/// Overwrite (up to) 100 bytes in the middle of every file under `dir` (restic's data packs,
+/// borg's segments) with other bytes, as a failing disk or a botched copy would.
+fn damage(dir: &str, min_len: u64) {
+    let mut damaged = 0;
+    for entry in walk(Path::new(dir)) {
+        let len = std::fs::metadata(&entry).unwrap().len();
+        if len < min_len {
+            continue;
+        }
+        let mut perms = std::fs::metadata(&entry).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&entry, perms).unwrap();
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let mid = bytes.len() / 2;
+        let n = 100.min(bytes.len() / 3);
+        for b in &mut bytes[mid..mid + n] {
+            *b = !*b;
+        }
+        std::fs::write(&entry, bytes).unwrap();
+        damaged += 1;
+    }
+    assert!(damaged > 0, "nothing to damage under {dir}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_damaged_data_pack_or_segment_fails_the_integrity_check() {
+    let r = make_repos();
+    sh(&["/bin/cp", "-a", &r.p("restic"), &r.p("restic-bad")], &[]);
+    sh(&["/bin/cp", "-a", &r.p("borg"), &r.p("borg-bad")], &[]);
+    // restic: the data pack (the file contents; the small packs hold trees).
+    damage(&r.p("restic-bad/data"), 0);
+    // borg: the segments holding data (not the tiny commit-tag segments).
+    damage(&r.p("borg-bad/data"), 100);
+    let repos = |name: &str, kind: &str, extra: Value| {
+        let mut v = json!({"name": name, "kind": kind, "repository": r.p(name), "password_file": r.p("pass")});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let now = Utc::now();
+    let facts = collect_with(
+        json!({"repositories": [
+            repos("restic", "restic", json!({"check_read_data_subset": "100%"})),
+            repos("restic-bad", "restic", json!({"check_read_data_subset": "100%"})),
+            repos("borg", "borg", json!({})),
+            repos("borg-bad", "borg", json!({"check_verify_data": true})),
+        ]}),
+        None,
+        now,
+    );
+    let check = |i: usize| facts["repositories"][i]["integrity_check"].clone();
+    for i in [0, 2] {
+        assert_eq!(check(i)["result"], "ok", "{}", check(i));
+        assert_eq!(check(i)["by"], "attestd");
+        assert!(check(i)["duration_ms"].is_u64());
+    }
+    let bad = check(1);
+    assert_eq!(bad["result"], "failed", "{bad}");
+    assert!(
+        bad["note"]
+            .as_str()
+            .unwrap()
+            .contains("repository contains errors"),
+        "{bad}"
+    );
+    assert_eq!(bad["options"], json!(["--read-data-subset", "100%"]));
+    let bad = check(3);
+    assert_eq!(bad["result"], "failed", "{bad}");
+    assert_eq!(bad["options"], json!(["--verify-data"]));
+    // The listing alone does not notice: that is why the check matters.
+    assert_eq!(facts["repositories"][1]["status"], "ok");
+    assert_eq!(facts["repositories"][1]["snapshot_count"], 2);
+    // No password in facts.
+    assert!(!facts.to_string().contains("correct horse"));
+}
+
+#[test]
+fn checks_run_on_their_own_schedule_and_a_newer_marker_entry_wins() {
+    let r = make_repos();
+    let settings = |extra: Value| {
+        let mut repo = json!({"name": "local", "kind": "restic", "repository": r.p("restic"),
+            "password_file": r.p("pass"), "check_read_data_subset": "100%",
+            "check_marker": r.p("check.log")});
+        repo.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({ "repositories": [repo] })
+    };
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+    let first = collect_with(settings(json!({})), None, t0);
+    let own = first["repositories"][0]["attestd_check"].clone();
+    assert_eq!(own["result"], "ok", "{first}");
+    assert_eq!(own["at"], "2026-11-30T12:00:00Z");
+    // Two hours later the check is not due: it is carried over, even though the
+    // repository is now damaged (a run would notice).
+    damage(&r.p("restic/data"), 0);
+    let t1 = t0 + chrono::Duration::hours(2);
+    let second = collect_with(settings(json!({})), Some(first.clone()), t1);
+    assert_eq!(second["repositories"][0]["integrity_check"], own);
+    // A day later it is due and runs again, and finds the damage.
+    let t2 = t0 + chrono::Duration::hours(25);
+    let third = collect_with(settings(json!({})), Some(second), t2);
+    let check = &third["repositories"][0]["integrity_check"];
+    assert_eq!(check["result"], "failed", "{third}");
+    assert_eq!(check["at"], "2026-12-01T13:00:00Z");
+    // An operator's check recorded after attestd's wins; attestd's stays known.
+    std::fs::write(
+        r.p("check.log"),
+        "2026-12-01T14:00:00Z ok restic check --read-data-subset 1/10 (nightly job)\n",
+    )
+    .unwrap();
+    let t3 = t2 + chrono::Duration::hours(2);
+    let fourth = collect_with(
+        settings(json!({"check_interval_hours": 0})),
+        Some(third.clone()),
+        t3,
+    );
+    let repo = &fourth["repositories"][0];
+    assert_eq!(repo["integrity_check"]["by"], "check_marker", "{fourth}");
+    assert_eq!(repo["integrity_check"]["at"], "2026-12-01T14:00:00Z");
+    assert_eq!(repo["attestd_check"]["result"], "failed");
+}

@@ -7,7 +7,8 @@
 //! rows (runs may refer to evidence stored long before) and one compiled program per
 //! rule definition. Never trusts a stored verdict and never writes.
 
-use crate::policy::{json_to_cel, judge, unavailable_reasons, Rule, Severity, Status};
+use crate::policy::rule::Expr;
+use crate::policy::{json_to_cel, judge, unavailable_map, Rule, Severity, Status};
 use attestd_ledger::body::{PolicySnapshot, RunRecord, VerdictSet};
 use attestd_ledger::{Row, RowKind};
 use chrono::{DateTime, Utc};
@@ -44,17 +45,9 @@ pub struct Rejudge {
 fn compile(p: &attestd_ledger::body::PolicyRule) -> Result<Rule, String> {
     let d = &*p.definition;
     let text = |k: &str| d.get(k).and_then(|v| v.as_str());
-    let prog = |k: &str| -> Result<Option<cel::Program>, String> {
+    let prog = |k: &str| -> Result<Option<Expr>, String> {
         text(k)
-            .map(|t| {
-                cel::Program::compile(t).map_err(|e| {
-                    format!(
-                        "rule {} (`{k}`): invalid CEL: {}",
-                        p.id,
-                        e.to_string().lines().next().unwrap_or_default()
-                    )
-                })
-            })
+            .map(|t| Expr::compiled(t, format!("rule {} (`{k}`)", p.id)))
             .transpose()
     };
     let check = prog("check")?.ok_or_else(|| format!("rule {}: no `check`", p.id))?;
@@ -68,6 +61,7 @@ fn compile(p: &attestd_ledger::body::PolicyRule) -> Result<Rule, String> {
         observed: prog("observed")?,
         applies: prog("applies")?,
         expected_template: text("expected").unwrap_or_default().to_string(),
+        applies_reason: text("applies_reason").map(str::to_string),
         rationale: String::new(),
         sources: Vec::new(),
         remediation: String::new(),
@@ -244,7 +238,7 @@ impl Rejudge {
                 continue; // the summary check names missing evidence
             };
             let facts: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-            let unavailable = unavailable_reasons(&facts);
+            let unavailable = unavailable_map(&facts);
             let mut context = cel::Context::default();
             context.add_variable_from_value("facts", json_to_cel(&facts));
             context.add_variable_from_value("vars", pf.vars.clone());

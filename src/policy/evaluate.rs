@@ -38,7 +38,7 @@ pub fn evaluate_collector(
         }
     };
     let facts = json_to_cel(&evidence.facts);
-    let unavailable = unavailable_reasons(&evidence.facts);
+    let unavailable = unavailable_map(&evidence.facts);
     let mut context = cel::Context::default();
     context.add_variable_from_value("facts", facts);
     context.add_variable_from_value("vars", policies.vars_cel().clone());
@@ -68,7 +68,11 @@ pub fn evaluate_collector(
         .collect()
 }
 
-pub(crate) fn judge(rule: &Rule, context: &cel::Context, unavailable: &str) -> Verdict {
+pub(crate) fn judge(
+    rule: &Rule,
+    context: &cel::Context,
+    unavailable: &serde_json::Map<String, serde_json::Value>,
+) -> Verdict {
     let mut verdict = Verdict {
         rule: rule.id.clone(),
         status: Status::Error,
@@ -78,17 +82,28 @@ pub(crate) fn judge(rule: &Rule, context: &cel::Context, unavailable: &str) -> V
         waiver: None,
     };
     if let Some(observed) = &rule.observed {
-        verdict.observed = match observed.execute(context) {
+        verdict.observed = match observed
+            .program()
+            .and_then(|p| p.execute(context).map_err(|_| ""))
+        {
             Ok(v) => v.json().unwrap_or(serde_json::Value::Null),
             Err(_) => serde_json::Value::Null,
         };
     }
     if let Some(applies) = &rule.applies {
-        match applies.execute(context) {
+        let program = match applies.program() {
+            Ok(p) => p,
+            Err(e) => {
+                verdict.reason = Some(e.to_string());
+                return verdict;
+            }
+        };
+        match program.execute(context) {
             Ok(cel::Value::Bool(false)) => {
                 verdict.status = Status::NotApplicable;
-                verdict.reason =
-                    Some("the rule's `applies` condition is false on this host".into());
+                verdict.reason = Some(rule.applies_reason.clone().unwrap_or_else(|| {
+                    "the rule's `applies` condition is false on this host".into()
+                }));
                 return verdict;
             }
             Ok(cel::Value::Bool(true)) => {}
@@ -97,35 +112,88 @@ pub(crate) fn judge(rule: &Rule, context: &cel::Context, unavailable: &str) -> V
                 return verdict;
             }
             Err(e) => {
-                verdict.reason = Some(format!("cannot evaluate `applies`: {e}{unavailable}"));
+                verdict.reason = Some(error_reason("applies", &e.to_string(), unavailable));
                 return verdict;
             }
         }
     }
-    match rule.check.execute(context) {
+    let program = match rule.check.program() {
+        Ok(p) => p,
+        Err(e) => {
+            verdict.reason = Some(e.to_string());
+            return verdict;
+        }
+    };
+    match program.execute(context) {
         Ok(cel::Value::Bool(true)) => verdict.status = Status::Pass,
         Ok(cel::Value::Bool(false)) => verdict.status = Status::Fail,
         Ok(other) => {
             verdict.reason = Some(format!("`check` returned {other:?}, not true or false"))
         }
-        Err(e) => verdict.reason = Some(format!("cannot evaluate `check`: {e}{unavailable}")),
+        Err(e) => verdict.reason = Some(error_reason("check", &e.to_string(), unavailable)),
     }
     verdict
 }
 
-/// Collectors list facts they could not gather under `unavailable`; those reasons
-/// explain most evaluation errors better than CEL can.
-pub(crate) fn unavailable_reasons(facts: &serde_json::Value) -> String {
-    match facts.get("unavailable").and_then(|u| u.as_object()) {
-        Some(map) if !map.is_empty() => {
-            let parts: Vec<String> = map
+/// Collectors list facts they could not gather under `unavailable`, keyed by the fact.
+pub(crate) fn unavailable_map(
+    facts: &serde_json::Value,
+) -> serde_json::Map<String, serde_json::Value> {
+    facts
+        .get("unavailable")
+        .and_then(|u| u.as_object())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The reason of an `error` verdict, for people first: which fact is missing and why
+/// (from the collector's `unavailable` list), then, on a second line, what CEL said
+/// (`collect`'s text view shows the first line, its JSON both).
+fn error_reason(
+    what: &str,
+    cel_error: &str,
+    unavailable: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| i.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    let missing = cel_error
+        .strip_prefix("No such key: ")
+        .map(|k| k.trim().to_string());
+    let human = match (&missing, missing.as_ref().and_then(|k| unavailable.get(k))) {
+        (Some(key), Some(why)) => format!("the fact `{key}` is missing: {}", text(why)),
+        (Some(key), None) if !unavailable.is_empty() => format!(
+            "the fact `{key}` is missing; the collector could not gather: {}",
+            unavailable
                 .iter()
-                .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(&v.to_string())))
-                .collect();
-            format!(" (unavailable facts: {})", parts.join("; "))
-        }
-        _ => String::new(),
-    }
+                .map(|(k, v)| format!("{k} ({})", text(v)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        (Some(key), None) => format!(
+            "the fact `{key}` is missing from what the collector reported (a rule written for another version of the collector?)"
+        ),
+        (None, _) if !unavailable.is_empty() => format!(
+            "the rule's `{what}` cannot be judged on these facts; the collector could not gather: {}",
+            unavailable
+                .iter()
+                .map(|(k, v)| format!("{k} ({})", text(v)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        (None, _) => format!("the rule's `{what}` cannot be judged on these facts"),
+    };
+    format!("{human}\nCEL: cannot evaluate `{what}`: {cel_error}")
 }
 
 /// The rule's `expected` text with `{variable}` replaced by the value in force.

@@ -17,7 +17,7 @@ pub mod rule;
 
 pub use catalog::Catalog;
 pub use evaluate::{evaluate_collector, Status, Verdict};
-pub(crate) use evaluate::{json_to_cel, judge, unavailable_reasons};
+pub(crate) use evaluate::{json_to_cel, judge, unavailable_map};
 pub use inputs::{PolicyInputs, Waiver};
 pub use rule::{Rule, Severity};
 

@@ -3,11 +3,14 @@
 //! integrity check and restore test the operator's jobs recorded. restic and Borg
 //! repositories are asked through their own tools (`restic snapshots --json`,
 //! `borg list --json`); `file` repositories are the newest file matching a glob.
+//! Whether a repository is restorable is its own integrity check (`integrity`), run on
+//! the repository's schedule, and the check marker: the `integrity_check` fact.
 //!
 //! It reports times, not ages (rules compare with `now`), and never reads or records a
 //! repository password: the tools get the password file's path, and environment values
 //! never reach artifacts. It never judges whether backups are recent enough.
 
+mod integrity;
 mod marker;
 mod settings;
 mod tools;
@@ -158,8 +161,30 @@ fn observe(
         };
         obj.insert(fact.into(), value);
     }
+    let marker = obj.get("last_check").cloned().unwrap_or(Value::Null);
+    let check = integrity::integrity_check(ctx, spec, &marker, artifacts);
+    // attestd's own newest check is kept apart, so the next run knows when it is due
+    // even when a newer marker entry wins.
+    let own = if check["by"] == "attestd" {
+        check.clone()
+    } else {
+        previous_own(ctx, spec).unwrap_or(Value::Null)
+    };
+    obj.insert("attestd_check".into(), own);
+    obj.insert("integrity_check".into(), check);
     let problem = (!problems.is_empty()).then(|| problems.join("; "));
     (facts, problem)
+}
+
+/// attestd's own check from the previous facts (kept while a newer marker entry wins).
+fn previous_own(ctx: &CollectContext, spec: &RepositorySpec) -> Option<Value> {
+    let prev = ctx.previous_facts.as_ref()?;
+    prev["repositories"]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == spec.name.as_str())
+        .map(|r| r["attestd_check"].clone())
+        .filter(Value::is_object)
 }
 
 fn time_fact(t: Option<&DateTime<Utc>>) -> Value {

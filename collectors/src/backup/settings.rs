@@ -75,6 +75,18 @@ pub struct RepositorySpec {
     pub check_marker: Option<String>,
     /// Seconds the tool may run (default 60).
     pub timeout_seconds: Option<u64>,
+    /// restic/borg: hours between two integrity checks attestd runs itself
+    /// (`restic check`, `borg check`), counted from the previous run's check; default
+    /// 24; 0 = never (the check marker alone then counts).
+    pub check_interval_hours: Option<u64>,
+    /// restic: `--read-data-subset` of each check (`5%`, `1/20`, `500M`; default 5%;
+    /// `0` reads no data and checks the structure only).
+    pub check_read_data_subset: Option<String>,
+    /// borg: pass `--verify-data` (reads and decrypts every chunk; slow). Default false.
+    pub check_verify_data: Option<bool>,
+    /// Seconds a check may run (default 600). The collector's own `timeout_seconds`
+    /// must leave room for it.
+    pub check_timeout_seconds: Option<u64>,
 }
 
 /// Parse and validate the settings, with messages that name the repository and field.
@@ -87,7 +99,7 @@ pub fn parse(settings: &serde_json::Value) -> Result<BackupSettings, String> {
     let parsed: BackupSettings = serde_json::from_value(serde_json::Value::Object(
         std::mem::take(&mut map),
     ))
-    .map_err(|e| format!("{e} (each repository takes name, kind, repository or path, password_file, off_host, env, restore_test_marker, check_marker, timeout_seconds)"))?;
+    .map_err(|e| format!("{e} (each repository takes name, kind, repository or path, password_file, off_host, env, restore_test_marker, check_marker, timeout_seconds, check_interval_hours, check_read_data_subset, check_verify_data, check_timeout_seconds)"))?;
     let mut names = std::collections::BTreeSet::new();
     for (i, r) in parsed.repositories.iter().enumerate() {
         let at = format!("repositories[{i}] ({})", r.name);
@@ -146,11 +158,44 @@ pub fn parse(settings: &serde_json::Value) -> Result<BackupSettings, String> {
                 return Err(format!("{at}.env.{key}: secrets do not belong in the config; put the password in a file and name it in password_file"));
             }
         }
+        if r.check_timeout_seconds == Some(0) {
+            return Err(format!("{at}.check_timeout_seconds: must be at least 1"));
+        }
+        if r.kind != Kind::Restic && r.check_read_data_subset.is_some() {
+            return Err(format!("{at}.check_read_data_subset: only restic repositories take it (borg: check_verify_data)"));
+        }
+        if r.kind != Kind::Borg && r.check_verify_data.is_some() {
+            return Err(format!("{at}.check_verify_data: only borg repositories take it (restic: check_read_data_subset)"));
+        }
+        if r.kind == Kind::File && r.check_interval_hours.is_some() {
+            return Err(format!("{at}.check_interval_hours: `file` repositories have no check tool; record checks in check_marker"));
+        }
+        if let Some(subset) = &r.check_read_data_subset {
+            if !valid_subset(subset) {
+                return Err(format!("{at}.check_read_data_subset: expected a percentage (5%), a part (1/20) or a size (500M), found {subset:?}"));
+            }
+        }
         if r.timeout_seconds == Some(0) {
             return Err(format!("{at}.timeout_seconds: must be at least 1"));
         }
     }
     Ok(parsed)
+}
+
+/// restic's `--read-data-subset` forms: `N%`, `n/t`, or a size with an optional unit.
+fn valid_subset(s: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if let Some(p) = s.strip_suffix('%') {
+        return digits(p) && p.parse::<f64>().is_ok_and(|v| (0.0..=100.0).contains(&v));
+    }
+    if let Some((n, t)) = s.split_once('/') {
+        return match (n.parse::<u64>(), t.parse::<u64>()) {
+            (Ok(n), Ok(t)) => n >= 1 && n <= t,
+            _ => false,
+        };
+    }
+    let num = s.trim_end_matches(['K', 'M', 'G', 'T']);
+    s == "0" || (digits(num) && num.len() + 1 >= s.len())
 }
 
 /// Whether a location names another host, from its form.
@@ -203,6 +248,19 @@ mod tests {
         assert!(e.contains("secrets do not belong"), "{e}");
         let e = parse(&json!({"repositories": [{"name": "a", "kind": "tape"}]})).unwrap_err();
         assert!(e.contains("tape"), "{e}");
+        let e = parse(&json!({"repositories": [{"name": "a", "kind": "restic", "repository": "/r", "password_file": "/p", "check_read_data_subset": "lots"}]})).unwrap_err();
+        assert!(
+            e.contains("repositories[0] (a).check_read_data_subset: expected"),
+            "{e}"
+        );
+        let e = parse(&json!({"repositories": [{"name": "a", "kind": "restic", "repository": "/r", "password_file": "/p", "check_verify_data": true}]})).unwrap_err();
+        assert!(e.contains("only borg"), "{e}");
+        for ok in ["5%", "100%", "1/20", "500M", "2G", "0"] {
+            assert!(valid_subset(ok), "{ok}");
+        }
+        for bad in ["101%", "0/5", "6/5", "M", "5%%", "x"] {
+            assert!(!valid_subset(bad), "{bad}");
+        }
         let e = parse(&json!({"repos": []})).unwrap_err();
         assert!(e.contains("repos"), "{e}");
         assert!(parse(&serde_json::Value::Null)

@@ -192,7 +192,15 @@ impl Collector for Tls {
                 found.unwrap_or_else(|| DEFAULT_ROOTS_FILES[0].to_string())
             }
         };
-        let roots = match ctx.root.read(&roots_file)? {
+        // The trust store (a 220 KB bundle of some 140 certificates) matters only for
+        // endpoints; without any it is neither read nor parsed.
+        let wanted = !settings.endpoints.is_empty();
+        let roots = match wanted
+            .then(|| ctx.root.read(&roots_file))
+            .transpose()?
+            .flatten()
+        {
+            _ if !wanted => Value::Null,
             Some(bytes) => {
                 artifacts.push(hashed_artifact(&roots_file, "file", &bytes));
                 let ders = crate::formats::x509::certificates_in(&bytes).map_err(|e| {
@@ -202,11 +210,11 @@ impl Collector for Tls {
                         reason: e,
                     }
                 })?;
-                anchors.add_bundle(&ders)
+                json!(anchors.add_bundle(&ders))
             }
             None => {
                 artifacts.push(Artifact::absent(&roots_file));
-                0
+                json!(0)
             }
         };
         let mut ca_anchors = Value::Null;
@@ -559,13 +567,28 @@ mod tests {
             Value::Null,
             chrono::Utc::now(),
         );
+        // Without endpoints the store is not even read.
+        let ev = Tls.collect(&ctx).unwrap();
+        assert_eq!(ev.facts["trust"]["roots"], Value::Null);
+        assert_eq!(ev.facts["endpoints"], json!([]));
+        assert!(ev.artifacts.is_empty());
+        // With one (a closed loopback port) it is.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ctx = CollectContext::new(
+            crate::HostRoot::new(dir.path()),
+            json!({"endpoints": [{"address": format!("127.0.0.1:{port}")}]}),
+            chrono::Utc::now(),
+        );
         let ev = Tls.collect(&ctx).unwrap();
         assert_eq!(
             ev.facts["trust"]["roots_file"],
             "/etc/pki/tls/certs/ca-bundle.crt"
         );
         assert_eq!(ev.facts["trust"]["roots"], 1);
-        assert_eq!(ev.facts["endpoints"], json!([]));
     }
 
     #[test]
