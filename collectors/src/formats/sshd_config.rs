@@ -18,6 +18,10 @@ pub const MAIN: &str = "/etc/ssh/sshd_config";
 pub const SSH_DIR: &str = "/etc/ssh";
 /// sshd's include nesting limit (READCONF_MAX_DEPTH).
 const MAX_DEPTH: usize = 16;
+/// Files one configuration tree may read, includes counted each time they are read.
+/// sshd has no such limit, but real configurations read a handful; a tree past this
+/// (3 includes per file, 15 deep is 14 million reads) is an error, not a day's work.
+pub const MAX_FILES: usize = 256;
 
 /// One `keyword arguments...` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +105,15 @@ impl Reader<'_> {
         block: Option<usize>,
         depth: usize,
     ) -> Result<(), CollectError> {
+        if self.config.files.len() >= MAX_FILES {
+            return Err(CollectError::Malformed {
+                path: path.to_string(),
+                line: 0,
+                reason: format!(
+                    "more than {MAX_FILES} files read for one sshd configuration (an include tree that grows without end?)"
+                ),
+            });
+        }
         self.config.files.push(path.to_string());
         self.artifacts.push(Artifact::file(path, text.as_bytes()));
         let mut current = block;
@@ -131,10 +144,12 @@ impl Reader<'_> {
             }
             let Some(canonical) = canonical_keyword(&keyword) else {
                 return Err(malformed(format!(
-                    "unknown keyword `{}` (sshd refuses to start with it: \"Bad configuration option\")",
-                    raw.split(|c: char| c.is_whitespace() || c == '=')
-                        .find(|s| !s.is_empty())
-                        .unwrap_or(&keyword)
+                    "unknown keyword {} (sshd refuses to start with it: \"Bad configuration option\")",
+                    super::text::quoted_keyword(
+                        raw.split(|c: char| c.is_whitespace() || c == '=')
+                            .find(|s| !s.is_empty())
+                            .unwrap_or(&keyword)
+                    )
                 )));
             };
             if args.is_empty() {
@@ -402,7 +417,7 @@ fn check_value(d: &Directive) -> Result<(), String> {
         "maxauthtries" | "clientalivecountmax" => v
             .parse::<u32>()
             .map(|_| ())
-            .map_err(|_| format!("`{}` needs a whole number, found `{v}`", d.keyword)),
+            .map_err(|_| format!("`{}` needs a whole number", d.keyword)),
         "logingracetime" | "clientaliveinterval" => time_seconds(v)
             .map(|_| ())
             .map_err(|e| format!("`{}`: {e}", d.keyword)),
@@ -415,7 +430,7 @@ fn yes_no(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "yes" => Ok(true),
         "no" => Ok(false),
-        _ => Err(format!("expected yes or no, found `{v}`")),
+        _ => Err("expected yes or no".to_string()),
     }
 }
 
@@ -426,9 +441,9 @@ fn permit_root_login(v: &str) -> Result<&'static str, String> {
         "no" => Ok("no"),
         "prohibit-password" | "without-password" => Ok("prohibit-password"),
         "forced-commands-only" => Ok("forced-commands-only"),
-        _ => Err(format!(
-            "`permitrootlogin` must be yes, prohibit-password, forced-commands-only or no, found `{v}`"
-        )),
+        _ => Err(
+            "`permitrootlogin` must be yes, prohibit-password, forced-commands-only or no".into(),
+        ),
     }
 }
 
@@ -443,14 +458,17 @@ fn log_level(v: &str) -> Result<&'static str, String> {
         // sshd accepts SILENT for QUIET (and prints SILENT in `sshd -T`).
         None if up == "SILENT" => Ok("QUIET"),
         Some(l) => Ok(l),
-        None => Err(format!("unknown `loglevel` `{v}`")),
+        None => Err(format!(
+            "unknown `loglevel` (expected one of {})",
+            LEVELS.join(", ")
+        )),
     }
 }
 
 /// sshd's time format: a number of seconds, or numbers with `s`, `m`, `h`, `d`, `w`
 /// suffixes added up (`1h30m`).
 pub fn time_seconds(v: &str) -> Result<u64, String> {
-    let bad = || format!("`{v}` is not a time (seconds, or like 1h30m)");
+    let bad = || "not a time (seconds, or like 1h30m)".to_string();
     let mut total: u64 = 0;
     let mut digits = String::new();
     for c in v.chars() {
@@ -611,7 +629,13 @@ impl SshdConfig {
                         "hostbased" => enabled_flag("hostbasedauthentication"),
                         "gssapi-with-mic" => enabled_flag("gssapiauthentication"),
                         _ => {
-                            return Err(err(d, format!("unknown authentication method `{method}` in AuthenticationMethods")));
+                            return Err(err(
+                                d,
+                                format!(
+                                    "unknown authentication method {} in AuthenticationMethods",
+                                    super::text::quoted_keyword(method)
+                                ),
+                            ));
                         }
                     };
                     ok &= enabled;
