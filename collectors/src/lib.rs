@@ -18,6 +18,8 @@ pub mod exec_plugin;
 pub mod file_permissions;
 pub mod firewall;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 mod host_root;
 pub mod malware;
 pub mod password_policy;

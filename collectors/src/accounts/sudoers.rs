@@ -67,14 +67,25 @@ pub struct Sudoers {
 }
 
 pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Sudoers, CollectError> {
-    let mut out = Sudoers::default();
     let Some(text) = root.read_text(SUDOERS)? else {
         artifacts.push(Artifact::absent(SUDOERS));
-        return Ok(out);
+        return Ok(Sudoers::default());
     };
-    out.present = true;
+    parse_text(root, &text, artifacts)
+}
+
+/// The sudo policy from the text of `/etc/sudoers`; includes are read through `root`.
+pub(crate) fn parse_text(
+    root: &HostRoot,
+    text: &str,
+    artifacts: &mut Vec<Artifact>,
+) -> Result<Sudoers, CollectError> {
+    let mut out = Sudoers {
+        present: true,
+        ..Sudoers::default()
+    };
     let mut state = State::default();
-    parse(root, SUDOERS, &text, 0, artifacts, &mut out, &mut state)?;
+    parse(root, SUDOERS, text, 0, artifacts, &mut out, &mut state)?;
     let expand = |list: &[String]| -> Result<Vec<String>, CollectError> {
         let mut out = Vec::new();
         for u in list {

@@ -10,7 +10,7 @@
 
 mod marker;
 mod settings;
-mod tools;
+pub(crate) mod tools;
 
 use crate::{Artifact, CollectContext, CollectError, Collector, Evidence};
 use chrono::{DateTime, SecondsFormat, Utc};
