@@ -486,7 +486,13 @@ pub fn time_seconds(v: &str) -> Result<u64, String> {
             'w' => 604800,
             _ => return Err(bad()),
         };
-        total = total.checked_add(n * unit).ok_or_else(bad)?;
+        // Checked: `11111111111111111055d` overflows u64 (found by the sshd_config fuzz
+        // target); unchecked it panics in debug builds and wraps to a wrong, possibly
+        // passing, value in release builds.
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(bad)?;
     }
     if !digits.is_empty() {
         total = total
@@ -849,6 +855,16 @@ mod tests {
         let dir = tree(&[(MAIN, "Include sshd_config\n")]);
         let err = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn a_time_that_overflows_is_an_error_not_a_panic() {
+        // Found by `cargo fuzz run sshd_config` (fuzz/artifacts, crash-3c153fb0...).
+        assert!(time_seconds("11111111111111111055d").is_err());
+        assert!(time_seconds("18446744073709551615s1s").is_err());
+        let root = HostRoot::new("/nonexistent");
+        let err = parse_text(&root, "/x", "LoginGraceTime 11111111111111111055d\n").unwrap_err();
+        assert!(err.to_string().contains("/x:1"), "{err}");
     }
 
     #[test]
