@@ -87,7 +87,7 @@ impl SecretClass {
             SecretClass::PasswordHashes => "it holds password hashes",
             SecretClass::PrivateKey => "it holds or is named like a private key",
             SecretClass::AttestdState => {
-                "it is attestd's own state, configuration or bundle-signing key"
+                "it is attestd's own state (its database or bundle-signing key)"
             }
             SecretClass::Credential => "it is a credential file",
         }
@@ -109,19 +109,23 @@ fn secret_class(host_path: &str) -> Option<SecretClass> {
     if PASSWORD_HASH_FILES.contains(&host_path) {
         return Some(SecretClass::PasswordHashes);
     }
-    if name == "signing-key.pem"
-        || host_path.starts_with("/var/lib/attestd/")
-        || host_path.starts_with("/etc/attestd/")
-    {
+    if name == "signing-key.pem" || host_path.starts_with("/var/lib/attestd/") {
         return Some(SecretClass::AttestdState);
     }
-    if [
-        "/run/credentials/",
-        "/etc/credstore/",
-        "/etc/credstore.encrypted/",
-    ]
-    .iter()
-    .any(|d| host_path.starts_with(d))
+    // Credential files: systemd credentials, and files named like a password or token
+    // (restic's `--password-file`, an alert sink's secret file). /etc/attestd itself
+    // is not refused: operators keep CA files there (`ca_file`).
+    let credential_name = [".pass", ".password", ".secret", ".token"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    if credential_name
+        || [
+            "/run/credentials/",
+            "/etc/credstore/",
+            "/etc/credstore.encrypted/",
+        ]
+        .iter()
+        .any(|d| host_path.starts_with(d))
     {
         return Some(SecretClass::Credential);
     }
@@ -644,6 +648,8 @@ mod hostile_tests {
         fs::hard_link(dir.path().join("etc/shadow"), dir.path().join("tmp/hard")).unwrap();
         fs::write(dir.path().join("var/lib/attestd/signing-key.pem"), "k").unwrap();
         fs::write(dir.path().join("etc/ssh/ssh_host_ed25519_key"), "k").unwrap();
+        fs::create_dir_all(dir.path().join("etc/attestd")).unwrap();
+        fs::write(dir.path().join("etc/attestd/restic.pass"), "k").unwrap();
         for (path, why) in [
             ("/etc/shadow", "password hashes"),
             ("/etc/login.defs", "resolves to /etc/shadow"),
@@ -651,6 +657,7 @@ mod hostile_tests {
             ("/tmp/hard", "password hashes"),
             ("/etc/ssh/../shadow", "password hashes"),
             ("/var/lib/attestd/signing-key.pem", "signing key"),
+            ("/etc/attestd/restic.pass", "credential"),
             ("/etc/ssh/ssh_host_ed25519_key", "private key"),
         ] {
             let err = root.read(path).unwrap_err().to_string();
