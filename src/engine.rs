@@ -132,7 +132,8 @@ impl Engine {
             let cfg = self.config.collectors.get(name);
             let timeout = cfg.map(|c| c.timeout).unwrap_or(Duration::from_secs(30));
             let ctx = CollectContext {
-                root: self.root.clone(),
+                // A fresh byte budget for each collector run (HostRoot::for_collector_run).
+                root: self.root.for_collector_run(),
                 settings: cfg.map(|c| c.settings.clone()).unwrap_or_default(),
                 previous_facts: previous_facts(name),
                 measurements: measurements(name),

@@ -104,10 +104,12 @@ fn run(req: Request) -> Reply {
     let Some(collector) = collector_by_name(&req.collector) else {
         return Reply::Error(format!("no built-in collector `{}`", req.collector));
     };
+    // A fresh byte budget for this collector run, as in-process runs get.
     let root = match &req.root {
         Some(p) => HostRoot::new(p),
         None => HostRoot::live(),
-    };
+    }
+    .for_collector_run();
     let ctx = CollectContext {
         root,
         settings: req.settings,

@@ -12,16 +12,19 @@ fn sigterm_during_a_hung_collection_stops_promptly_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let host = dir.path().join("host");
     copy_tree(&fixture("hardened"), &host);
-    // A named pipe with no writer: opening it blocks, so password_policy hangs.
-    let defs = host.join("etc/login.defs");
-    std::fs::remove_file(&defs).unwrap();
-    let ok = Command::new("mkfifo").arg(&defs).status().unwrap();
-    assert!(ok.success());
+    // A TLS endpoint that accepts connections (the kernel's backlog) and never answers:
+    // each probe waits out its 60 s read timeout, so the tls collector hangs. (A FIFO as
+    // login.defs no longer hangs anything: the host root refuses it at once.)
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
     let config = plain_config(
         dir.path(),
-        "status_socket = \"\"\nwatch = false\n\
-         [collectors.password_policy]\nschedule = \"0 0 1 1 *\"\ntimeout_seconds = 120\n\
-         [collectors.availability]\nschedule = \"0 0 1 1 *\"\n",
+        &format!(
+            "status_socket = \"\"\nwatch = false\n\
+             [collectors.tls]\nschedule = \"0 0 1 1 *\"\ntimeout_seconds = 120\n\
+             read_timeout_seconds = 60\nendpoints = [{{ address = \"127.0.0.1:{port}\" }}]\n\
+             [collectors.availability]\nschedule = \"0 0 1 1 *\"\n"
+        ),
     );
     let db = dir.path().join("attestd.db");
     let log = dir.path().join("daemon.log");

@@ -96,11 +96,11 @@ impl Collector for Certificates {
         for file in &files {
             match read_file(ctx, file) {
                 Ok(None) => skipped.push(file.clone()),
-                Ok(Some((bytes, certs))) => {
+                Ok(Some((sha256, certs))) => {
                     artifacts.push(Artifact {
                         source: file.clone(),
                         kind: "file".into(),
-                        sha256: Some(crate::sha256_hex(&bytes)),
+                        sha256: Some(sha256),
                         excerpt: None,
                         present: true,
                         exit_status: None,
@@ -172,12 +172,14 @@ fn walk(
     Ok(())
 }
 
-/// A file's bytes and the facts of each certificate in it.
-type FileCertificates = (Vec<u8>, Vec<Value>);
+/// A file's SHA-256 and the facts of each certificate in it.
+type FileCertificates = (String, Vec<Value>);
 
 /// Read one file and describe its certificates, or say why it cannot be. `None` for a
 /// PEM file that holds no certificate but other blocks (a key or parameters): it is
-/// skipped, and never hashed or quoted.
+/// skipped, and never hashed or quoted. The file is opened as a `CertificateFile`, so
+/// a combined certificate-and-key file is read, but only its certificate blocks leave
+/// the redactor.
 fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<FileCertificates>, String> {
     match ctx.root.metadata(file) {
         Ok(Some(m)) if !m.is_file() => {
@@ -187,16 +189,21 @@ fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<FileCertificates
         Err(e) => return Err(e.to_string()),
         Ok(Some(_)) => {}
     }
-    let bytes = match ctx.root.read(file) {
-        Ok(Some(b)) => b,
+    let read = ctx
+        .root
+        .read_sensitive(file, crate::Sensitive::CertificateFile, |bytes| {
+            let ders = crate::formats::x509::certificates_in(bytes)?;
+            let is_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
+            Ok::<_, String>((crate::sha256_hex(bytes), ders, is_pem))
+        });
+    let (sha256, ders, is_pem) = match read {
+        Ok(Some(r)) => r?,
         Ok(None) => return Err("missing".into()),
         Err(e) => return Err(e.to_string()),
     };
-    let ders = crate::formats::x509::certificates_in(&bytes)?;
     if ders.is_empty() {
         return Ok(None);
     }
-    let is_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
     let mut out = Vec::new();
     for (i, der) in ders.iter().enumerate() {
         let what = if is_pem {
@@ -206,7 +213,7 @@ fn read_file(ctx: &CollectContext, file: &str) -> Result<Option<FileCertificates
         };
         out.push(crate::formats::x509::describe(der).map_err(|e| format!("{what}: {e}"))?);
     }
-    Ok(Some((bytes, out)))
+    Ok(Some((sha256, out)))
 }
 
 #[cfg(test)]

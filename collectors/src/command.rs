@@ -36,6 +36,10 @@ pub struct Command {
     env: Vec<(String, String)>,
     timeout: Duration,
     max_output_bytes: usize,
+    /// An open descriptor of the checked program: when set, this descriptor is what
+    /// runs (through `/proc/self/fd/N`), never the path, so the file cannot be swapped
+    /// between the check and the run.
+    program_fd: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// What a command printed and how it ended.
@@ -82,7 +86,15 @@ impl Command {
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            program_fd: None,
         }
+    }
+
+    /// Run this open descriptor of the program instead of opening its path again (the
+    /// path stays the command line's first word and the program's `argv[0]`).
+    pub fn program_fd(mut self, file: std::fs::File) -> Self {
+        self.program_fd = Some(std::sync::Arc::new(file));
+        self
     }
 
     /// Add one argument.
@@ -173,12 +185,34 @@ impl Command {
     }
 
     fn execute(&self) -> Result<CommandOutput, CommandError> {
-        if !Path::new(self.program()).exists() {
-            return Err(CommandError::NotInstalled {
-                program: self.program().to_string(),
-            });
-        }
-        let mut cmd = std::process::Command::new(self.program());
+        let mut cmd = match &self.program_fd {
+            Some(file) => {
+                use std::os::fd::AsRawFd;
+                let fd = file.as_raw_fd();
+                let mut cmd = std::process::Command::new(format!("/proc/self/fd/{fd}"));
+                cmd.arg0(self.program());
+                // SAFETY: fcntl is async-signal-safe; it only clears close-on-exec on a
+                // descriptor this process owns, so that a `#!` interpreter can open
+                // /proc/self/fd/N (the kernel hands it that path) after the exec.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                cmd
+            }
+            None => {
+                if !Path::new(self.program()).exists() {
+                    return Err(CommandError::NotInstalled {
+                        program: self.program().to_string(),
+                    });
+                }
+                std::process::Command::new(self.program())
+            }
+        };
         cmd.args(&self.argv[1..])
             .env_clear()
             .env("PATH", SAFE_PATH)

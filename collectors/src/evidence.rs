@@ -99,14 +99,30 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The meaningful lines of a config file: comments and blank lines dropped, cut at
-/// `MAX_EXCERPT_BYTES` on a line boundary.
+/// `MAX_EXCERPT_BYTES` on a line boundary. Lines that could carry a secret are never
+/// quoted: a line with a crypt(3) hash or a PEM private-key marker becomes
+/// `<line not quoted>`, and the value of a key named like a secret (`password`,
+/// `secret`, `token`, `credential`, `api_key`) becomes `<redacted>`.
 pub fn excerpt_of(text: &str) -> String {
     let mut out = String::new();
+    let mut in_key_block = false;
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
+        let redacted;
+        let trimmed = if trimmed.contains("PRIVATE KEY-----") {
+            in_key_block = trimmed.contains("-----BEGIN");
+            "<line not quoted>"
+        } else if in_key_block || looks_like_hash_line(trimmed) {
+            "<line not quoted>"
+        } else if let Some(r) = redact_secret_value(trimmed) {
+            redacted = r;
+            redacted.as_str()
+        } else {
+            trimmed
+        };
         if out.len() + trimmed.len() + 1 > MAX_EXCERPT_BYTES {
             out.push_str("…\n");
             break;
@@ -115,6 +131,35 @@ pub fn excerpt_of(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `name:$id$salt$hash...`: a shadow-format line.
+fn looks_like_hash_line(line: &str) -> bool {
+    line.split(':')
+        .nth(1)
+        .map(|f| f.trim_start_matches(['!', '*']))
+        .is_some_and(|f| f.len() >= 8 && f.starts_with('$') && f[1..].contains('$'))
+}
+
+/// `KEY = value`, `KEY=value` or `KEY value` with a key named like a secret, its value
+/// replaced.
+fn redact_secret_value(line: &str) -> Option<String> {
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == '=' || c == ':')
+        .unwrap_or(line.len());
+    let key = line[..end].to_ascii_lowercase();
+    let secret = [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "credential",
+        "api_key",
+        "apikey",
+    ]
+    .iter()
+    .any(|w| key.contains(w));
+    (secret && end < line.len()).then(|| format!("{} <redacted>", &line[..end]))
 }
 
 #[cfg(test)]
@@ -137,6 +182,17 @@ mod tests {
             String::from_utf8(a.canonical_json()).unwrap(),
             r#"{"artifacts":[],"facts":{"a":{"x":3,"y":2},"b":1}}"#
         );
+    }
+
+    #[test]
+    fn excerpts_never_quote_hashes_keys_or_secret_values() {
+        let text = "PASS_MAX_DAYS 90\nroot:$y$j9T$salt$HASHHASH:1::::::\n-----BEGIN PRIVATE KEY-----\nKEYBODY\n-----END PRIVATE KEY-----\nsmtp_password = HUNTER2\nToken: abc123XYZ\n";
+        let e = excerpt_of(text);
+        for secret in ["HASHHASH", "KEYBODY", "HUNTER2", "abc123XYZ"] {
+            assert!(!e.contains(secret), "{e}");
+        }
+        assert!(e.starts_with("PASS_MAX_DAYS 90\n"), "{e}");
+        assert!(e.contains("smtp_password <redacted>"), "{e}");
     }
 
     #[test]

@@ -9,13 +9,22 @@
 //! are facts; anything else is an error naming what was wrong. Its rules are written by
 //! the operator (`collector = "exec:NAME"`). Protocol: `docs/plugins.md`.
 //!
-//! It must never run a plugin through a shell, never run a drop-in file that others
-//! could have changed (group- or world-writable, or owned by another user), and never
-//! judge the facts a plugin prints.
+//! At every run, before anything is executed, the program's directory and every parent
+//! up to `/` must be owned by root or attestd's own user and not group- or
+//! world-writable (a root-owned sticky directory such as `/tmp` is accepted: nobody
+//! else can rename entries in it). The program is then opened once, `O_NOFOLLOW`, its
+//! owner, mode and type are checked on that descriptor, and the descriptor is what is
+//! executed (`/proc/self/fd/N`), so a file swapped in between check and run never runs.
+//!
+//! It must never run a plugin through a shell, never run a file that others could have
+//! changed (group- or world-writable, owned by another user, or in a directory such
+//! users can write), never run a program by a path it did not check, and never judge
+//! the facts a plugin prints.
 
 use crate::{CollectContext, CollectError, Collector, Command, CommandError, Evidence};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -139,12 +148,12 @@ impl ExecPlugin {
 /// writable by group or others, or owned by another user than root or attestd's own,
 /// is an error (it would let someone else run code as attestd).
 pub fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     };
+    check_directory_chain(dir)?;
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
@@ -157,9 +166,7 @@ pub fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
         if !meta.is_file() || mode & 0o111 == 0 {
             continue;
         }
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if mode & 0o022 != 0 || (meta.uid() != 0 && meta.uid() != me) {
+        if mode & 0o022 != 0 || !trusted_owner(meta.uid()) {
             return Err(format!(
                 "{}: refusing to run a plugin that others can change (mode {:o}, owner uid {}); make it owned by root and not group- or world-writable (chmod go-w)",
                 path.display(),
@@ -176,6 +183,106 @@ pub fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     Ok(found)
 }
 
+/// A plugin's stdout as facts: one JSON object, or an error naming the line.
+pub(crate) fn facts_from_stdout(command_line: &str, stdout: &str) -> Result<Value, CollectError> {
+    let facts: Value = serde_json::from_str(stdout).map_err(|e| CollectError::Malformed {
+        path: command_line.to_string(),
+        line: e.line(),
+        reason: format!("stdout is not JSON: {e}"),
+    })?;
+    if !facts.is_object() {
+        return Err(CollectError::Malformed {
+            path: command_line.to_string(),
+            line: 1,
+            reason: "stdout must be one JSON object (`{...}`) of facts".into(),
+        });
+    }
+    Ok(facts)
+}
+
+/// True for root and for the user attestd runs as.
+fn trusted_owner(uid: u32) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    uid == 0 || uid == unsafe { libc::geteuid() }
+}
+
+/// Check `dir` and every parent up to `/`: each must be a directory owned by root or
+/// attestd's user, and not group- or world-writable, unless it is a root-owned sticky
+/// directory (such as `/tmp`), in which nobody else can rename or replace entries.
+pub fn check_directory_chain(dir: &Path) -> Result<(), String> {
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .join(dir)
+    };
+    let mut current = Some(absolute.as_path());
+    while let Some(d) = current {
+        let meta = std::fs::metadata(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        let mode = meta.permissions().mode();
+        let sticky_root = mode & 0o1000 != 0 && meta.uid() == 0;
+        if !meta.is_dir() {
+            return Err(format!("{}: not a directory", d.display()));
+        }
+        if !trusted_owner(meta.uid()) || (mode & 0o022 != 0 && !sticky_root) {
+            return Err(format!(
+                "refusing to run plugins from {}: {} (mode {:o}, owner uid {}) can be changed by other users, who could replace the plugin; make it owned by root and not group- or world-writable (chmod go-w)",
+                absolute.display(),
+                d.display(),
+                mode & 0o7777,
+                meta.uid()
+            ));
+        }
+        current = d.parent();
+    }
+    Ok(())
+}
+
+/// Open a plugin program for running: its directory chain checked, the file opened
+/// once without following a symlink, and owner, mode and type checked on the open
+/// descriptor. The descriptor is what runs (`Command::program_fd`).
+pub fn open_program(path: &Path) -> Result<std::fs::File, String> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    if !parent.exists() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    check_directory_chain(parent)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => format!(
+                "{} is a symbolic link; name the program itself (plugins are opened without following links)",
+                path.display()
+            ),
+            _ if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("{} does not exist", path.display())
+            }
+            _ => format!("{}: {e}", path.display()),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mode = meta.permissions().mode();
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if mode & 0o111 == 0 {
+        return Err(format!("{} is not executable", path.display()));
+    }
+    if mode & 0o022 != 0 || !trusted_owner(meta.uid()) {
+        return Err(format!(
+            "{}: refusing to run a plugin that others can change (mode {:o}, owner uid {}); make it owned by root and not group- or world-writable (chmod go-w)",
+            path.display(),
+            mode & 0o7777,
+            meta.uid()
+        ));
+    }
+    Ok(file)
+}
+
 impl Collector for ExecPlugin {
     fn name(&self) -> &'static str {
         self.name
@@ -190,10 +297,24 @@ impl Collector for ExecPlugin {
         check_settings(self.name, settings)
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
-        let cmd = Command::new(&self.command[0])
+        let mut cmd = Command::new(&self.command[0])
             .args(self.command[1..].iter().cloned())
             .timeout(self.timeout)
             .max_output_bytes(self.max_output_bytes);
+        if ctx.root.is_live() {
+            // Checked at every run, and the checked descriptor is what runs.
+            let program = open_program(Path::new(&self.command[0])).map_err(|reason| {
+                if reason.ends_with("does not exist") {
+                    CollectError::Other(format!(
+                        "plugin program {} does not exist; fix `command` in [collectors.\"{}\"] or install it",
+                        self.command[0], self.name
+                    ))
+                } else {
+                    CollectError::Other(format!("plugin {}: {reason}", self.name))
+                }
+            })?;
+            cmd = cmd.program_fd(program);
+        }
         let out = cmd.run(&ctx.root).map_err(|e| match e {
             CommandError::NotInstalled { program } => CollectError::Other(format!(
                 "plugin program {program} does not exist; fix `command` in [collectors.\"{}\"] or install it",
@@ -214,19 +335,7 @@ impl Collector for ExecPlugin {
                 out.failure_reason()
             )));
         }
-        let facts: Value =
-            serde_json::from_str(&out.stdout).map_err(|e| CollectError::Malformed {
-                path: out.command_line(),
-                line: e.line(),
-                reason: format!("stdout is not JSON: {e}"),
-            })?;
-        if !facts.is_object() {
-            return Err(CollectError::Malformed {
-                path: out.command_line(),
-                line: 1,
-                reason: "stdout must be one JSON object (`{...}`) of facts".into(),
-            });
-        }
+        let facts = facts_from_stdout(&out.command_line(), &out.stdout)?;
         Ok(Evidence {
             facts,
             artifacts: vec![out.artifact()],
@@ -340,5 +449,61 @@ mod tests {
         let e = discover(dir.path()).unwrap_err();
         assert!(e.contains("others can change"), "{e}");
         assert!(discover(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_plugin_directory_others_can_write_is_refused_at_every_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("collectors.d");
+        std::fs::create_dir(&plugins).unwrap();
+        let p = script(&plugins, "inventory", r#"echo '{"ok": true}'"#);
+        let plugin = plugin(&p, 5000);
+        assert_eq!(plugin.collect(&ctx()).unwrap().facts["ok"], true);
+        // Loaded and checked once; the directory opened up afterwards: the next run refuses.
+        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = plugin.collect(&ctx()).unwrap_err().to_string();
+        assert!(
+            e.contains("can be changed by other users") && e.contains("777"),
+            "{e}"
+        );
+        let e = discover(&plugins).unwrap_err();
+        assert!(e.contains("can be changed by other users"), "{e}");
+        // A group-writable parent further up is refused as well.
+        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o775)).unwrap();
+        let e = plugin.collect(&ctx()).unwrap_err().to_string();
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
+        // A symlink is not followed.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = plugins.join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let e = super::tests::plugin(&link, 5000)
+            .collect(&ctx())
+            .unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn a_plugin_replaced_by_mv_after_the_check_does_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("evil-ran");
+        let p = script(dir.path(), "inventory", r#"echo '{"who": "checked"}'"#);
+        let evil = script(
+            dir.path(),
+            "evil",
+            &format!("touch {}; echo '{{\"who\": \"evil\"}}'", marker.display()),
+        );
+        // Checked and opened, then swapped before it runs.
+        let program = open_program(&p).unwrap();
+        std::fs::rename(&evil, &p).unwrap();
+        let out = Command::new(p.to_str().unwrap())
+            .program_fd(program)
+            .run(&crate::HostRoot::live())
+            .unwrap();
+        assert_eq!(out.stdout.trim(), r#"{"who": "checked"}"#, "{}", out.stderr);
+        assert!(!marker.exists(), "the swapped-in file ran");
+        // The next run checks and opens the new file: it is what runs then.
+        let ev = plugin(&p, 5000).collect(&ctx()).unwrap();
+        assert_eq!(ev.facts["who"], "evil");
     }
 }

@@ -19,6 +19,8 @@ pub mod exec_plugin;
 pub mod file_permissions;
 pub mod firewall;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 mod host_root;
 mod login_trail;
 pub mod malware;
@@ -37,10 +39,12 @@ pub use collector::{CollectContext, CollectError, Collector};
 pub use command::{Command, CommandError, CommandOutput};
 pub use evidence::{excerpt_of, sha256_hex, Artifact, Evidence};
 pub use exec_plugin::ExecPlugin;
-pub use host_root::{HostRoot, MAX_FILE_BYTES};
+pub use host_root::{HostRoot, Sensitive, MAX_FILE_BYTES, RUN_BYTE_BUDGET};
 pub use registry::{all_collectors, collector_by_name, known_collector_names, with_plugins};
 
 /// Host paths from string literals, for `Collector::watched_paths`.
 pub fn host_paths(paths: &[&str]) -> Vec<std::path::PathBuf> {
     paths.iter().map(std::path::PathBuf::from).collect()
 }
+#[cfg(test)]
+mod bounds_tests;

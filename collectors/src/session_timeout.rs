@@ -224,7 +224,7 @@ fn systemd_timespan(v: &str) -> Result<Option<u64>, String> {
     if v.is_empty() || v == "infinity" {
         return Ok(None);
     }
-    let bad = || format!("`{v}` is not a time span (like 900, 15min or 1h 30min)");
+    let bad = || "not a time span (like 900, 15min or 1h 30min)".to_string();
     let mut total: f64 = 0.0;
     let mut rest = v.trim();
     while !rest.is_empty() {

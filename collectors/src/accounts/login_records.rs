@@ -56,7 +56,7 @@ pub fn read(
                 });
             }
             seen.extend_from_slice(&rec[..4]);
-            let t = i32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
+            let t = lastlog_time(&rec).unwrap_or_default();
             if t > 0 {
                 out.by_name.insert(name.clone(), (i64::from(t), "lastlog"));
             }
@@ -87,39 +87,57 @@ pub fn read(
         let bytes = root
             .read_range(WTMP, start, meta.len() - start)?
             .unwrap_or_default();
-        let mut seen = Vec::new();
-        for (i, rec) in bytes.chunks_exact(UTMP_RECORD as usize).enumerate() {
-            let kind = i16::from_le_bytes([rec[0], rec[1]]);
-            if !(0..=9).contains(&kind) {
-                return Err(CollectError::Malformed {
-                    path: WTMP.into(),
-                    line: 0,
-                    reason: format!(
-                        "record {} has type {kind}, not a utmp record type (0-9)",
-                        (start / UTMP_RECORD) as usize + i + 1
-                    ),
-                });
-            }
-            if kind != USER_PROCESS {
-                continue;
-            }
-            let user = c_string(&rec[44..76]);
-            let secs = i64::from(i32::from_le_bytes([rec[340], rec[341], rec[342], rec[343]]));
-            seen.extend_from_slice(user.as_bytes());
-            seen.extend_from_slice(&secs.to_le_bytes());
-            if user.is_empty() || secs <= 0 {
-                continue;
-            }
-            let newer = out.by_name.get(&user).is_none_or(|(t, _)| secs > *t);
-            if newer {
-                out.by_name.insert(user, (secs, "wtmp"));
-            }
-        }
+        let seen = wtmp_logins(&bytes, (start / UTMP_RECORD) as usize, &mut out.by_name)?;
         artifacts.push(binary_artifact(WTMP, &seen));
     } else {
         artifacts.push(Artifact::absent(WTMP));
     }
     Ok(out)
+}
+
+/// The login times in whole utmp records (`first` is the number of records before
+/// `bytes` in the file, for error messages), newest per user into `by_name`. Returns
+/// the projection the artifact hashes (user names and times only).
+pub(crate) fn wtmp_logins(
+    bytes: &[u8],
+    first: usize,
+    by_name: &mut BTreeMap<String, (i64, &'static str)>,
+) -> Result<Vec<u8>, CollectError> {
+    let mut seen = Vec::new();
+    for (i, rec) in bytes.chunks_exact(UTMP_RECORD as usize).enumerate() {
+        let kind = i16::from_le_bytes([rec[0], rec[1]]);
+        if !(0..=9).contains(&kind) {
+            return Err(CollectError::Malformed {
+                path: WTMP.into(),
+                line: 0,
+                reason: format!(
+                    "record {} has type {kind}, not a utmp record type (0-9)",
+                    first + i + 1
+                ),
+            });
+        }
+        if kind != USER_PROCESS {
+            continue;
+        }
+        let user = c_string(&rec[44..76]);
+        let secs = i64::from(i32::from_le_bytes([rec[340], rec[341], rec[342], rec[343]]));
+        seen.extend_from_slice(user.as_bytes());
+        seen.extend_from_slice(&secs.to_le_bytes());
+        if user.is_empty() || secs <= 0 {
+            continue;
+        }
+        let newer = by_name.get(&user).is_none_or(|(t, _)| secs > *t);
+        if newer {
+            by_name.insert(user, (secs, "wtmp"));
+        }
+    }
+    Ok(seen)
+}
+
+/// The login time of one lastlog record (its first four bytes, little-endian).
+pub(crate) fn lastlog_time(rec: &[u8]) -> Option<i32> {
+    let b: [u8; 4] = rec.get(..4)?.try_into().ok()?;
+    Some(i32::from_le_bytes(b))
 }
 
 fn c_string(field: &[u8]) -> String {

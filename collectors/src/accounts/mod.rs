@@ -7,8 +7,8 @@
 //! never judge and never hold a password hash: passwd and shadow are recorded only as
 //! redacted artifacts, and only the password's state leaves this module.
 
-mod login_records;
-mod sudoers;
+pub(crate) mod login_records;
+pub(crate) mod sudoers;
 
 use crate::password_policy::shadow::{self, PasswdEntry};
 use crate::{Artifact, CollectContext, CollectError, Collector, Evidence, HostRoot};

@@ -15,6 +15,10 @@ use std::collections::BTreeMap;
 pub const SUDOERS: &str = "/etc/sudoers";
 /// sudo's include nesting limit.
 const MAX_DEPTH: usize = 128;
+/// Files one sudoers tree may read (includes and include directories together).
+const MAX_FILES: usize = 256;
+/// Members an alias may expand to, and user specifications one tree may hold.
+const MAX_EXPANDED: usize = 4096;
 const TAGS: [&str; 16] = [
     "NOPASSWD",
     "PASSWD",
@@ -63,35 +67,43 @@ pub struct Sudoers {
 }
 
 pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Sudoers, CollectError> {
-    let mut out = Sudoers::default();
     let Some(text) = root.read_text(SUDOERS)? else {
         artifacts.push(Artifact::absent(SUDOERS));
-        return Ok(out);
+        return Ok(Sudoers::default());
     };
-    out.present = true;
+    parse_text(root, &text, artifacts)
+}
+
+/// The sudo policy from the text of `/etc/sudoers`; includes are read through `root`.
+pub(crate) fn parse_text(
+    root: &HostRoot,
+    text: &str,
+    artifacts: &mut Vec<Artifact>,
+) -> Result<Sudoers, CollectError> {
+    let mut out = Sudoers {
+        present: true,
+        ..Sudoers::default()
+    };
     let mut state = State::default();
-    parse(root, SUDOERS, &text, 0, artifacts, &mut out, &mut state)?;
-    let expand = |list: &[String]| -> Vec<String> {
-        list.iter()
-            .flat_map(|u| {
-                state
-                    .users
-                    .get(u)
-                    .cloned()
-                    .unwrap_or_else(|| vec![u.clone()])
-            })
-            .collect()
+    parse(root, SUDOERS, text, 0, artifacts, &mut out, &mut state)?;
+    let expand = |list: &[String]| -> Result<Vec<String>, CollectError> {
+        let mut out = Vec::new();
+        for u in list {
+            expand_alias(u, &state.users, &mut Vec::new(), &mut out)?;
+        }
+        Ok(out)
     };
-    let no_auth = expand(&state.no_auth_users);
+    let no_auth = expand(&state.no_auth_users)?;
     for rule in &mut out.rules {
-        rule.users = expand(&rule.users);
+        rule.users = expand(&rule.users)?;
         if rule.users.iter().any(|u| no_auth.contains(u)) {
             rule.nopasswd = true;
         }
-        rule.all_commands = rule
-            .commands
-            .iter()
-            .any(|c| grants_all(c, &state.commands, 0));
+        let mut commands = Vec::new();
+        for c in &rule.commands {
+            expand_alias(c, &state.commands, &mut Vec::new(), &mut commands)?;
+        }
+        rule.all_commands = commands.iter().any(|c| c == "ALL");
         if out.authenticate_disabled {
             rule.nopasswd = true;
         }
@@ -99,22 +111,72 @@ pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Sudoers, C
     Ok(out)
 }
 
+/// An alias definition: its members and where it was defined.
+struct Alias {
+    members: Vec<String>,
+    file: String,
+    line: usize,
+}
+
 #[derive(Default)]
 struct State {
-    users: BTreeMap<String, Vec<String>>,
-    commands: BTreeMap<String, Vec<String>>,
+    users: BTreeMap<String, Alias>,
+    commands: BTreeMap<String, Alias>,
+    /// Files read so far in this tree (the fan-out bound).
+    files: usize,
     /// Users (or aliases) named in `Defaults:USERS !authenticate`.
     no_auth_users: Vec<String>,
 }
 
-fn grants_all(command: &str, aliases: &BTreeMap<String, Vec<String>>, depth: usize) -> bool {
-    if command == "ALL" {
-        return true;
+/// Expand `name` through `aliases` into `out` (members that are not aliases, each
+/// once). `chain` is the aliases being expanded; an alias reached again through itself
+/// is a cycle, which sudo refuses ("cycle in alias"), and an error here, never a spin.
+fn expand_alias(
+    name: &str,
+    aliases: &BTreeMap<String, Alias>,
+    chain: &mut Vec<String>,
+    out: &mut Vec<String>,
+) -> Result<(), CollectError> {
+    let (negated, bare) = match name.strip_prefix('!') {
+        Some(b) => ("!", b.trim_start()),
+        None => ("", name),
+    };
+    let Some(alias) = aliases.get(bare) else {
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+        return Ok(());
+    };
+    if chain.iter().any(|c| c == bare) {
+        chain.push(bare.to_string());
+        return Err(CollectError::Malformed {
+            path: alias.file.clone(),
+            line: alias.line,
+            reason: format!(
+                "alias cycle: {} (sudo refuses a cycle in an alias)",
+                chain.join(" -> ")
+            ),
+        });
     }
-    depth < 16
-        && aliases
-            .get(command)
-            .is_some_and(|list| list.iter().any(|c| grants_all(c, aliases, depth + 1)))
+    if out.len() > MAX_EXPANDED {
+        return Err(CollectError::Malformed {
+            path: alias.file.clone(),
+            line: alias.line,
+            reason: format!("aliases expand to more than {MAX_EXPANDED} members"),
+        });
+    }
+    chain.push(bare.to_string());
+    for member in &alias.members {
+        // `!ALIAS` keeps its negation on what it expands to only for plain names; a
+        // negated `ALL` never grants all.
+        if negated.is_empty() {
+            expand_alias(member, aliases, chain, out)?;
+        } else if !out.iter().any(|o| o == &format!("!{member}")) {
+            out.push(format!("!{member}"));
+        }
+    }
+    chain.pop();
+    Ok(())
 }
 
 fn parse(
@@ -126,6 +188,16 @@ fn parse(
     out: &mut Sudoers,
     state: &mut State,
 ) -> Result<(), CollectError> {
+    state.files += 1;
+    if state.files > MAX_FILES {
+        return Err(CollectError::Malformed {
+            path: path.to_string(),
+            line: 0,
+            reason: format!(
+                "more than {MAX_FILES} files included in one sudoers tree (an include tree that grows without end?)"
+            ),
+        });
+    }
     out.files.push(path.to_string());
     artifacts.push(Artifact::file(path, text.as_bytes()));
     let dir = path.rsplit_once('/').map_or("/etc", |(d, _)| d).to_string();
@@ -198,16 +270,26 @@ fn parse(
                         .filter(|s| !s.is_empty())
                         .collect();
                     let name = name.trim().to_string();
+                    let alias = Alias {
+                        members: list,
+                        file: path.to_string(),
+                        line,
+                    };
                     match first {
                         "User_Alias" => {
-                            state.users.insert(name, list);
+                            state.users.insert(name, alias);
                         }
                         "Cmnd_Alias" | "Cmd_Alias" => {
-                            state.commands.insert(name, list);
+                            state.commands.insert(name, alias);
                         }
                         _ => {}
                     }
                 }
+            }
+            _ if out.rules.len() >= MAX_EXPANDED => {
+                return Err(malformed(format!(
+                    "more than {MAX_EXPANDED} user specifications in one sudoers tree"
+                )));
             }
             _ => out
                 .rules
@@ -245,16 +327,16 @@ fn strip_comment(line: &str) -> String {
 fn user_spec(path: &str, line: usize, content: &str) -> Result<SudoRule, String> {
     let Some((left, right)) = content.split_once('=') else {
         return Err(format!(
-            "not a sudoers line sudo understands (expected `users hosts = commands`): `{}`",
-            content.chars().take(60).collect::<String>()
+            "not a sudoers line sudo understands (expected `users hosts = commands`), starting with {}",
+            crate::formats::text::quoted_keyword(content.split_whitespace().next().unwrap_or(""))
         ));
     };
     let left = collapse_commas(left);
     let parts: Vec<&str> = left.split_whitespace().collect();
     if parts.len() != 2 {
         return Err(format!(
-            "expected a user list and a host list before `=`, found `{}`",
-            left.trim()
+            "expected a user list and a host list before `=`, found {} words",
+            parts.len()
         ));
     }
     let split = |s: &str| -> Vec<String> {

@@ -13,7 +13,7 @@
 mod integrity;
 mod marker;
 mod settings;
-mod tools;
+pub(crate) mod tools;
 
 use crate::{Artifact, CollectContext, CollectError, Collector, Evidence};
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -167,14 +167,19 @@ pub fn restic(
             ),
         });
     }
+    parse_restic_snapshots(&out.stdout).map_err(|e| RepoError {
+        kind: "malformed",
+        reason: format!(
+            "`{}` printed something that is not a restic snapshot list: {e}",
+            out.command_line()
+        ),
+    })
+}
+
+/// The stdout of `restic --json snapshots` as snapshots.
+pub(crate) fn parse_restic_snapshots(stdout: &str) -> Result<Snapshots, String> {
     let list: Vec<ResticSnapshot> =
-        serde_json::from_str(out.stdout.trim()).map_err(|e| RepoError {
-            kind: "malformed",
-            reason: format!(
-                "`{}` printed something that is not a restic snapshot list: {e}",
-                out.command_line()
-            ),
-        })?;
+        serde_json::from_str(stdout.trim()).map_err(|e| e.to_string())?;
     Ok(Snapshots {
         times: list.iter().map(|s| s.time.with_timezone(&Utc)).collect(),
         hosts: list.iter().map(|s| s.hostname.clone()).collect(),
@@ -275,21 +280,22 @@ pub fn borg(
             ],
         ));
     }
-    let list: BorgList = serde_json::from_str(&out.stdout).map_err(|e| RepoError {
+    parse_borg_list(&out.stdout).map_err(|e| RepoError {
         kind: "malformed",
         reason: format!(
             "`{}` printed something that is not a borg archive list: {e}",
             out.command_line()
         ),
-    })?;
+    })
+}
+
+/// The stdout of `borg list --json` as snapshots.
+pub(crate) fn parse_borg_list(stdout: &str) -> Result<Snapshots, String> {
+    let list: BorgList = serde_json::from_str(stdout).map_err(|e| e.to_string())?;
     let mut snaps = Snapshots::default();
     for a in &list.archives {
-        let t = NaiveDateTime::parse_from_str(&a.time, "%Y-%m-%dT%H:%M:%S%.f").map_err(|e| {
-            RepoError {
-                kind: "malformed",
-                reason: format!("borg archive time {:?}: {e}", a.time),
-            }
-        })?;
+        let t = NaiveDateTime::parse_from_str(&a.time, "%Y-%m-%dT%H:%M:%S%.f")
+            .map_err(|e| format!("borg archive time {:?}: {e}", a.time))?;
         snaps.times.push(t.and_utc());
         snaps.hosts.push(a.hostname.clone());
         snaps.paths.extend(borg_paths(&a.command_line));

@@ -4,7 +4,7 @@
 use super::{classify, Family, Layer, Opening, RuleMatch, Verdict};
 use std::collections::BTreeSet;
 
-pub(super) fn parse_iptables_save(text: &str, family: Family) -> Vec<Layer> {
+pub(crate) fn parse_iptables_save(text: &str, family: Family) -> Vec<Layer> {
     let mut in_filter = false;
     let mut input_policy_drop = false;
     let mut has_input = false;

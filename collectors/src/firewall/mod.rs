@@ -11,10 +11,10 @@
 //!
 //! It never judges which ports may be open and never changes the ruleset.
 
-mod iptables;
+pub(crate) mod iptables;
 mod listeners;
-mod nft;
-mod ufw;
+pub(crate) mod nft;
+pub(crate) mod ufw;
 
 use iptables::parse_iptables_save;
 use listeners::read_listeners;
@@ -36,7 +36,7 @@ const IP6TABLES_SAVE: &[&str] = &["/usr/sbin/ip6tables-save", "/sbin/ip6tables-s
 const UFW: &[&str] = &["/usr/sbin/ufw", "/sbin/ufw"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
+pub(crate) enum Family {
     V4,
     V6,
 }
@@ -54,7 +54,7 @@ struct Opening {
 
 /// One chain on the input hook (or an iptables INPUT chain) with what it lets in.
 #[derive(Debug, Clone)]
-struct Layer {
+pub(crate) struct Layer {
     source: String,
     families: Vec<Family>,
     default_drop: bool,

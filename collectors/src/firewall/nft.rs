@@ -5,7 +5,7 @@ use super::{classify, Family, Layer, Opening, RuleMatch, Verdict};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-pub(super) fn parse_nft(text: &str) -> Result<Vec<Layer>, String> {
+pub(crate) fn parse_nft(text: &str) -> Result<Vec<Layer>, String> {
     let doc: Value =
         serde_json::from_str(text).map_err(|e| format!("not the JSON nft -j prints: {e}"))?;
     let items = doc["nftables"]

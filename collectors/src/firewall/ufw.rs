@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-pub(super) fn parse_ufw(text: &str) -> Value {
+pub(crate) fn parse_ufw(text: &str) -> Value {
     let active = text
         .lines()
         .find_map(|l| l.strip_prefix("Status:"))

@@ -18,6 +18,10 @@ pub const MAIN: &str = "/etc/ssh/sshd_config";
 pub const SSH_DIR: &str = "/etc/ssh";
 /// sshd's include nesting limit (READCONF_MAX_DEPTH).
 const MAX_DEPTH: usize = 16;
+/// Files one configuration tree may read, includes counted each time they are read.
+/// sshd has no such limit, but real configurations read a handful; a tree past this
+/// (3 includes per file, 15 deep is 14 million reads) is an error, not a day's work.
+pub const MAX_FILES: usize = 256;
 
 /// One `keyword arguments...` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +105,15 @@ impl Reader<'_> {
         block: Option<usize>,
         depth: usize,
     ) -> Result<(), CollectError> {
+        if self.config.files.len() >= MAX_FILES {
+            return Err(CollectError::Malformed {
+                path: path.to_string(),
+                line: 0,
+                reason: format!(
+                    "more than {MAX_FILES} files read for one sshd configuration (an include tree that grows without end?)"
+                ),
+            });
+        }
         self.config.files.push(path.to_string());
         self.artifacts.push(Artifact::file(path, text.as_bytes()));
         let mut current = block;
@@ -131,10 +144,12 @@ impl Reader<'_> {
             }
             let Some(canonical) = canonical_keyword(&keyword) else {
                 return Err(malformed(format!(
-                    "unknown keyword `{}` (sshd refuses to start with it: \"Bad configuration option\")",
-                    raw.split(|c: char| c.is_whitespace() || c == '=')
-                        .find(|s| !s.is_empty())
-                        .unwrap_or(&keyword)
+                    "unknown keyword {} (sshd refuses to start with it: \"Bad configuration option\")",
+                    super::text::quoted_keyword(
+                        raw.split(|c: char| c.is_whitespace() || c == '=')
+                            .find(|s| !s.is_empty())
+                            .unwrap_or(&keyword)
+                    )
                 )));
             };
             if args.is_empty() {
@@ -402,7 +417,7 @@ fn check_value(d: &Directive) -> Result<(), String> {
         "maxauthtries" | "clientalivecountmax" => v
             .parse::<u32>()
             .map(|_| ())
-            .map_err(|_| format!("`{}` needs a whole number, found `{v}`", d.keyword)),
+            .map_err(|_| format!("`{}` needs a whole number", d.keyword)),
         "logingracetime" | "clientaliveinterval" => time_seconds(v)
             .map(|_| ())
             .map_err(|e| format!("`{}`: {e}", d.keyword)),
@@ -415,7 +430,7 @@ fn yes_no(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "yes" => Ok(true),
         "no" => Ok(false),
-        _ => Err(format!("expected yes or no, found `{v}`")),
+        _ => Err("expected yes or no".to_string()),
     }
 }
 
@@ -426,9 +441,9 @@ fn permit_root_login(v: &str) -> Result<&'static str, String> {
         "no" => Ok("no"),
         "prohibit-password" | "without-password" => Ok("prohibit-password"),
         "forced-commands-only" => Ok("forced-commands-only"),
-        _ => Err(format!(
-            "`permitrootlogin` must be yes, prohibit-password, forced-commands-only or no, found `{v}`"
-        )),
+        _ => Err(
+            "`permitrootlogin` must be yes, prohibit-password, forced-commands-only or no".into(),
+        ),
     }
 }
 
@@ -443,14 +458,17 @@ fn log_level(v: &str) -> Result<&'static str, String> {
         // sshd accepts SILENT for QUIET (and prints SILENT in `sshd -T`).
         None if up == "SILENT" => Ok("QUIET"),
         Some(l) => Ok(l),
-        None => Err(format!("unknown `loglevel` `{v}`")),
+        None => Err(format!(
+            "unknown `loglevel` (expected one of {})",
+            LEVELS.join(", ")
+        )),
     }
 }
 
 /// sshd's time format: a number of seconds, or numbers with `s`, `m`, `h`, `d`, `w`
 /// suffixes added up (`1h30m`).
 pub fn time_seconds(v: &str) -> Result<u64, String> {
-    let bad = || format!("`{v}` is not a time (seconds, or like 1h30m)");
+    let bad = || "not a time (seconds, or like 1h30m)".to_string();
     let mut total: u64 = 0;
     let mut digits = String::new();
     for c in v.chars() {
@@ -468,7 +486,13 @@ pub fn time_seconds(v: &str) -> Result<u64, String> {
             'w' => 604800,
             _ => return Err(bad()),
         };
-        total = total.checked_add(n * unit).ok_or_else(bad)?;
+        // Checked: `11111111111111111055d` overflows u64 (found by the sshd_config fuzz
+        // target); unchecked it panics in debug builds and wraps to a wrong, possibly
+        // passing, value in release builds.
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(bad)?;
     }
     if !digits.is_empty() {
         total = total
@@ -611,7 +635,13 @@ impl SshdConfig {
                         "hostbased" => enabled_flag("hostbasedauthentication"),
                         "gssapi-with-mic" => enabled_flag("gssapiauthentication"),
                         _ => {
-                            return Err(err(d, format!("unknown authentication method `{method}` in AuthenticationMethods")));
+                            return Err(err(
+                                d,
+                                format!(
+                                    "unknown authentication method {} in AuthenticationMethods",
+                                    super::text::quoted_keyword(method)
+                                ),
+                            ));
                         }
                     };
                     ok &= enabled;
@@ -825,6 +855,16 @@ mod tests {
         let dir = tree(&[(MAIN, "Include sshd_config\n")]);
         let err = read(&HostRoot::new(dir.path()), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn a_time_that_overflows_is_an_error_not_a_panic() {
+        // Found by `cargo fuzz run sshd_config` (fuzz/artifacts, crash-3c153fb0...).
+        assert!(time_seconds("11111111111111111055d").is_err());
+        assert!(time_seconds("18446744073709551615s1s").is_err());
+        let root = HostRoot::new("/nonexistent");
+        let err = parse_text(&root, "/x", "LoginGraceTime 11111111111111111055d\n").unwrap_err();
+        assert!(err.to_string().contains("/x:1"), "{err}");
     }
 
     #[test]

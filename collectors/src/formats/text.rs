@@ -5,6 +5,24 @@
 //! never decide what a value means, and never build `CollectError`s: they return plain
 //! reasons so that the caller, who knows the path and line, can name both.
 
+/// A word from a refused line, fit to quote in an error: only when it looks like a
+/// keyword (ASCII letters, at most two digits, at most 40 characters), because a line
+/// of a file that should not have been read there (a shadow entry, a token) must never
+/// reach an error. Otherwise a description without the text.
+pub fn quoted_keyword(word: &str) -> String {
+    let digits = word.chars().filter(char::is_ascii_digit).count();
+    let keyword_like = !word.is_empty()
+        && word.len() <= 40
+        && word.chars().all(|c| c.is_ascii_alphanumeric())
+        && word.starts_with(|c: char| c.is_ascii_alphabetic())
+        && digits <= 2;
+    if keyword_like {
+        format!("`{word}`")
+    } else {
+        "(a word that is not a keyword; not quoted, as it may be a secret)".to_string()
+    }
+}
+
 /// Which `#` starts a comment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Comments {

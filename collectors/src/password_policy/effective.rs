@@ -230,10 +230,7 @@ fn int_arg(entry: &StackEntry, key: &str) -> Result<Option<i64>, CollectError> {
         .ok_or_else(|| {
             malformed_arg(
                 entry,
-                format!(
-                    "{} argument `{key}` must be a whole number, found {raw}",
-                    entry.module
-                ),
+                format!("{} argument `{key}` must be a whole number", entry.module),
             )
         })
 }

@@ -65,7 +65,7 @@ pub fn parse(path: &str, text: &str) -> Result<LoginDefs, CollectError> {
             .map_err(|_| CollectError::Malformed {
                 path: path.into(),
                 line,
-                reason: format!("{key} must be a whole number of days, found {value:?}"),
+                reason: format!("{key} must be a whole number of days"),
             })
     };
     Ok(LoginDefs {

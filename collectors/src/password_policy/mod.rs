@@ -19,9 +19,9 @@
 
 mod effective;
 mod faillock;
-mod login_defs;
+pub(crate) mod login_defs;
 use crate::formats::pam::stack as pam;
-mod pwquality;
+pub(crate) mod pwquality;
 mod settings;
 pub(crate) mod shadow;
 #[cfg(test)]

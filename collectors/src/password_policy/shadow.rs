@@ -11,7 +11,7 @@
 //! error messages name a field, never its content. Missing or unreadable files do not
 //! fail the collector: the accounts are then unavailable, with the reason.
 
-use crate::{Artifact, CollectError, HostRoot};
+use crate::{Artifact, CollectError, HostRoot, Sensitive};
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -128,7 +128,12 @@ pub(crate) fn read_db(
     path: &str,
     artifacts: &mut Vec<Artifact>,
 ) -> Result<Result<String, String>, CollectError> {
-    match root.read_text(path) {
+    // The one place passwd and shadow are opened: the bytes go straight to `redact`
+    // for the artifact, and the text stays in this module, which reports only states.
+    let read = root.read_sensitive(path, Sensitive::PasswordDatabase, |bytes| {
+        crate::host_root::bytes_to_text(path, bytes.to_vec())
+    });
+    match read.and_then(Option::transpose) {
         Ok(Some(text)) => {
             artifacts.push(Artifact::redacted_file(path, &redact(&text)));
             Ok(Ok(text))

@@ -195,8 +195,9 @@ fn broken_hosts_fail_with_the_path_and_line_a_user_can_fix() {
     match collect("broken-malformed").unwrap_err() {
         CollectError::Malformed { path, line, reason } => {
             assert_eq!((path.as_str(), line), ("/etc/login.defs", 165));
+            // The key and the line, never the value (D1: a value may be a secret).
             assert!(
-                reason.contains("PASS_MAX_DAYS") && reason.contains("abc"),
+                reason.contains("PASS_MAX_DAYS") && !reason.contains("abc"),
                 "{reason}"
             );
         }
@@ -335,7 +336,7 @@ fn a_bad_number_in_pwquality_conf_fails_the_collector() {
     let err = PasswordPolicy.collect(&ctx_at(dir.path())).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "/etc/security/pwquality.conf:2: `minlen` must be a whole number, found \"abc\""
+        "/etc/security/pwquality.conf:2: `minlen` must be a whole number"
     );
 }
 

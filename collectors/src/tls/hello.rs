@@ -104,10 +104,55 @@ pub fn probe(
     want_chain: bool,
 ) -> Result<Answer, ProbeError> {
     conn.send(&client_hello(version, suites, sni, conn.random()))?;
-    let mut records = Vec::new();
-    let mut handshake = Vec::new();
-    let mut accepted: Option<u16> = None;
+    let mut reader = AnswerReader::new(version, want_chain);
     loop {
+        if let Some(answer) = reader.step()? {
+            return Ok(answer);
+        }
+        if conn.receive(&mut reader.records)? == 0 {
+            return Ok(reader.end());
+        }
+    }
+}
+
+/// Reads a server's answer to one ClientHello from the bytes received so far: whole
+/// records, then whole handshake messages, until the answer is known. Pure (no I/O),
+/// so the parsing of what a peer sends can be tested and fuzzed on its own.
+pub(crate) struct AnswerReader {
+    version: Version,
+    want_chain: bool,
+    /// Bytes received and not yet parsed as records.
+    pub(crate) records: Vec<u8>,
+    handshake: Vec<u8>,
+    accepted: Option<u16>,
+}
+
+impl AnswerReader {
+    pub(crate) fn new(version: Version, want_chain: bool) -> Self {
+        AnswerReader {
+            version,
+            want_chain,
+            records: Vec::new(),
+            handshake: Vec::new(),
+            accepted: None,
+        }
+    }
+
+    /// The answer when the peer closed the connection.
+    pub(crate) fn end(&self) -> Answer {
+        match self.accepted {
+            Some(suite) => Answer::Accepted { suite, chain: None },
+            None => {
+                Answer::Refused("the server closed the connection without a ServerHello".into())
+            }
+        }
+    }
+
+    /// Parse what has arrived; `Some` once the answer is known, `None` to wait for more.
+    pub(crate) fn step(&mut self) -> Result<Option<Answer>, ProbeError> {
+        let (version, want_chain) = (self.version, self.want_chain);
+        let records = &mut self.records;
+        let handshake = &mut self.handshake;
         // Whole records first; a partial one waits for more bytes. A record starts with
         // a known content type and major version 3; anything else (an SMTP banner, an
         // HTTP answer) is not TLS, whatever its length field would claim.
@@ -120,16 +165,16 @@ pub fn probe(
                     String::from_utf8_lossy(&records[..records.len().min(24)])
                 )));
             }
-            match parse_tls_raw_record(&records) {
+            match parse_tls_raw_record(records) {
                 Ok((rest, record)) => {
                     let consumed = records.len() - rest.len();
                     match record.hdr.record_type.0 {
                         21 => {
                             let desc = record.data.get(1).copied().unwrap_or(0);
-                            return Ok(Answer::Refused(format!(
+                            return Ok(Some(Answer::Refused(format!(
                                 "alert {}",
                                 tls_parser::TlsAlertDescription(desc)
-                            )));
+                            ))));
                         }
                         22 => handshake.extend_from_slice(record.data),
                         // ChangeCipherSpec (TLS 1.3 middlebox compatibility) and others.
@@ -168,55 +213,42 @@ pub fn probe(
                         _ => hello.version.0,
                     };
                     if chosen != version.wire() {
-                        return Ok(Answer::Refused(format!(
+                        return Ok(Some(Answer::Refused(format!(
                             "the server chose version 0x{chosen:04x} instead"
-                        )));
+                        ))));
                     }
                     // TLS 1.3 encrypts everything after ServerHello (a HelloRetryRequest
                     // also says the version and suite are accepted).
                     if !want_chain || version == Version::Tls13 {
-                        return Ok(Answer::Accepted {
+                        return Ok(Some(Answer::Accepted {
                             suite: hello.cipher.0,
                             chain: None,
-                        });
+                        }));
                     }
-                    accepted = Some(hello.cipher.0);
+                    self.accepted = Some(hello.cipher.0);
                 }
                 TlsMessage::Handshake(TlsMessageHandshake::Certificate(cert)) => {
-                    if let Some(suite) = accepted {
+                    if let Some(suite) = self.accepted {
                         let chain = cert.cert_chain.iter().map(|c| c.data.to_vec()).collect();
-                        return Ok(Answer::Accepted {
+                        return Ok(Some(Answer::Accepted {
                             suite,
                             chain: Some(chain),
-                        });
+                        }));
                     }
                 }
                 TlsMessage::Handshake(TlsMessageHandshake::ServerDone(_)) => {
-                    if let Some(suite) = accepted {
+                    if let Some(suite) = self.accepted {
                         // Anonymous suites send no certificate.
-                        return Ok(Answer::Accepted {
+                        return Ok(Some(Answer::Accepted {
                             suite,
                             chain: Some(Vec::new()),
-                        });
+                        }));
                     }
                 }
                 _ => {}
             }
         }
-        match conn.receive(&mut records)? {
-            0 if accepted.is_some() => {
-                return Ok(Answer::Accepted {
-                    suite: accepted.unwrap_or_default(),
-                    chain: None,
-                })
-            }
-            0 => {
-                return Ok(Answer::Refused(
-                    "the server closed the connection without a ServerHello".into(),
-                ))
-            }
-            _ => {}
-        }
+        Ok(None)
     }
 }
 

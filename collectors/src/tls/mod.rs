@@ -7,8 +7,8 @@
 //! handshake or sends application data, and never waits past its timeouts.
 
 mod chain;
-mod conn;
-mod hello;
+pub(crate) mod conn;
+pub(crate) mod hello;
 
 use crate::{Artifact, CollectContext, CollectError, Collector, Evidence};
 use conn::{Connection, ProbeError, Target};

@@ -66,8 +66,8 @@ pub fn parse_pam_line(line: &str) -> Result<Option<PamEntry>, String> {
     };
     if first.bracketed || !PAM_TYPES.contains(&kind.as_str()) {
         return Err(format!(
-            "unknown module type `{}` (expected one of {})",
-            first.text,
+            "unknown module type {} (expected one of {})",
+            super::text::quoted_keyword(&first.text),
             PAM_TYPES.join(", ")
         ));
     }
@@ -88,7 +88,7 @@ pub fn parse_pam_line(line: &str) -> Result<Option<PamEntry>, String> {
     };
     let module = tokens
         .get(2)
-        .ok_or_else(|| format!("`{kind} {control}` line without a module"))?;
+        .ok_or_else(|| format!("`{kind}` line without a module"))?;
     Ok(Some(PamEntry::Module(PamLine {
         kind,
         optional_module,

@@ -22,6 +22,13 @@ pub const PASSWORD_FILE: &str = "/etc/pam.d/common-password";
 pub const AUTH_FILE: &str = "/etc/pam.d/common-auth";
 /// How deep includes may nest (Linux-PAM's own substack limit).
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Include expansions one stack may make (each include of a file counts once per time
+/// it is reached): a file included three times by each of its includes would otherwise
+/// grow the stack exponentially while reading only a few files.
+pub const MAX_EXPANSIONS: usize = 256;
+/// Module lines one stack may hold; more is an error (a rule must never pass on a
+/// stack cut short), and the facts stay bounded.
+pub const MAX_STACK_ENTRIES: usize = 512;
 
 /// One module line of a stack, as the `pam.*_stack` facts show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,6 +85,7 @@ pub fn read(root: &HostRoot, artifacts: &mut Vec<Artifact>) -> Result<Pam, Colle
         root,
         artifacts,
         texts: BTreeMap::new(),
+        expansions: 0,
     };
     Ok(Pam {
         password_stack: loader.stack(PASSWORD_FILE, "password")?,
@@ -91,12 +99,15 @@ struct Loader<'a> {
     artifacts: &'a mut Vec<Artifact>,
     /// Files already read; `None` for a file that does not exist.
     texts: BTreeMap<String, Option<String>>,
+    /// Include expansions made for the current stack.
+    expansions: usize,
 }
 
 impl Loader<'_> {
     /// The lines of type `kind` reached from `top`; empty when `top` does not exist.
     fn stack(&mut self, top: &str, kind: &str) -> Result<Vec<StackEntry>, CollectError> {
         let mut out = Vec::new();
+        self.expansions = 0;
         if self.text(top)?.is_some() {
             self.expand(top, kind, &mut vec![top.to_string()], &mut out)?;
         }
@@ -139,6 +150,11 @@ impl Loader<'_> {
                 Some(PamEntry::Module(m)) if m.control == "include" || m.control == "substack" => {
                     m.module
                 }
+                Some(PamEntry::Module(_)) if out.len() >= MAX_STACK_ENTRIES => {
+                    return Err(malformed(format!(
+                        "the {kind} stack has more than {MAX_STACK_ENTRIES} module lines"
+                    )));
+                }
                 Some(PamEntry::Module(m)) => {
                     out.push(StackEntry {
                         kind: m.kind,
@@ -161,6 +177,12 @@ impl Loader<'_> {
             if chain.len() >= MAX_INCLUDE_DEPTH {
                 return Err(malformed(format!(
                     "includes nested deeper than {MAX_INCLUDE_DEPTH} files"
+                )));
+            }
+            self.expansions += 1;
+            if self.expansions > MAX_EXPANSIONS {
+                return Err(malformed(format!(
+                    "more than {MAX_EXPANSIONS} includes expanded for one stack (an include tree that grows without end?)"
                 )));
             }
             if self.text(&target)?.is_none() {
