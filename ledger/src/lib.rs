@@ -19,6 +19,7 @@ pub mod body;
 pub mod canonical;
 pub mod chain;
 pub mod cron;
+pub mod fleet;
 pub mod fold;
 pub mod hash;
 pub mod kind;
