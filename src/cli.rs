@@ -63,6 +63,10 @@ pub enum Command {
     Evidence(EvidenceArgs),
     /// The host's bundle-signing key.
     Key(KeyArgs),
+    /// Register this host's key with the fleet server (`[fleet]`) using a one-use token.
+    Enroll(EnrollArgs),
+    /// Push the ledger rows the fleet server does not hold yet, record its receipts, exit.
+    Push(PushArgs),
     /// Write the man page attestd(8) and shell completions into DIR (used to build the
     /// package).
     #[command(hide = true)]
@@ -310,4 +314,25 @@ impl FrameworkArg {
             FrameworkArg::Iso27001_2022 => crate::policy::catalog::ISO2022,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The one-use token from `attestd-server token create`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: String,
+    /// Database whose directory holds the host key [default: as for `attestd run`].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Database [default: as for `attestd run`].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }

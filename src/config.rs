@@ -38,6 +38,8 @@ struct ConfigFile {
     /// `[alerts]`: noise control, retries and sinks (see `alert::AlertsSection`).
     #[serde(default)]
     alerts: crate::alert::AlertsSection,
+    #[serde(default)]
+    fleet: Option<crate::fleet::FleetSection>,
 }
 
 /// `[daemon]`: how the daemon runs.
@@ -98,6 +100,8 @@ pub struct Config {
     pub waivers: Vec<Waiver>,
     /// `[alerts]`, validated; no sinks means no alerting.
     pub alerts: crate::alert::AlertsSection,
+    /// `[fleet]`: where this host pushes its ledger (see `fleet::FleetSection`).
+    pub fleet: Option<crate::fleet::FleetSection>,
 }
 
 /// One collector's settings after defaults are applied.
@@ -367,6 +371,7 @@ impl Config {
             variables,
             waivers,
             alerts: raw.alerts,
+            fleet: raw.fleet,
         })
     }
 

@@ -271,6 +271,13 @@ pub async fn push(
         }
     }
     let new: Vec<_> = seg.rows.iter().filter(|r| r.seq > last).collect();
+    let seg_last = seg.rows[seg.rows.len() - 1].seq;
+    if fork.is_none() && seg_last < last {
+        fork = Some((seg_last, format!(
+            "{}'s ledger ends at row {seg_last}, before row {last} the server already witnessed: it was truncated",
+            seg.host
+        )));
+    }
     if fork.is_none() && !new.is_empty() {
         let mut walk = ChainWalk::continuing(last, &head);
         new.iter().for_each(|r| walk.row(r));

@@ -7,6 +7,7 @@ mod bundle;
 mod collect;
 mod controls;
 mod evidence;
+mod fleet;
 mod generate_assets;
 mod history;
 mod key;
@@ -59,6 +60,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Bundle(a) => bundle::run(a),
         Command::Evidence(a) => evidence::run(a),
         Command::Key(a) => key::run(a),
+        Command::Enroll(a) => fleet::enroll(a),
+        Command::Push(a) => fleet::push(a),
     };
     match result {
         Ok(code) => code,

@@ -189,8 +189,32 @@ pub fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-pub fn server_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_attestd-server")
+/// The `attestd-server` binary: Cargo's own path in the server's tests, else the one
+/// beside the test's `attestd` binary (built here when missing).
+pub fn server_bin() -> String {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_attestd-server") {
+        return p.to_string();
+    }
+    let Some(attestd) = option_env!("CARGO_BIN_EXE_attestd") else {
+        panic!("server_bin: neither attestd-server nor attestd is built for this test")
+    };
+    let attestd = PathBuf::from(attestd);
+    let server = attestd.with_file_name("attestd-server");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "attestd-server",
+            "--bin",
+            "attestd-server",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok && server.exists(), "cannot build attestd-server");
+    server.display().to_string()
 }
 
 /// Write a server config; returns its path.

@@ -1,0 +1,271 @@
+//! The host's side of the fleet: `attestd enroll` registers the host's Ed25519 key with
+//! the server once, `attestd push` sends the ledger rows the server does not hold yet
+//! (from the durable ledger, in batches, resuming from the head the server reports) and
+//! records each signed receipt as a `receipt` row. Never sends the private key, never
+//! rewrites a row, never links PostgreSQL code (the server is a separate crate).
+
+pub mod config;
+
+pub use config::FleetSection;
+
+use crate::bundle::signing::{key_dir, HostKey};
+use crate::store::ledger::{append, from_sql, ROW_COLUMNS};
+use crate::store::Store;
+use attestd_ledger::body::Receipt;
+use attestd_ledger::fleet::{
+    push_message, EnrollRequest, EnrollResponse, HeadRequest, HeadResponse, PushRequest,
+    PushResponse, Refusal, ENROLL_PATH, HEAD_PATH, PUSH_PATH,
+};
+use attestd_ledger::{Row, RowKind};
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use std::path::{Path, PathBuf};
+
+/// The server's witness key, saved at enrolment beside the database.
+pub const WITNESS_FILE: &str = "fleet-witness.pub.pem";
+/// What enrolment recorded: server, host name, scope.
+pub const ENROLLMENT_FILE: &str = "fleet-enrollment.json";
+
+/// The recorded enrolment.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Enrollment {
+    pub server: String,
+    pub host: String,
+    pub scope: String,
+}
+
+fn host_name(section: &FleetSection) -> String {
+    section.host.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    })
+}
+
+fn client(section: &FleetSection) -> Result<reqwest::Client, String> {
+    crate::crypto::install();
+    let url = reqwest::Url::parse(&section.server)
+        .map_err(|e| format!("[fleet] server = {:?}: {e}", section.server))?;
+    let loopback = matches!(
+        url.host_str(),
+        Some("127.0.0.1" | "localhost" | "::1" | "[::1]")
+    );
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(format!("[fleet] server = {:?}: the fleet server is reached over https (plain http only on loopback)", section.server));
+    }
+    let mut b = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+    if let Some(ca) = &section.ca_file {
+        let pem =
+            std::fs::read(ca).map_err(|e| format!("[fleet] ca_file {}: {e}", ca.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| format!("[fleet] ca_file {}: {e}", ca.display()))?;
+        b = b.tls_certs_only([cert]);
+    }
+    b.build()
+        .map_err(|e| format!("cannot build the HTTPS client: {e}"))
+}
+
+async fn post<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    section: &FleetSection,
+    path: &str,
+    body: &Q,
+) -> Result<A, String> {
+    let url = format!("{}{path}", section.server.trim_end_matches('/'));
+    let r = client
+        .post(&url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = r.status();
+    let text = r.text().await.map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(match serde_json::from_str::<Refusal>(&text) {
+            Ok(f) => format!("{url}: refused ({}): {}", f.refused, f.message),
+            Err(_) => format!("{url}: HTTP {status}"),
+        });
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{url}: not an answer of the fleet server: {e}"))
+}
+
+/// Enrol this host with a one-use token; saves the witness key and the enrolment.
+pub async fn enroll(
+    section: &FleetSection,
+    database: &Path,
+    token: &str,
+) -> Result<Enrollment, String> {
+    let key = HostKey::load_or_create(database)?;
+    let client = client(section)?;
+    let req = EnrollRequest {
+        token: token.to_string(),
+        host: host_name(section),
+        public_key: key.public_pem(),
+    };
+    let ans: EnrollResponse = post(&client, section, ENROLL_PATH, &req).await?;
+    VerifyingKey::from_public_key_pem(ans.witness_key.trim())
+        .map_err(|e| format!("the server's witness key is not an Ed25519 key: {e}"))?;
+    let dir = key_dir(database);
+    std::fs::write(dir.join(WITNESS_FILE), &ans.witness_key)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let enrollment = Enrollment {
+        server: section.server.clone(),
+        host: ans.host,
+        scope: ans.scope,
+    };
+    let path = dir.join(ENROLLMENT_FILE);
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&enrollment).expect("json"),
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(enrollment)
+}
+
+/// What one `push` did.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub pushes: u64,
+    pub rows: u64,
+    /// The last receipted head: (seq, head).
+    pub receipted: Option<(i64, String)>,
+}
+
+fn rows_from(store: &Store, from: i64, limit: usize) -> Result<Vec<Row>, String> {
+    let conn = store.connection();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {ROW_COLUMNS} FROM ledger WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map(rusqlite::params![from, limit as i64], from_sql)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok(rows)
+}
+
+fn last_seq(store: &Store) -> Result<i64, String> {
+    store
+        .connection()
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM ledger", [], |r| r.get(0))
+        .map_err(|e| e.to_string())
+}
+
+fn witness_key(database: &Path) -> Result<(VerifyingKey, PathBuf), String> {
+    let path = key_dir(database).join(WITNESS_FILE);
+    let pem = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e}; run `attestd enroll --token TOKEN` first",
+            path.display()
+        )
+    })?;
+    let k = VerifyingKey::from_public_key_pem(pem.trim())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((k, path))
+}
+
+/// Push every row the server does not hold, batch by batch, and record each receipt.
+/// Rows that are only receipts are not pushed on their own (they go with the next run's
+/// rows), so pushing reaches a fixed point.
+pub async fn push(
+    section: &FleetSection,
+    store: &Store,
+    database: &Path,
+) -> Result<PushReport, String> {
+    let key = HostKey::load_or_create(database)?;
+    let (witness, witness_path) = witness_key(database)?;
+    let client = client(section)?;
+    let host = host_name(section);
+    let mut report = PushReport::default();
+    let mut last_receipt: Option<Receipt> = None;
+    loop {
+        let head: HeadResponse = post(
+            &client,
+            section,
+            HEAD_PATH,
+            &HeadRequest { host: host.clone() },
+        )
+        .await?;
+        let local_last = last_seq(store)?;
+        // Re-send the row the server holds last, so it can tell a rewritten history.
+        let from = head.seq.min(local_last).max(1);
+        let rows = rows_from(store, from, section.batch_rows.max(2))?;
+        let new: Vec<&Row> = rows.iter().filter(|r| r.seq > head.seq).collect();
+        // A ledger that ends before, or differs at, the head the server witnessed is
+        // pushed anyway: the server records the fork (the host cannot hide it).
+        let diverged = local_last < head.seq
+            || rows.first().is_some_and(|r| {
+                r.seq == head.seq && r.chain_out().as_deref() != Some(head.head.as_str())
+            });
+        if !diverged && new.is_empty() {
+            break;
+        }
+        if !diverged
+            && new.iter().all(|r| r.kind == RowKind::Receipt)
+            && rows.len() < section.batch_rows.max(2)
+        {
+            break;
+        }
+        let last = rows.last().ok_or("the ledger is empty")?;
+        let chain = last.chain_out().ok_or("a ledger row's hash is not hex")?;
+        let signature = hex::encode(key.sign(&push_message(&host, last.seq, &chain)));
+        let req = PushRequest {
+            host: host.clone(),
+            rows: rows.clone(),
+            signature,
+        };
+        let ans: PushResponse = post(&client, section, PUSH_PATH, &req).await?;
+        check_receipt(&ans.receipt, &host, last.seq, &chain, &witness)
+            .map_err(|e| format!("{e} (witness key {})", witness_path.display()))?;
+        report.pushes += 1;
+        report.rows += ans.stored;
+        report.receipted = Some((ans.receipt.seq, ans.receipt.head.clone()));
+        last_receipt = Some(ans.receipt);
+        if rows.len() < section.batch_rows.max(2) {
+            break;
+        }
+    }
+    // The last receipt goes into the ledger (the server's log holds every one); it is
+    // pushed with the next rows.
+    if let Some(r) = last_receipt {
+        let tx = store
+            .connection()
+            .unchecked_transaction()
+            .map_err(|e| e.to_string())?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        append(&tx, &now, &r).map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(report)
+}
+
+/// A receipt must be for this host and head, and signed by the witness key.
+pub fn check_receipt(
+    r: &Receipt,
+    host: &str,
+    seq: i64,
+    head: &str,
+    witness: &VerifyingKey,
+) -> Result<(), String> {
+    if r.host != host || r.seq != seq || r.head != head {
+        return Err(format!(
+            "the server's receipt is for {} row {} head {}, not for what was pushed",
+            r.host, r.seq, r.head
+        ));
+    }
+    let sig = hex::decode(&r.signature)
+        .ok()
+        .and_then(|b| Signature::from_slice(&b).ok())
+        .ok_or("the receipt's signature is not an Ed25519 signature")?;
+    witness.verify(&r.message(), &sig).map_err(|_| {
+        "the receipt's signature does not verify with the server's witness key".to_string()
+    })
+}
+
+/// The database a fleet command works on.
+pub fn database(explicit: Option<&Path>, config: &crate::config::Config) -> PathBuf {
+    crate::commands::database_path(explicit, Some(config))
+}
