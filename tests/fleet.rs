@@ -235,3 +235,76 @@ fn hosts_enrol_push_through_two_instances_survive_an_outage_and_forks_are_refuse
     assert_eq!(host_line(&hosts(&ca_cfg), "ops-1")["state"], "retired");
     drop(a2);
 }
+
+#[test]
+fn the_daemon_pushes_continuously_and_sends_its_backlog_when_the_server_is_back() {
+    let pg = Postgres::start();
+    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
+    assert!(ok, "{err}");
+    let sdir = tempfile::tempdir().unwrap();
+    let tls = tls_files(sdir.path());
+    let port = pg::free_port();
+    let cfg = write_config(
+        sdir.path(),
+        "a.toml",
+        &pg.server_url(),
+        port,
+        Some(&tls),
+        "",
+    );
+    let mut server = Server::start(&cfg, port);
+    let h = Host::new("daemon-1", "hardened", &server.url(), &tls.0);
+    std::fs::write(
+        &h.config,
+        std::fs::read_to_string(&h.config)
+            .unwrap()
+            .replace("batch_rows = 7", "batch_rows = 7\npush_interval_secs = 1"),
+    )
+    .unwrap();
+    let (ok, token, _) = admin(&[
+        "token",
+        "create",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--scope",
+        "prod",
+    ]);
+    assert!(ok);
+    assert_eq!(h.run(&["enroll", "--token", token.trim()]).0, 0);
+    // The server is down when the daemon starts: its first run waits in the ledger.
+    server.stop();
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_attestd"))
+        .args(["run", "--root"])
+        .arg(&h.root)
+        .arg("--db")
+        .arg(h.db())
+        .arg("--config")
+        .arg(&h.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let _server = Server::start(&cfg, port);
+    let stored = || -> i64 {
+        pg.sql_as(
+            "postgres",
+            "SELECT count(*) FROM ledger_rows WHERE host = 'daemon-1'",
+        )
+        .1
+        .parse()
+        .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let receipted = || h.ledger("SELECT count(*) FROM ledger WHERE kind = 'receipt'");
+    while receipted() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(
+        stored() > 0,
+        "the daemon pushed its backlog after the server came back"
+    );
+    assert!(receipted() >= 1, "the daemon recorded the receipt");
+}

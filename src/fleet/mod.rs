@@ -269,3 +269,49 @@ pub fn check_receipt(
 pub fn database(explicit: Option<&Path>, config: &crate::config::Config) -> PathBuf {
     crate::commands::database_path(explicit, Some(config))
 }
+
+/// The daemon's pusher: a thread of its own (own SQLite connection, own runtime) that
+/// pushes every `push_interval_secs`, and after a failure retries with a doubling
+/// backoff from 5 s up to the interval (at most an hour), so a server that was down
+/// gets the backlog soon after it is back. Nothing is lost while it fails: the rows stay
+/// in the durable ledger. None when there is no `[fleet]` section.
+pub fn spawn_pusher(
+    section: Option<FleetSection>,
+    database: &Path,
+) -> Option<std::thread::JoinHandle<()>> {
+    let section = section?;
+    let database = database.to_path_buf();
+    std::thread::Builder::new()
+        .name("fleet-push".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                tracing::error!("fleet: cannot start the push runtime");
+                return;
+            };
+            let interval = std::time::Duration::from_secs(section.push_interval_secs.clamp(1, 86_400));
+            let mut backoff = std::time::Duration::from_secs(5).min(interval);
+            loop {
+                let result = Store::open(&database)
+                    .map_err(|e| e.to_string())
+                    .and_then(|store| rt.block_on(push(&section, &store, &database)));
+                let wait = match result {
+                    Ok(r) => {
+                        if r.rows > 0 {
+                            tracing::info!(rows = r.rows, pushes = r.pushes, "fleet: pushed");
+                        }
+                        backoff = std::time::Duration::from_secs(5).min(interval);
+                        interval
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in_secs = backoff.as_secs(), "fleet: push failed");
+                        let w = backoff;
+                        backoff = (backoff * 2).min(interval.max(std::time::Duration::from_secs(5))).min(std::time::Duration::from_secs(3600));
+                        w
+                    }
+                };
+                std::thread::sleep(wait);
+            }
+        })
+        .map_err(|e| tracing::error!(error = %e, "fleet: cannot start the pusher"))
+        .ok()
+}
