@@ -69,6 +69,10 @@ pub enum Command {
     /// The unit's `ExecReload=`, so `systemctl reload attestd` fails, and `systemctl
     /// status attestd` shows why, when the daemon keeps the previous configuration.
     Reload(ReloadArgs),
+    /// Register this host's key with the fleet server (`[fleet]`) using a one-use token.
+    Enroll(EnrollArgs),
+    /// Push the ledger rows the fleet server does not hold yet, record its receipts, exit.
+    Push(PushArgs),
     /// Write the man page attestd(8) and shell completions into DIR (used to build the
     /// package).
     #[command(hide = true)]
@@ -347,4 +351,25 @@ impl FrameworkArg {
             FrameworkArg::Iso27001_2022 => crate::policy::catalog::ISO2022,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The one-use token from `attestd-server token create`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: String,
+    /// Database whose directory holds the host key [default: as for `attestd run`].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Database [default: as for `attestd run`].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }

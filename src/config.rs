@@ -5,6 +5,7 @@
 //! waivers are checked against the policies in `policy::bind`. It never touches the
 //! store and never holds secrets: anything secret is named by a file path.
 
+pub mod fleet;
 pub mod ranges;
 
 use crate::location::{toml_error, FieldError, FileError, LineIndex};
@@ -40,6 +41,8 @@ struct ConfigFile {
     /// `[alerts]`: noise control, retries and sinks (see `alert::AlertsSection`).
     #[serde(default)]
     alerts: crate::alert::AlertsSection,
+    #[serde(default)]
+    fleet: Option<fleet::FleetSection>,
 }
 
 /// `[daemon]`: how the daemon runs.
@@ -100,6 +103,8 @@ pub struct Config {
     pub waivers: Vec<WaiverEntry>,
     /// `[alerts]`, validated; no sinks means no alerting.
     pub alerts: crate::alert::AlertsSection,
+    /// `[fleet]`: where this host pushes its ledger (see `fleet::FleetSection`).
+    pub fleet: Option<fleet::FleetSection>,
 }
 
 /// One collector's settings after defaults are applied.
@@ -389,6 +394,7 @@ impl Config {
             variables,
             waivers,
             alerts: raw.alerts,
+            fleet: raw.fleet,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;
+pub mod fleet;
 pub mod host;
 pub mod location;
 pub mod logging;

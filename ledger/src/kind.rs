@@ -25,11 +25,13 @@ pub enum RowKind {
     AlertAttempt,
     /// One endpoint probe result.
     Probe,
+    /// A fleet server's signed receipt for a head of this ledger it stored.
+    Receipt,
 }
 
 impl RowKind {
     /// Every kind, in the order they were introduced.
-    pub const ALL: [RowKind; 8] = [
+    pub const ALL: [RowKind; 9] = [
         RowKind::Policy,
         RowKind::Evidence,
         RowKind::Verdicts,
@@ -38,6 +40,7 @@ impl RowKind {
         RowKind::Alert,
         RowKind::AlertAttempt,
         RowKind::Probe,
+        RowKind::Receipt,
     ];
 
     /// The kind as stored in the `kind` column and in `ledger.json`.
@@ -51,6 +54,7 @@ impl RowKind {
             RowKind::Alert => "alert",
             RowKind::AlertAttempt => "alert_attempt",
             RowKind::Probe => "probe",
+            RowKind::Receipt => "receipt",
         }
     }
 
@@ -76,6 +80,7 @@ mod tests {
             assert_eq!(RowKind::parse(k.as_str()), Some(k));
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
         }
-        assert_eq!(RowKind::parse("receipt"), None);
+        assert_eq!(RowKind::parse("receipt"), Some(RowKind::Receipt));
+        assert_eq!(RowKind::parse("witness"), None);
     }
 }

@@ -20,6 +20,7 @@ pub mod canonical;
 pub mod chain;
 pub mod controls;
 pub mod cron;
+pub mod fleet;
 pub mod fold;
 pub mod hash;
 pub mod kind;

@@ -7,6 +7,7 @@ mod bundle;
 mod collect;
 mod controls;
 mod evidence;
+mod fleet;
 mod generate_assets;
 mod history;
 mod key;
@@ -62,6 +63,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Evidence(a) => evidence::run(a),
         Command::Key(a) => key::run(a),
         Command::Reload(a) => reload::run(a),
+        Command::Enroll(a) => fleet::enroll(a),
+        Command::Push(a) => fleet::push(a),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod period;
 pub mod probes;
 pub mod records;
+pub mod segment;
 
 pub use records::*;
 

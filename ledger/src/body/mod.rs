@@ -10,6 +10,7 @@ mod alert;
 mod evidence;
 mod policy;
 mod probe;
+mod receipt;
 mod run;
 mod verdict;
 
@@ -17,6 +18,7 @@ pub use alert::{AlertItem, AlertRecord, AttemptOutcome, AttemptRecord, ItemKind}
 pub use evidence::{ArtifactRecord, EvidenceRecord};
 pub use policy::{PolicyCollector, PolicyRule, PolicySnapshot, PolicyVariable, PolicyWaiver};
 pub use probe::ProbeResult;
+pub use receipt::Receipt;
 pub use run::{DriftEvent, RunCollectorEntry, RunRecord};
 pub use verdict::{AppliedWaiver, Severity, Status, Verdict, VerdictSet};
 
@@ -57,4 +59,7 @@ impl Body for AttemptRecord {
 }
 impl Body for ProbeResult {
     const KIND: RowKind = RowKind::Probe;
+}
+impl Body for Receipt {
+    const KIND: RowKind = RowKind::Receipt;
 }

@@ -12,7 +12,8 @@ pub mod deliveries;
 pub mod state;
 
 use crate::body::{
-    AlertRecord, AttemptRecord, DriftEvent, PolicySnapshot, ProbeResult, RunRecord, VerdictSet,
+    AlertRecord, AttemptRecord, DriftEvent, PolicySnapshot, ProbeResult, Receipt, RunRecord,
+    VerdictSet,
 };
 use crate::{DecodeError, Row, RowKind};
 use serde::Deserialize;
@@ -33,6 +34,7 @@ pub enum Decoded {
     Alert(AlertRecord),
     AlertAttempt(AttemptRecord),
     Probe(ProbeResult),
+    Receipt(Receipt),
 }
 
 impl Decoded {
@@ -62,6 +64,7 @@ impl Decoded {
             RowKind::Alert => Decoded::Alert(row.decode()?),
             RowKind::AlertAttempt => Decoded::AlertAttempt(row.decode()?),
             RowKind::Probe => Decoded::Probe(row.decode()?),
+            RowKind::Receipt => Decoded::Receipt(row.decode()?),
         })
     }
 }

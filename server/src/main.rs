@@ -1,0 +1,229 @@
+//! `attestd-server`: the fleet server. Hosts push their ledger rows here over HTTPS;
+//! the server checks each segment, stores it in PostgreSQL and signs a receipt as an
+//! independent witness. This file owns the command line only; it never links any host
+//! code but the ledger crate.
+
+mod check;
+mod config;
+mod db;
+mod http;
+mod metrics;
+mod witness;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "attestd-server",
+    version,
+    about = "attestd's fleet server: every host's ledger in one PostgreSQL store, witnessed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or upgrade the schema (run as the database owner).
+    Migrate {
+        #[arg(long)]
+        database: String,
+    },
+    /// Serve the HTTPS API.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Enrolment tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Every enrolled host and its state.
+    Hosts {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value = "text")]
+        format: Format,
+    },
+    /// One host.
+    Host {
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a one-use enrolment token; prints the token alone on stdout.
+    Create {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        scope: String,
+        /// RFC 3339 instant after which the token is refused.
+        #[arg(long)]
+        expires: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+#[derive(Subcommand)]
+enum HostCommand {
+    /// Retire a host: it leaves the population and may push no more.
+    Retire {
+        #[arg(long)]
+        config: PathBuf,
+        host: String,
+    },
+}
+
+#[derive(Clone, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ATTESTD_SERVER_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("attestd-server: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    match cli.command {
+        Command::Migrate { database } => {
+            let n = db::migrate(&database).await?;
+            eprintln!("migrations applied: {n}");
+        }
+        Command::Run { config } => {
+            let c = config::Config::load(&config)?;
+            let witness = witness::Witness::load_or_create(&c.witness_key)?;
+            let pool = db::pool(&c.database, c.pool_size)?;
+            let _ = pool
+                .get()
+                .await
+                .map_err(|e| anyhow::anyhow!("database {:?}: {e}", c.database))?;
+            let app = Arc::new(http::App {
+                pool,
+                witness,
+                metrics: metrics::Metrics::new(c.late_after_secs, c.not_reporting_after_secs),
+                max_rows: c.max_rows_per_push,
+                max_body: c.max_body_bytes,
+            });
+            let router = http::router(app);
+            let handle = axum_server::Handle::new();
+            let h2 = handle.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                h2.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            });
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let h3 = handle.clone();
+            tokio::spawn(async move {
+                term.recv().await;
+                h3.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            });
+            match (&c.tls_cert, &c.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                        .await
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "TLS certificate {} / key {}: {e}",
+                                cert.display(),
+                                key.display()
+                            )
+                        })?;
+                    eprintln!("attestd-server: listening on https://{}", c.listen);
+                    axum_server::bind_rustls(c.listen, tls)
+                        .handle(handle)
+                        .serve(router.into_make_service())
+                        .await?;
+                }
+                _ => {
+                    eprintln!(
+                        "attestd-server: listening on http://{} (loopback, no TLS)",
+                        c.listen
+                    );
+                    axum_server::bind(c.listen)
+                        .handle(handle)
+                        .serve(router.into_make_service())
+                        .await?;
+                }
+            }
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    config,
+                    scope,
+                    expires,
+                },
+        } => {
+            let c = config::Config::load(&config)?;
+            let pool = db::pool(&c.database, 1)?;
+            println!("{}", db::token_create(&pool, &scope, expires).await?);
+        }
+        Command::Hosts { config, format } => {
+            let c = config::Config::load(&config)?;
+            let pool = db::pool(&c.database, 1)?;
+            let hosts = db::hosts(&pool, c.late_after_secs, c.not_reporting_after_secs).await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&hosts)?),
+                Format::Text => {
+                    println!(
+                        "{:<24} {:<12} {:<14} {:>8} {:<20} RETIRED",
+                        "HOST", "SCOPE", "STATE", "SEQ", "LAST PUSH"
+                    );
+                    for h in hosts {
+                        println!(
+                            "{:<24} {:<12} {:<14} {:>8} {:<20} {}",
+                            h.host,
+                            h.scope,
+                            h.state,
+                            h.seq,
+                            h.last_push.as_deref().unwrap_or("never"),
+                            h.retired.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+            }
+        }
+        Command::Host {
+            command: HostCommand::Retire { config, host },
+        } => {
+            let c = config::Config::load(&config)?;
+            let pool = db::pool(&c.database, 1)?;
+            match db::retire(&pool, &host).await? {
+                db::Outcome::Ok(()) => eprintln!("{host} retired"),
+                db::Outcome::Refused(r) => {
+                    eprintln!("attestd-server: {}", r.message);
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
