@@ -2,7 +2,7 @@
 //! own binary as `attestd collect-worker` for each built-in collector of a run: the
 //! worker reads one request (collector, root, settings, history, time) on stdin, runs
 //! the collector, writes its evidence or its error as JSON on stdout and exits. The
-//! parent sets the worker's resource limits (address space, CPU time, open files) before
+//! parent sets the worker's resource limits (memory, CPU time, open files) before
 //! it starts, puts it in a process group of its own, and kills that group at the
 //! collector's timeout; a runaway parser then costs one killed process, never the
 //! daemon's memory or threads, and the parent never runs collector code at all.
@@ -24,8 +24,10 @@ pub const SUBCOMMAND: &str = "collect-worker";
 /// Resource limits of one worker.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Address space (RLIMIT_AS), bytes. A collector that needs more is broken or
-    /// attacked: no legitimate host file set comes near it.
+    /// Writable private memory (RLIMIT_DATA: heap and anonymous mappings), bytes. A
+    /// collector that needs more is broken or attacked: no legitimate host file set
+    /// comes near it. Not RLIMIT_AS: the tools a collector runs inherit the limit, and
+    /// Go programs (restic) reserve far more address space than they use.
     pub address_space_bytes: u64,
     /// Open files (RLIMIT_NOFILE).
     pub open_files: u64,
@@ -141,21 +143,17 @@ pub async fn observe(
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C")
+        // The worker inherits the daemon's environment (HOME, TMPDIR, TZ): collectors'
+        // tools need it, and the command runner clears it for each tool it starts.
         .process_group(0)
         .kill_on_drop(true);
-    if let Ok(tz) = std::env::var("TZ") {
-        cmd.env("TZ", tz);
-    }
     let (address_space, open_files) = (limits.address_space_bytes, limits.open_files);
     // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             // A sandbox that refuses setrlimit (a stricter unit than ours) still gets
             // the timeout's kill; the limits are defence in depth.
-            let _ = set_limit(libc::RLIMIT_AS, address_space, address_space);
+            let _ = set_limit(libc::RLIMIT_DATA, address_space, address_space);
             let _ = set_limit(libc::RLIMIT_CPU, cpu_seconds, cpu_seconds + 1);
             let _ = set_limit(libc::RLIMIT_NOFILE, open_files, open_files);
             Ok(())
@@ -221,7 +219,7 @@ fn died(status: &std::process::ExitStatus, address_space: u64, cpu_seconds: u64)
             "its worker was killed (its CPU time limit of {cpu_seconds} s ran out, or the system ran out of memory)"
         ),
         Some(libc::SIGABRT) | Some(libc::SIGSEGV) | Some(libc::SIGBUS) => format!(
-            "its worker ran out of its memory limit ({} MiB of address space) and was stopped",
+            "its worker ran out of its memory limit ({} MiB) and was stopped",
             address_space >> 20
         ),
         Some(sig) => format!("its worker was ended by signal {sig}"),
