@@ -28,7 +28,7 @@ pub struct Limits {
     /// collector that needs more is broken or attacked: no legitimate host file set
     /// comes near it. Not RLIMIT_AS: the tools a collector runs inherit the limit, and
     /// Go programs (restic) reserve far more address space than they use.
-    pub address_space_bytes: u64,
+    pub memory_bytes: u64,
     /// Open files (RLIMIT_NOFILE).
     pub open_files: u64,
     /// Bytes of evidence the worker may hand back.
@@ -38,7 +38,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            address_space_bytes: 1 << 30,
+            memory_bytes: 1 << 30,
             open_files: 256,
             max_reply_bytes: 32 << 20,
         }
@@ -147,13 +147,13 @@ pub async fn observe(
         // tools need it, and the command runner clears it for each tool it starts.
         .process_group(0)
         .kill_on_drop(true);
-    let (address_space, open_files) = (limits.address_space_bytes, limits.open_files);
+    let (memory, open_files) = (limits.memory_bytes, limits.open_files);
     // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             // A sandbox that refuses setrlimit (a stricter unit than ours) still gets
             // the timeout's kill; the limits are defence in depth.
-            let _ = set_limit(libc::RLIMIT_DATA, address_space, address_space);
+            let _ = set_limit(libc::RLIMIT_DATA, memory, memory);
             let _ = set_limit(libc::RLIMIT_CPU, cpu_seconds, cpu_seconds + 1);
             let _ = set_limit(libc::RLIMIT_NOFILE, open_files, open_files);
             Ok(())
@@ -199,7 +199,7 @@ pub async fn observe(
     }
     let status = status.map_err(|e| format!("cannot wait for the worker: {e}"))?;
     if !status.success() || reply.is_empty() {
-        return Err(died(&status, address_space, cpu_seconds));
+        return Err(died(&status, memory, cpu_seconds));
     }
     match serde_json::from_slice::<Reply>(&reply) {
         Ok(Reply::Evidence(e)) => Ok(e),
@@ -209,7 +209,7 @@ pub async fn observe(
 }
 
 /// Why a worker ended without an answer, naming the limit it hit where that is known.
-fn died(status: &std::process::ExitStatus, address_space: u64, cpu_seconds: u64) -> String {
+fn died(status: &std::process::ExitStatus, memory: u64, cpu_seconds: u64) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status.signal() {
         Some(libc::SIGXCPU) => format!(
@@ -220,7 +220,7 @@ fn died(status: &std::process::ExitStatus, address_space: u64, cpu_seconds: u64)
         ),
         Some(libc::SIGABRT) | Some(libc::SIGSEGV) | Some(libc::SIGBUS) => format!(
             "its worker ran out of its memory limit ({} MiB) and was stopped",
-            address_space >> 20
+            memory >> 20
         ),
         Some(sig) => format!("its worker was ended by signal {sig}"),
         None => format!(
