@@ -5,8 +5,10 @@
 //! waivers are checked against the policies in `policy::bind`. It never touches the
 //! store and never holds secrets: anything secret is named by a file path.
 
+pub mod alerts;
 pub mod fleet;
 pub mod ranges;
+pub mod sinks;
 
 use crate::location::{toml_error, FieldError, FileError, LineIndex};
 use crate::schedule::UnixCron;
@@ -38,9 +40,9 @@ struct ConfigFile {
     collectors: BTreeMap<Spanned<String>, toml::Table>,
     #[serde(default, rename = "waiver")]
     waivers: Vec<Spanned<WaiverSection>>,
-    /// `[alerts]`: noise control, retries and sinks (see `alert::AlertsSection`).
+    /// `[alerts]`: noise control, retries and sinks (see `alerts::AlertsSection`).
     #[serde(default)]
-    alerts: crate::alert::AlertsSection,
+    alerts: alerts::AlertsSection,
     #[serde(default)]
     fleet: Option<fleet::FleetSection>,
 }
@@ -102,7 +104,7 @@ pub struct Config {
     pub variables: BTreeMap<String, (serde_json::Value, usize)>,
     pub waivers: Vec<WaiverEntry>,
     /// `[alerts]`, validated; no sinks means no alerting.
-    pub alerts: crate::alert::AlertsSection,
+    pub alerts: alerts::AlertsSection,
     /// `[fleet]`: where this host pushes its ledger (see `fleet::FleetSection`).
     pub fleet: Option<fleet::FleetSection>,
 }
@@ -510,11 +512,7 @@ mod tests {
         }
         let c = Config::parse("example", &out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         let types: Vec<&str> = c.alerts.sinks.values().map(|s| s.type_name()).collect();
-        assert_eq!(
-            types.len(),
-            crate::alert::sink::SINK_TYPES.len(),
-            "{types:?}"
-        );
+        assert_eq!(types.len(), sinks::SINK_TYPES.len(), "{types:?}");
         assert_eq!(c.alerts.consecutive_failures_by_severity["low"], 3);
     }
 

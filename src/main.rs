@@ -4,6 +4,17 @@ use clap::Parser;
 
 fn main() {
     let cli = attestd::cli::Cli::parse();
-    let _ = attestd::logging::init(matches!(cli.command, attestd::cli::Command::Run(_)));
+    let daemon = matches!(cli.command, attestd::cli::Command::Run(_));
+    if !daemon {
+        // A command whose reader went away (`attestd status | grep -q FAIL`, `| head`)
+        // ends quietly, as other Unix tools do, instead of failing on the write. The
+        // daemon keeps Rust's default (SIGPIPE ignored): a closed socket is an error
+        // it handles, never its end.
+        // SAFETY: called before any thread starts; resets one signal's disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    let _ = attestd::logging::init(daemon);
     std::process::exit(attestd::commands::dispatch(cli));
 }

@@ -255,3 +255,35 @@ fn help_explains_the_commands() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    // `attestd controls --all | head -1` or `| grep -q`: the reader closes the pipe after
+    // the first bytes; attestd must end as other Unix tools do, not panic on the write.
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    // A one-page pipe, so the ~290 lines cannot all fit before the reader goes away.
+    // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own.
+    let size = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(size >= 4096, "F_SETPIPE_SZ failed");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_attestd"));
+    cmd.args(["controls", "--framework", "iso27001-2022", "--all", "--db"])
+        .arg(dir.path().join("none.db"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    let mut first = [0u8; 16];
+    reader.read_exact(&mut first).unwrap();
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "attestd panicked: {stderr}");
+    assert!(
+        !stderr.contains("Broken pipe") && !stderr.contains("error"),
+        "attestd complained about the closed pipe: {stderr}"
+    );
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}

@@ -244,6 +244,11 @@ fn wrong_passwords_missing_locked_and_corrupt_repositories_are_named_errors() {
     // restic locked exclusively: a `restic check` frozen (SIGSTOP) once its lock exists.
     let locks = Path::new(&r.p("restic")).join("locks");
     let count_locks = || std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0);
+    let lock_written = || {
+        std::fs::read_dir(&locks)
+            .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+            .unwrap_or(false)
+    };
     let mut frozen = None;
     for _ in 0..20 {
         let mut check = Command::new("/usr/bin/restic")
@@ -263,8 +268,13 @@ fn wrong_passwords_missing_locked_and_corrupt_repositories_are_named_errors() {
         let start = std::time::Instant::now();
         while start.elapsed() < std::time::Duration::from_secs(5) {
             if count_locks() > 0 {
-                // Let restic finish writing the lock file before freezing it.
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                // Let restic finish writing the lock file before freezing it: on a busy
+                // machine a fixed pause can catch a lock file still empty.
+                let written = std::time::Instant::now();
+                while !lock_written() && written.elapsed() < std::time::Duration::from_secs(2) {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
                 sh(&["/bin/kill", "-STOP", &check.id().to_string()], &[]);
                 break;
             }

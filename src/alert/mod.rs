@@ -8,21 +8,19 @@
 //! `enqueue` writes its result in the run's own transaction (the store's run hook), and
 //! `worker` (the delivery worker) sends it through the sinks in `sink/`.
 //!
-//! - `config`: `[alerts]` (noise settings, retries, sinks by name) and its checks.
 //! - `plan`: `AlertPolicy`, `plan`, `route`.
 //! - `message`: what one sink receives, as text and JSON.
 //! - `enqueue`: the run hook. `worker`: delivery, retries, `alerts deliver`/`test`.
 //!
 //! Planning never sends anything and never reads a secret.
 
-mod config;
 mod enqueue;
 mod message;
 mod plan;
 pub mod sink;
 pub mod worker;
 
-pub use config::AlertsSection;
+pub use crate::config::alerts::AlertsSection;
 pub use enqueue::AlertHook;
 pub use message::{item_text, Message};
 pub use plan::{plan, route, AlertPolicy, RuleInfo, RuleState};

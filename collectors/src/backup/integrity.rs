@@ -156,15 +156,9 @@ fn run(ctx: &CollectContext, spec: &RepositorySpec, artifacts: &mut Vec<Artifact
             if let Some(pf) = &spec.password_file {
                 c = c.env("BORG_PASSCOMMAND", format!("/bin/cat '{pf}'"));
             }
-            if ctx.root.is_live() && !spec.env.contains_key("BORG_BASE_DIR") {
-                let dir = std::env::temp_dir().join(format!(
-                    "attestd-borg-check-{}-{}",
-                    std::process::id(),
-                    Utc::now().timestamp_nanos_opt().unwrap_or_default()
-                ));
-                let _ = std::fs::create_dir_all(&dir);
-                c = c.env("BORG_BASE_DIR", dir.to_string_lossy());
-                scratch = Some(dir);
+            scratch = super::tools::borg_scratch(ctx, spec);
+            if let Some(dir) = &scratch {
+                c = c.env("BORG_BASE_DIR", dir.path().to_string_lossy());
             }
             c
         }
@@ -176,9 +170,7 @@ fn run(ctx: &CollectContext, spec: &RepositorySpec, artifacts: &mut Vec<Artifact
     let started = Instant::now();
     let outcome = cmd.run(&ctx.root);
     let duration_ms = started.elapsed().as_millis() as u64;
-    if let Some(dir) = scratch {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(scratch);
     let at = ctx.now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let base = |result: &str, note: String| {
         json!({

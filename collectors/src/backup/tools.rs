@@ -232,27 +232,15 @@ pub fn borg(
         // Quoted for borg's shlex split; the settings refuse paths with a single quote.
         cmd = cmd.env("BORG_PASSCOMMAND", format!("/bin/cat '{pf}'"));
     }
-    // Borg keeps its cache and security data under BORG_BASE_DIR (default ~): give it a
-    // private scratch directory unless the operator named one.
-    let scratch = if ctx.root.is_live() && !spec.env.contains_key("BORG_BASE_DIR") {
-        let dir = std::env::temp_dir().join(format!(
-            "attestd-borg-{}-{}",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let _ = std::fs::create_dir_all(&dir);
-        cmd = cmd.env("BORG_BASE_DIR", dir.to_string_lossy());
-        Some(dir)
-    } else {
-        None
-    };
+    let scratch = borg_scratch(ctx, spec);
+    if let Some(dir) = &scratch {
+        cmd = cmd.env("BORG_BASE_DIR", dir.path().to_string_lossy());
+    }
     for (k, v) in &spec.env {
         cmd = cmd.env(k, v);
     }
     let result = run(ctx, cmd, artifacts);
-    if let Some(dir) = scratch {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(scratch);
     let out = result?;
     if !out.success() {
         return Err(classify(
@@ -365,4 +353,20 @@ pub fn files(
         exit_status: None,
     });
     Ok(snaps)
+}
+
+/// Borg keeps its cache and security data under BORG_BASE_DIR (default ~): on a live host
+/// give it a private scratch directory, removed when the returned guard drops, unless the
+/// operator named one. `None` when the directory cannot be made (borg then uses its own).
+pub(super) fn borg_scratch(
+    ctx: &CollectContext,
+    spec: &RepositorySpec,
+) -> Option<tempfile::TempDir> {
+    if !ctx.root.is_live() || spec.env.contains_key("BORG_BASE_DIR") {
+        return None;
+    }
+    tempfile::Builder::new()
+        .prefix("attestd-borg-")
+        .tempdir()
+        .ok()
 }

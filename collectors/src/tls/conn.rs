@@ -97,15 +97,15 @@ impl Connection {
     /// Bytes for a ClientHello random. Not secret and not a key: probes never finish a
     /// handshake. Distinct per probe so servers see ordinary hellos.
     pub fn random(&self) -> [u8; 32] {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let seed = format!("{nanos}:{}:{}", self.counter, std::process::id());
-        let digest = crate::sha256_hex(seed.as_bytes());
+        use ring::rand::SecureRandom;
         let mut out = [0u8; 32];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&digest[i * 2..i * 2 + 2], 16).unwrap_or(0);
+        if ring::rand::SystemRandom::new().fill(&mut out).is_err() {
+            // No system randomness: a hello still needs distinct bytes, not secret ones.
+            let seed = format!("{}:{}", self.counter, std::process::id());
+            let digest = crate::sha256_hex(seed.as_bytes());
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&digest[i * 2..i * 2 + 2], 16).unwrap_or(0);
+            }
         }
         out
     }

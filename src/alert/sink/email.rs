@@ -4,82 +4,15 @@
 //! file or systemd credential. The Message-ID is derived from the alert id, so mail
 //! systems and people can spot duplicates. It never logs the password.
 
-use super::{SecretRef, SendContext, SendError, Sent};
+use super::{SendContext, SendError, Sent};
 use crate::alert::Message;
-use crate::location::FieldError;
+pub use crate::config::sinks::{EmailConfig, TlsMode};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use serde::Deserialize;
-use std::path::PathBuf;
-
-/// How the connection is secured.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Plain connect, then STARTTLS (required; refused if the server does not offer it).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (SMTPS).
-    Tls,
-}
-
-/// `[alerts.sinks.NAME]` with `type = "email"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    /// SMTP server host name (also the name checked in its certificate).
-    pub server: String,
-    /// Port; default 587 for `starttls`, 465 for `tls`.
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// `starttls` (default) or `tls`.
-    #[serde(default)]
-    pub tls: TlsMode,
-    /// A PEM file of extra CA certificates to trust (a private relay's CA).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Login name, if the server wants one.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// File (or `credential:NAME`) holding the password; needs `username`.
-    #[serde(default)]
-    pub password: Option<SecretRef>,
-    /// Sender address, such as `attestd <attestd@example.com>`.
-    pub from: String,
-    /// Recipients.
-    pub to: Vec<String>,
-    /// Which alerts this sink receives (default: all).
-    #[serde(default)]
-    pub route: super::Route,
-}
 
 impl EmailConfig {
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if self.server.trim().is_empty() {
-            return Err(FieldError::new("server", "must not be empty"));
-        }
-        self.from
-            .parse::<Mailbox>()
-            .map_err(|e| FieldError::new("from", format!("not an e-mail address: {e}")))?;
-        if self.to.is_empty() {
-            return Err(FieldError::new("to", "give at least one recipient"));
-        }
-        for t in &self.to {
-            t.parse::<Mailbox>().map_err(|e| {
-                FieldError::new("to", format!("`{t}` is not an e-mail address: {e}"))
-            })?;
-        }
-        if let Some(p) = &self.password {
-            if self.username.is_none() {
-                return Err(FieldError::new("password", "needs `username` too"));
-            }
-            p.validate("password")?;
-        }
-        Ok(())
-    }
-
     fn mail(&self, msg: &Message) -> Result<lettre::Message, SendError> {
         let bad = |e: String| SendError::permanent(e);
         let mut b = lettre::Message::builder()

@@ -1,5 +1,6 @@
-//! The single registry of alert sinks. Each sink is one module with one config struct
-//! (`[alerts.sinks.NAME]`, chosen by `type`) and a `send` that delivers one message.
+//! The single registry of alert sinks. Each sink is one module with a `send` that
+//! delivers one message for its config struct (the shapes of `[alerts.sinks.NAME]` live
+//! in `config::sinks`, which the config loader owns).
 //! This module owns what they share: routing filters, secrets read from files or
 //! systemd credentials at delivery time, the HTTP client and the classification of
 //! failures into "retry" and "give up". Sinks never log and never put a secret (a
@@ -12,66 +13,11 @@ pub mod teams;
 pub mod webhook;
 
 use super::Message;
-use crate::location::FieldError;
-use attestd_ledger::body::Severity;
-use attestd_ledger::controls::FRAMEWORKS;
-use serde::Deserialize;
+pub use crate::config::sinks::{Route, SecretRef, SinkConfig, SINK_TYPES};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// One configured sink, by type.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum SinkConfig {
-    /// A generic JSON webhook, signed with HMAC-SHA256.
-    Webhook(webhook::WebhookConfig),
-    /// A Slack incoming webhook (Block Kit).
-    Slack(slack::SlackConfig),
-    /// A Microsoft Teams workflow webhook (Adaptive Card).
-    Teams(teams::TeamsConfig),
-    /// PagerDuty Events API v2.
-    Pagerduty(pagerduty::PagerDutyConfig),
-    /// E-mail over SMTP with STARTTLS or implicit TLS.
-    Email(email::EmailConfig),
-}
-
-/// The sink types, as written in `type = "..."`.
-pub const SINK_TYPES: &[&str] = &["webhook", "slack", "teams", "pagerduty", "email"];
-
 impl SinkConfig {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            SinkConfig::Webhook(_) => "webhook",
-            SinkConfig::Slack(_) => "slack",
-            SinkConfig::Teams(_) => "teams",
-            SinkConfig::Pagerduty(_) => "pagerduty",
-            SinkConfig::Email(_) => "email",
-        }
-    }
-
-    pub fn route(&self) -> &Route {
-        match self {
-            SinkConfig::Webhook(c) => &c.route,
-            SinkConfig::Slack(c) => &c.route,
-            SinkConfig::Teams(c) => &c.route,
-            SinkConfig::Pagerduty(c) => &c.route,
-            SinkConfig::Email(c) => &c.route,
-        }
-    }
-
-    /// Load-time checks; `(field, message)` on error. Secrets are not read here (a
-    /// missing file is reported at delivery, where it can be fixed without a restart).
-    pub fn validate(&self) -> Result<(), FieldError> {
-        self.route().validate()?;
-        match self {
-            SinkConfig::Webhook(c) => c.validate(),
-            SinkConfig::Slack(c) => c.url.validate("url"),
-            SinkConfig::Teams(c) => c.url.validate("url"),
-            SinkConfig::Pagerduty(c) => c.validate(),
-            SinkConfig::Email(c) => c.validate(),
-        }
-    }
-
     /// Deliver one message.
     pub async fn send(&self, ctx: &SendContext, msg: &Message) -> Result<Sent, SendError> {
         match self {
@@ -84,77 +30,7 @@ impl SinkConfig {
     }
 }
 
-/// `route = { severities = [...], frameworks = [...] }`: which items a sink receives.
-/// Empty lists mean everything.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// Only rules of these severities (`low`, `medium`, `high`, `critical`).
-    #[serde(default)]
-    pub severities: Vec<String>,
-    /// Only rules mapped to a control of these frameworks (`soc2`, `iso27001-2022`).
-    #[serde(default)]
-    pub frameworks: Vec<String>,
-}
-
-impl Route {
-    pub fn matches(&self, severity: &str, controls: &[String]) -> bool {
-        (self.severities.is_empty() || self.severities.iter().any(|s| s == severity))
-            && (self.frameworks.is_empty()
-                || controls.iter().any(|c| {
-                    self.frameworks
-                        .iter()
-                        .any(|f| c.split(':').next() == Some(f.as_str()))
-                }))
-    }
-
-    fn validate(&self) -> Result<(), FieldError> {
-        for s in &self.severities {
-            if Severity::parse(s).is_none() {
-                let known: Vec<&str> = Severity::ALL.iter().map(|v| v.as_str()).collect();
-                return Err(FieldError::new(
-                    "route.severities",
-                    format!("unknown severity `{s}`; use {}", known.join(", ")),
-                ));
-            }
-        }
-        for f in &self.frameworks {
-            if !FRAMEWORKS.contains(&f.as_str()) {
-                return Err(FieldError::new(
-                    "route.frameworks",
-                    format!("unknown framework `{f}`; use {}", FRAMEWORKS.join(", ")),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Where a secret lives: a file path (`/etc/attestd/slack.url`), or `credential:NAME`
-/// for a systemd credential (`LoadCredential=NAME:...`) read from
-/// `$CREDENTIALS_DIRECTORY/NAME`. Never the secret itself.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(transparent)]
-pub struct SecretRef(pub String);
-
 impl SecretRef {
-    fn validate(&self, field: &str) -> Result<(), FieldError> {
-        let s = &self.0;
-        if let Some(name) = s.strip_prefix("credential:") {
-            if name.is_empty() || name.contains('/') {
-                return Err(FieldError::new(
-                    field,
-                    "a systemd credential name must be non-empty and contain no `/`",
-                ));
-            }
-            return Ok(());
-        }
-        if !s.starts_with('/') {
-            return Err(FieldError::new(field, "give the absolute path of a file holding the secret, or `credential:NAME` for a systemd credential; never the secret itself"));
-        }
-        Ok(())
-    }
-
     /// Where it is read from (for messages; a path, never the content).
     pub fn location(&self) -> String {
         match self.0.strip_prefix("credential:") {

@@ -4,29 +4,10 @@
 //! closes on recovery. The routing key is a secret read from a file or systemd
 //! credential; it never appears in logs or errors.
 
-use super::{post, severity_for_pagerduty, SecretRef, SendContext, SendError, Sent};
+use super::{post, severity_for_pagerduty, SendContext, SendError, Sent};
 use crate::alert::{AlertItem, ItemKind, Message};
-use crate::location::FieldError;
-use serde::Deserialize;
+pub use crate::config::sinks::{PagerDutyConfig, DEFAULT_URL};
 use serde_json::json;
-
-/// The public Events API v2 endpoint.
-pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
-
-/// `[alerts.sinks.NAME]` with `type = "pagerduty"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerDutyConfig {
-    /// File (or `credential:NAME`) holding the integration's routing key.
-    pub routing_key: SecretRef,
-    /// The Events API endpoint (default `https://events.pagerduty.com/v2/enqueue`; the
-    /// EU service uses `https://events.eu.pagerduty.com/v2/enqueue`).
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Which alerts this sink receives (default: all).
-    #[serde(default)]
-    pub route: super::Route,
-}
 
 /// The dedup key of a rule on a host.
 pub fn dedup_key(host: &str, rule: &str) -> String {
@@ -70,15 +51,6 @@ pub fn event(routing_key: &str, msg: &Message, i: &AlertItem) -> serde_json::Val
 }
 
 impl PagerDutyConfig {
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if let Some(u) = &self.url {
-            if reqwest::Url::parse(u).is_err() {
-                return Err(FieldError::new("url", "expected an https:// URL"));
-            }
-        }
-        self.routing_key.validate("routing_key")
-    }
-
     pub async fn send(&self, ctx: &SendContext, msg: &Message) -> Result<Sent, SendError> {
         let key = self.routing_key.read("routing_key")?;
         let url = self.url.as_deref().unwrap_or(DEFAULT_URL);

@@ -2,21 +2,10 @@
 //! per rule with observed/expected, controls and the fix). The webhook URL is a secret
 //! read from a file or systemd credential; it never appears in logs or errors.
 
-use super::{post, SecretRef, SendContext, SendError, Sent};
+use super::{post, SendContext, SendError, Sent};
 use crate::alert::{ItemKind, Message};
-use serde::Deserialize;
+pub use crate::config::sinks::SlackConfig;
 use serde_json::json;
-
-/// `[alerts.sinks.NAME]` with `type = "slack"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    /// File (or `credential:NAME`) holding the incoming-webhook URL.
-    pub url: SecretRef,
-    /// Which alerts this sink receives (default: all).
-    #[serde(default)]
-    pub route: super::Route,
-}
 
 /// The Block Kit payload.
 pub fn payload(msg: &Message) -> serde_json::Value {

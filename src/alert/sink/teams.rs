@@ -2,21 +2,10 @@
 //! webhook, sent an Adaptive Card in a message envelope. The URL is a secret read from
 //! a file or systemd credential; it never appears in logs or errors.
 
-use super::{post, SecretRef, SendContext, SendError, Sent};
+use super::{post, SendContext, SendError, Sent};
 use crate::alert::{ItemKind, Message};
-use serde::Deserialize;
+pub use crate::config::sinks::TeamsConfig;
 use serde_json::json;
-
-/// `[alerts.sinks.NAME]` with `type = "teams"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamsConfig {
-    /// File (or `credential:NAME`) holding the workflow webhook URL.
-    pub url: SecretRef,
-    /// Which alerts this sink receives (default: all).
-    #[serde(default)]
-    pub route: super::Route,
-}
 
 /// The message envelope with one Adaptive Card.
 pub fn payload(msg: &Message) -> serde_json::Value {

@@ -3,26 +3,11 @@
 //! attestd sent it. Headers: `X-Attestd-Signature: sha256=<hex>`, `Idempotency-Key`.
 //! It never logs, and its errors never contain the URL or the secret.
 
-use super::{post, SecretRef, SendContext, SendError, Sent};
+use super::{post, SendContext, SendError, Sent};
 use crate::alert::Message;
-use crate::location::FieldError;
+pub use crate::config::sinks::WebhookConfig;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
-
-/// `[alerts.sinks.NAME]` with `type = "webhook"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Where to POST (`https://...`). Not logged; if the URL itself carries a token,
-    /// keep the config file readable by root only.
-    pub url: String,
-    /// The shared HMAC secret: a file path or `credential:NAME`.
-    pub secret: SecretRef,
-    /// Which alerts this sink receives (default: all).
-    #[serde(default)]
-    pub route: super::Route,
-}
 
 /// The signature header value for a body.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
@@ -32,18 +17,6 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 impl WebhookConfig {
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if reqwest::Url::parse(&self.url).is_err()
-            || !(self.url.starts_with("https://") || self.url.starts_with("http://"))
-        {
-            return Err(FieldError::new(
-                "url",
-                "expected an http:// or https:// URL",
-            ));
-        }
-        self.secret.validate("secret")
-    }
-
     pub async fn send(&self, ctx: &SendContext, msg: &Message) -> Result<Sent, SendError> {
         let secret = self.secret.read("secret")?;
         let body = serde_json::to_vec(&msg.to_json()).expect("JSON");

@@ -1,7 +1,7 @@
 //! `[alerts]` in the config file: noise settings, retry timing and the sinks by name,
 //! with the checks that need no policies. It never plans, sends or reads a secret.
 
-use super::sink;
+use super::sinks as sink;
 use crate::location::FieldError;
 use attestd_ledger::body::Severity;
 use serde::Deserialize;
