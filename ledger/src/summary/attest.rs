@@ -306,6 +306,21 @@ impl AttestTrack {
     }
 }
 
+/// The same summary straight from attestation rows, without a bundle's other rows (for
+/// `attest list` and reminders): `tested` is empty, so no control counts as tested.
+pub fn attestation_summary<'r>(
+    rows: impl IntoIterator<Item = &'r Row>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    controls: &[(String, String)],
+) -> Result<AttestationSummary, String> {
+    let mut track = AttestTrack::default();
+    for r in rows {
+        track.row(r)?;
+    }
+    Ok(track.finish(from, to, controls, &BTreeMap::new()))
+}
+
 fn span(e: &AttestationEntry) -> Option<(NaiveDate, NaiveDate)> {
     Some((
         parse_day(&e.effective_from).ok()?,

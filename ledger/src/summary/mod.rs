@@ -27,8 +27,8 @@ mod rollup;
 pub use alerts::{AlertSource, LedgerAlerts, SentAlert};
 pub use analyzer::Analyzer;
 pub use attest::{
-    Applicability, AttestationEntry, AttestationException, AttestationSummary, Occurrence,
-    ReviewEntry, Series,
+    attestation_summary, Applicability, AttestationEntry, AttestationException, AttestationSummary,
+    Occurrence, ReviewEntry, Series,
 };
 pub use model::*;
 pub use policy_diff::diff_policies;
