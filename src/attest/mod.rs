@@ -48,7 +48,7 @@ pub struct Recorder<'a> {
 }
 
 /// The attestation with this id among `rows`, if any.
-pub fn find<'r>(rows: &'r [Row], id: &str) -> Option<(i64, Attestation)> {
+pub fn find(rows: &[Row], id: &str) -> Option<(i64, Attestation)> {
     rows.iter()
         .filter(|r| r.kind == RowKind::Attestation)
         .filter_map(|r| r.decode::<Attestation>().ok().map(|a| (r.seq, a)))
