@@ -188,3 +188,105 @@ pub fn reminders(
 pub fn parse_every(s: &str) -> Option<Recurrence> {
     Recurrence::parse(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attestd_ledger::body::AttestationKind;
+
+    fn entry(
+        id: &str,
+        kind: AttestationKind,
+        on: &str,
+        every: Option<Recurrence>,
+    ) -> AttestationEntry {
+        AttestationEntry {
+            id: id.into(),
+            seq: 1,
+            recorded_at: format!("{on}T00:00:00Z"),
+            kind,
+            title: id.into(),
+            controls: vec!["soc2:CC6.3".into()],
+            effective_from: on.into(),
+            effective_to: on.into(),
+            expires: None,
+            every,
+            performed_by: None,
+            owner: "alice".into(),
+            recorded_by: "root".into(),
+            files: vec![],
+            supersedes: None,
+            superseded_by: None,
+            not_applicable: false,
+            review: "pending".into(),
+            reviews: vec![],
+            counts_as_evidence: true,
+            in_force: true,
+        }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        parse_day(s).unwrap()
+    }
+
+    #[test]
+    fn expectations_are_missing_overdue_due_soon_expired_or_ok() {
+        let x = vec![Expectation {
+            control: "soc2:CC6.3".into(),
+            kinds: vec![AttestationKind::AccessReview],
+            every: Some(Recurrence::Quarterly),
+            note: String::new(),
+        }];
+        let status = |entries: &[AttestationEntry], today: &str| {
+            due(&x, entries, day(today), 14, Some("soc2"))[0]
+                .status
+                .clone()
+        };
+        assert_eq!(status(&[], "2026-01-01"), "missing");
+        let e = entry("a", AttestationKind::AccessReview, "2026-01-10", None);
+        assert_eq!(status(std::slice::from_ref(&e), "2026-02-01"), "ok");
+        assert_eq!(status(std::slice::from_ref(&e), "2026-04-01"), "due_soon");
+        assert_eq!(status(std::slice::from_ref(&e), "2026-04-10"), "overdue");
+        let mut expiring = e.clone();
+        expiring.expires = Some("2026-02-15".into());
+        assert_eq!(
+            status(std::slice::from_ref(&expiring), "2026-02-05"),
+            "expiring"
+        );
+        assert_eq!(
+            status(std::slice::from_ref(&expiring), "2026-02-15"),
+            "expired"
+        );
+        // Another kind, a rejected one, or another framework does not count.
+        let other = entry("b", AttestationKind::Training, "2026-01-10", None);
+        assert_eq!(status(&[other], "2026-02-01"), "missing");
+        let mut rejected = e.clone();
+        rejected.counts_as_evidence = false;
+        assert_eq!(status(&[rejected], "2026-02-01"), "missing");
+        assert!(due(&x, &[], day("2026-01-01"), 14, Some("iso27001-2022")).is_empty());
+    }
+
+    #[test]
+    fn a_renewed_attestation_reminds_no_one() {
+        let old = entry(
+            "old",
+            AttestationKind::AccessReview,
+            "2026-01-10",
+            Some(Recurrence::Quarterly),
+        );
+        let r = reminders(std::slice::from_ref(&old), day("2026-04-01"), 14);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].reason.as_str(), r[0].date.as_str(), r[0].overdue),
+            ("due", "2026-04-10", false)
+        );
+        assert_eq!(r[0].key(), "attest:old:due:2026-04-10");
+        let new = entry(
+            "new",
+            AttestationKind::AccessReview,
+            "2026-04-05",
+            Some(Recurrence::Quarterly),
+        );
+        assert!(reminders(&[old, new], day("2026-04-06"), 14).is_empty());
+    }
+}
