@@ -125,10 +125,16 @@ fn draft(f: &AttestFields, base: Option<&Attestation>) -> Result<Draft, CliError
     })
 }
 
-fn open_store(db: &DbArgs) -> Result<(Store, std::path::PathBuf), CliError> {
+fn open_store(db: &DbArgs, create: bool) -> Result<(Store, std::path::PathBuf), CliError> {
     let config = crate::config::Config::load(db.config.config.as_deref())
         .map_err(|e| usage(e.to_string()))?;
     let path = database_path(db.db.as_deref(), Some(&config));
+    if !create && !path.exists() {
+        return Err(CliError::Operational(format!(
+            "{}: no such database; record an attestation first (attestd attest add), or give --db",
+            path.display()
+        )));
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| CliError::Operational(format!("{}: {e}", parent.display())))?;
@@ -168,7 +174,7 @@ fn print_recorded(seq: i64, a: &Attestation, format: Format, verb: &str) {
 
 fn record(fields: &AttestFields, db: &DbArgs, supersedes: Option<&str>) -> Result<i32, CliError> {
     let (_, policies) = load_config_and_policies(&db.config)?;
-    let (mut store, path) = open_store(db)?;
+    let (mut store, path) = open_store(db, supersedes.is_none())?;
     let base = match supersedes {
         Some(id) => {
             let rows = store
@@ -219,7 +225,7 @@ fn supersede(a: AttestSupersedeArgs) -> Result<i32, CliError> {
 }
 
 fn review(a: AttestReviewArgs) -> Result<i32, CliError> {
-    let (mut store, path) = open_store(&a.db)?;
+    let (mut store, path) = open_store(&a.db, false)?;
     let clock = SystemClock;
     let decision = if a.approve {
         ReviewDecision::Approved
