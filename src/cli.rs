@@ -73,6 +73,15 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Push the ledger rows the fleet server does not hold yet, record its receipts, exit.
     Push(PushArgs),
+    /// Record, review and list attestations: evidence no host can show (training,
+    /// access reviews, DR drills, vendor reviews, ...), signed into the ledger.
+    ///
+    /// Each attestation is a ledger row: the controls it evidences, the day it happened
+    /// or the span it covers, who did it and who recorded it (your OS user), its files
+    /// by SHA-256 (kept in blobs/ beside the database, never inline), expiry and
+    /// recurrence. Reviews and corrections are new rows; nothing is ever edited.
+    /// Bundles carry them with a statement of applicability. See docs/attest.md.
+    Attest(AttestArgs),
     /// Write the man page attestd(8) and shell completions into DIR (used to build the
     /// package).
     #[command(hide = true)]
@@ -372,4 +381,133 @@ pub struct PushArgs {
     pub db: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    #[command(subcommand)]
+    pub action: AttestAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttestAction {
+    /// Record an attestation.
+    #[command(
+        after_help = "Examples:\n  attestd attest add --kind access_review --control iso27001-2022:A.5.18 --control soc2:CC6.3 \\\n      --title \"Q1 access review\" --covers 2026-01-01..2026-03-31 --every 3mo --file review-q1.pdf\n  attestd attest add --kind training --control iso27001-2022:A.6.3 --title \"Awareness 2026\" \\\n      --effective 2026-02-10 --expires 2027-02-10 --performed-by \"all staff\"\n  attestd attest add --kind other --not-applicable --control iso27001-2022:A.7.4 \\\n      --title \"No premises of our own: hosting provider's SOC 2 report covers it\" --effective 2026-01-01"
+    )]
+    Add(AttestAddArgs),
+    /// List attestations (the ones that count, unless --all), or with --due what is due,
+    /// overdue, expiring or missing per control of the shipped expectations catalog.
+    List(AttestListArgs),
+    /// Approve or reject an attestation (a new row; the latest review is its state).
+    /// A rejected attestation does not count as evidence.
+    Review(AttestReviewArgs),
+    /// Correct an attestation: record a new revision that replaces it. Flags not given
+    /// are taken from the revision superseded; both stay in the ledger and in bundles.
+    Supersede(AttestSupersedeArgs),
+    /// Queue reminder alerts now for attestations falling due or expiring within
+    /// `[attest] reminder_days` (the daemon does this after its runs), and exit.
+    Remind(DbArgs),
+}
+
+/// What an attestation says; shared by `add` and `supersede`.
+#[derive(Debug, Args, Clone)]
+pub struct AttestFields {
+    /// A control it evidences (repeatable), as framework:ID: soc2:CC6.3,
+    /// iso27001-2022:A.5.18. Checked against the framework catalogs.
+    #[arg(long = "control", value_name = "ID")]
+    pub controls: Vec<String>,
+    /// training, access_review, vendor_review, dr_drill, restore_test, incident_review,
+    /// risk_assessment, policy_approval, policy_acknowledgement or other.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+    /// What it is, in a line an auditor understands.
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+    /// A file that evidences it (repeatable): stored by SHA-256 beside the database,
+    /// at most 20 MiB; files holding private keys or password hashes are refused.
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Who did it (a person or a team).
+    #[arg(long, value_name = "WHO")]
+    pub performed_by: Option<String>,
+    /// Who is reminded when it falls due or expires [default: --performed-by, else you].
+    #[arg(long, value_name = "WHO")]
+    pub owner: Option<String>,
+    /// The day it happened (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", conflicts_with = "covers")]
+    pub effective: Option<String>,
+    /// The span it covers, both days inclusive: FROM..TO (YYYY-MM-DD..YYYY-MM-DD).
+    #[arg(long, value_name = "FROM..TO")]
+    pub covers: Option<String>,
+    /// The first day it no longer holds (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Expected again every 1y, 6mo, 3mo or 1mo: bundles count each interval of the
+    /// period as met or missed.
+    #[arg(long, value_name = "INTERVAL")]
+    pub every: Option<String>,
+    /// Kind `other` only: the controls given do not apply here, and the title says why.
+    #[arg(long)]
+    pub not_applicable: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestAddArgs {
+    #[command(flatten)]
+    pub fields: AttestFields,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestSupersedeArgs {
+    /// The id of the attestation to correct (att-...).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub fields: AttestFields,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestListArgs {
+    /// Only attestations (or, with --due, expectations) of this control.
+    #[arg(long, value_name = "ID")]
+    pub control: Option<String>,
+    /// Say what is due, overdue, expiring or missing, per control of the shipped
+    /// expectations catalog (policies/attestations/).
+    #[arg(long)]
+    pub due: bool,
+    /// With --due: only this framework.
+    #[arg(long, value_enum)]
+    pub framework: Option<FrameworkArg>,
+    /// Also list superseded and rejected attestations.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("decision").required(true).args(["approve", "reject"])))]
+pub struct AttestReviewArgs {
+    /// The id of the attestation (att-...).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// It evidences what it says.
+    #[arg(long)]
+    pub approve: bool,
+    /// It does not: it stops counting as evidence.
+    #[arg(long)]
+    pub reject: bool,
+    /// The approver's name.
+    #[arg(long, value_name = "WHO")]
+    pub by: String,
+    /// Why.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    #[command(flatten)]
+    pub db: DbArgs,
 }

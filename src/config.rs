@@ -45,7 +45,20 @@ struct ConfigFile {
     alerts: alerts::AlertsSection,
     #[serde(default)]
     fleet: Option<fleet::FleetSection>,
+    #[serde(default)]
+    attest: AttestSection,
 }
+
+/// `[attest]`: attestations (docs/attest.md).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AttestSection {
+    /// Days ahead an attestation falling due or expiring is alerted (1-365, default 14).
+    reminder_days: Option<u32>,
+}
+
+/// The default of `[attest] reminder_days`.
+pub const DEFAULT_REMINDER_DAYS: u32 = 14;
 
 /// `[daemon]`: how the daemon runs.
 #[derive(Debug, Deserialize, Default)]
@@ -107,6 +120,8 @@ pub struct Config {
     pub alerts: alerts::AlertsSection,
     /// `[fleet]`: where this host pushes its ledger (see `fleet::FleetSection`).
     pub fleet: Option<fleet::FleetSection>,
+    /// `[attest] reminder_days`: the reminder horizon in days.
+    pub attest_reminder_days: u32,
 }
 
 /// One collector's settings after defaults are applied.
@@ -397,6 +412,7 @@ impl Config {
             waivers,
             alerts: raw.alerts,
             fleet: raw.fleet,
+            attest_reminder_days: raw.attest.reminder_days.unwrap_or(DEFAULT_REMINDER_DAYS),
         })
     }
 

@@ -395,5 +395,25 @@ impl Runner {
                 tracing::error!(run_id = %run.run_id, error = %e, "could not store the run; it is lost, the next run will try again");
             }
         }
+        self.remind(loaded);
+    }
+
+    /// Attestations falling due or expiring within `[attest] reminder_days`: one
+    /// reminder alert each per date (src/attest/remind.rs), delivered by the worker.
+    fn remind(&mut self, loaded: &Loaded) {
+        let now = self.clock.now();
+        let horizon = i64::from(loaded.engine.config.attest_reminder_days);
+        let policy = loaded.alert_policy.as_ref();
+        let sent = tokio::task::block_in_place(|| {
+            crate::attest::remind::enqueue(&mut self.store, policy, now, horizon)
+        });
+        match sent {
+            Ok(sent) => {
+                for r in sent {
+                    tracing::info!(attestation = %r.attestation, reason = %r.reason, date = %r.date, owner = %r.owner, "attestation reminder queued");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "attestation reminders could not be queued"),
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! ledger, `daemon` schedules, `commands` are the CLI.
 
 pub mod alert;
+pub mod attest;
 pub mod bundle;
 pub mod cli;
 pub mod clock;

@@ -200,6 +200,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("alerts.retry_max_seconds", "alerts.retry_max_seconds", "2"),
     ("alerts.timeout_seconds", "alerts.timeout_seconds", "2"),
     ("alerts.sinks.mail.port", "alerts.sinks.*.port", "1"),
+    ("attest.reminder_days", "attest.reminder_days", "14"),
 ];
 
 /// A config with every numeric key set: the defaults, but `key` set to `value`.
@@ -261,6 +262,9 @@ server = "127.0.0.1"
 port = {}
 from = "attestd <attestd@example.com>"
 to = ["security@example.com"]
+
+[attest]
+reminder_days = {}
 "#,
         v("daemon.collector_timeout_seconds"),
         v("collectors.password_policy.timeout_seconds"),
@@ -279,6 +283,7 @@ to = ["security@example.com"]
         v("alerts.retry_max_seconds"),
         v("alerts.timeout_seconds"),
         v("alerts.sinks.mail.port"),
+        v("attest.reminder_days"),
     )
 }
 

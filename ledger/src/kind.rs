@@ -27,11 +27,15 @@ pub enum RowKind {
     Probe,
     /// A fleet server's signed receipt for a head of this ledger it stored.
     Receipt,
+    /// Evidence a person signs in that no collector observes (training, reviews, drills).
+    Attestation,
+    /// An approval or rejection of an attestation.
+    AttestationReview,
 }
 
 impl RowKind {
     /// Every kind, in the order they were introduced.
-    pub const ALL: [RowKind; 9] = [
+    pub const ALL: [RowKind; 11] = [
         RowKind::Policy,
         RowKind::Evidence,
         RowKind::Verdicts,
@@ -41,6 +45,8 @@ impl RowKind {
         RowKind::AlertAttempt,
         RowKind::Probe,
         RowKind::Receipt,
+        RowKind::Attestation,
+        RowKind::AttestationReview,
     ];
 
     /// The kind as stored in the `kind` column and in `ledger.json`.
@@ -55,6 +61,8 @@ impl RowKind {
             RowKind::AlertAttempt => "alert_attempt",
             RowKind::Probe => "probe",
             RowKind::Receipt => "receipt",
+            RowKind::Attestation => "attestation",
+            RowKind::AttestationReview => "attestation_review",
         }
     }
 

@@ -49,6 +49,10 @@ impl Message {
         let failing = self.count(ItemKind::Failing);
         let still = self.count(ItemKind::StillFailing);
         let resolved = self.count(ItemKind::Resolved);
+        let due = self.count(ItemKind::AttestationDue);
+        if due > 0 {
+            parts.push(format!("{due} attestation(s) due or expiring"));
+        }
         if failing > 0 {
             parts.push(format!("{failing} rule(s) now failing"));
         }
@@ -103,6 +107,7 @@ pub fn item_text(i: &AlertItem) -> String {
         ItemKind::Failing => "FAILING",
         ItemKind::StillFailing => "STILL FAILING",
         ItemKind::Resolved => "RESOLVED",
+        ItemKind::AttestationDue => "ATTESTATION DUE",
     };
     let mut out = format!(
         "[{head}] {} ({}, severity {}): {}\n  controls: {}\n  observed: {}  expected: {}\n",

@@ -5,6 +5,7 @@
 //! module per output. The bundle never changes the database (it opens it read-only,
 //! apart from creating the signing key beside it when missing).
 
+pub mod attest;
 pub mod csv;
 pub mod evidence;
 pub mod host;
@@ -174,7 +175,8 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     // One pass over the rows.
     let names = control_name(opts.catalog);
     let alerts = attestd_ledger::summary::LedgerAlerts::default();
-    let mut analyzer = Analyzer::new(opts.params.clone(), &names, &alerts)?;
+    let mut analyzer = Analyzer::new(opts.params.clone(), &names, &alerts)?
+        .with_applicability(attest::applicability_controls(opts.catalog));
     let ledger_path = dir.join("ledger.json");
     let ledger_file = std::fs::File::create(&ledger_path).map_err(|e| io(&ledger_path, e))?;
     let mut ledger_writer = ledger::Writer::new(
@@ -214,6 +216,14 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     write_json(&dir.join("summary.json"), &summary_doc)?;
     evidence::write_samples(&dir, &computed.samples).map_err(|e| io(&dir, e))?;
     rules::write(&dir, &policies, &computed.policy_changes).map_err(|e| io(&dir, e))?;
+    if let Some(a) = &computed.attestations {
+        attest::copy_files(
+            &dir,
+            a,
+            &crate::attest::blobs::BlobStore::beside(opts.database),
+        )?;
+        attest::write(&dir, a)?;
+    }
     let fingerprint = key.fingerprint();
     let derived = Derived {
         params: &opts.params,

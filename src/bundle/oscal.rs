@@ -126,6 +126,15 @@ pub fn write_to(
         },
         "import-ap": {"href": "../summary.json"},
     });
+    let mut head = head;
+    let attested = computed.attestations.as_ref();
+    if let Some(a) = attested {
+        head["metadata"]["parties"] = super::attest::parties(a)
+            .iter()
+            .map(|p| json!({"uuid": uuid(&ns, &format!("party:{p}")), "type": "person", "name": p}))
+            .collect::<Vec<_>>()
+            .into();
+    }
     let mut head_text = serde_json::to_string(&head)?;
     head_text.pop(); // reopen the object
     let result_head = json!({
@@ -145,7 +154,10 @@ pub fn write_to(
         "{{\"assessment-results\":{head_text},\"results\":[{result_text}"
     )?;
     // OSCAL wants at least one item in each array: leave empty ones out.
-    if !evidence.is_empty() {
+    let attestation_obs: Vec<serde_json::Value> = attested
+        .map(|a| super::attest::observations(a, &|name| uuid(&ns, name)))
+        .unwrap_or_default();
+    if !evidence.is_empty() || !attestation_obs.is_empty() {
         write!(w, ",\"observations\":[")?;
     }
     let mut by_collector: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -188,7 +200,14 @@ pub fn write_to(
             .or_default()
             .push(id);
     }
-    if !evidence.is_empty() {
+    for (i, obs) in attestation_obs.iter().enumerate() {
+        if i > 0 || !evidence.is_empty() {
+            write!(w, ",")?;
+        }
+        writeln!(w)?;
+        serde_json::to_writer(&mut w, obs)?;
+    }
+    if !evidence.is_empty() || !attestation_obs.is_empty() {
         write!(w, "\n]")?;
     }
     if !computed.controls.is_empty() {
@@ -309,6 +328,9 @@ pub fn write_to(
                 "status": if g.ongoing { "open" } else { "closed" },
             }));
         }
+    }
+    if let Some(a) = attested {
+        risks.extend(super::attest::risks(a, &|name| uuid(&ns, name)));
     }
     if !risks.is_empty() {
         write!(w, ",\"risks\":")?;

@@ -280,7 +280,7 @@ fn check_contents_inner(dir: &Path, catalog: &Catalog, fingerprint: Option<&str>
     let names = super::control_name(catalog);
     let alerts = attestd_ledger::summary::LedgerAlerts::default();
     let mut analyzer = match Analyzer::new(params.clone(), &names, &alerts) {
-        Ok(a) => a,
+        Ok(a) => a.with_applicability(super::attest::applicability_controls(catalog)),
         Err(e) => {
             out.push(check(
                 "summary",
@@ -378,6 +378,7 @@ fn check_contents_inner(dir: &Path, catalog: &Catalog, fingerprint: Option<&str>
     let mut problems = analysis_problems;
     if problems.is_empty() {
         problems.extend(compare_summary(dir, &summary, &computed));
+        problems.extend(super::attest::check(dir, computed.attestations.as_ref()));
         problems.extend(compare_derived(
             dir,
             &summary,
@@ -615,6 +616,7 @@ fn compare_summary(dir: &Path, summary: &serde_json::Value, computed: &Computed)
         "samples",
         "runs",
         "evidence_rows",
+        "attestations",
     ] {
         if stated[key] != recomputed[key] {
             problems.push(format!(

@@ -2,6 +2,7 @@
 //! finding the database, and turning failures into exit codes.
 
 mod alerts;
+mod attest;
 mod availability;
 mod bundle;
 mod collect;
@@ -65,6 +66,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Reload(a) => reload::run(a),
         Command::Enroll(a) => fleet::enroll(a),
         Command::Push(a) => fleet::push(a),
+        Command::Attest(a) => attest::run(a),
     };
     match result {
         Ok(code) => code,

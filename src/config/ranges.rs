@@ -83,6 +83,7 @@ pub const RANGES: &[NumberRange] = &[
     r("alerts.retry_max_seconds", 1, 86_400, "seconds"),
     r("alerts.timeout_seconds", 1, 300, "seconds"),
     r("alerts.sinks.*.port", 1, 65_535, "a TCP port"),
+    r("attest.reminder_days", 1, 365, "days ahead"),
 ];
 
 /// One step of a key path in a document.

@@ -242,7 +242,7 @@ fn same_kind(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 /// `(name, text)` of the embedded `*.toml` files directly in `sub` ("" = top level).
-fn embedded_files(sub: &str) -> Vec<(String, String)> {
+pub(crate) fn embedded_files(sub: &str) -> Vec<(String, String)> {
     let dir = if sub.is_empty() {
         Some(&EMBEDDED_POLICIES)
     } else {
@@ -266,7 +266,7 @@ fn embedded_files(sub: &str) -> Vec<(String, String)> {
 
 /// `(path, text)` of the `*.toml` files in an operator's policy directory, sorted.
 /// A directory that does not exist holds no rules.
-fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, FileError> {
+pub(crate) fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, FileError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -7,6 +7,7 @@
 //! stored when it changed. Triggers refuse UPDATE and DELETE; `verify` catches anyone
 //! who goes around them. This module never evaluates rules and never observes the host.
 
+pub mod attest;
 pub mod ledger;
 pub mod outbox;
 pub mod period;

@@ -2,7 +2,8 @@
 //! A period is the contiguous run of rows recorded inside it plus the earlier
 //! "anchor" rows it refers to (the policy and verdict sets in force at its start, the
 //! last run before it, evidence stored earlier and referenced again); the state at an
-//! instant is the same anchors, taken before the first row recorded after it. Rows are
+//! instant is the same anchors, taken before the first row recorded after it. Every
+//! attestation and review row before the period is an anchor too. Rows are
 //! streamed in sequence order, never loaded whole; this module never writes.
 
 use super::ledger::{from_sql, ROW_COLUMNS};
@@ -48,6 +49,21 @@ fn select(conn: &Connection, from: &str, to: &str) -> rusqlite::Result<Selection
             .unwrap_or(i64::MAX),
     };
     let mut anchors = anchors_before(conn, before)?;
+    // Attestations and their reviews recorded earlier may be in force in the period
+    // (few rows: all of them, so revisions and review trails stay whole).
+    let mut stmt =
+        conn.prepare_cached("SELECT seq FROM ledger WHERE kind IN (?1, ?2) AND seq < ?3")?;
+    let earlier = stmt.query_map(
+        params![
+            RowKind::Attestation.as_str(),
+            RowKind::AttestationReview.as_str(),
+            before
+        ],
+        |r| r.get::<_, i64>(0),
+    )?;
+    for seq in earlier {
+        anchors.insert(seq?);
+    }
     // Evidence stored before the period and referenced by runs or verdict sets in it
     // (unchanged evidence is stored once and referenced again).
     if let (Some(a), Some(b)) = (first_seq, last_seq) {

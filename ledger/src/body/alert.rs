@@ -15,6 +15,8 @@ pub enum ItemKind {
     StillFailing,
     /// A rule that was alerted about passes again (or was waived, or no longer applies).
     Resolved,
+    /// An attestation falls due or expires (a reminder, not a rule verdict).
+    AttestationDue,
 }
 
 impl ItemKind {
@@ -23,6 +25,7 @@ impl ItemKind {
             ItemKind::Failing => "failing",
             ItemKind::StillFailing => "still_failing",
             ItemKind::Resolved => "resolved",
+            ItemKind::AttestationDue => "attestation_due",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! alert attempts by alert), its key.
 
 mod alert;
+mod attestation;
 mod evidence;
 mod policy;
 mod probe;
@@ -15,6 +16,10 @@ mod run;
 mod verdict;
 
 pub use alert::{AlertItem, AlertRecord, AttemptOutcome, AttemptRecord, ItemKind};
+pub use attestation::{
+    parse_day, AttachedFile, Attestation, AttestationKind, AttestationReview, Effective,
+    Recurrence, ReviewDecision,
+};
 pub use evidence::{ArtifactRecord, EvidenceRecord};
 pub use policy::{PolicyCollector, PolicyRule, PolicySnapshot, PolicyVariable, PolicyWaiver};
 pub use probe::ProbeResult;
@@ -62,4 +67,10 @@ impl Body for ProbeResult {
 }
 impl Body for Receipt {
     const KIND: RowKind = RowKind::Receipt;
+}
+impl Body for Attestation {
+    const KIND: RowKind = RowKind::Attestation;
+}
+impl Body for AttestationReview {
+    const KIND: RowKind = RowKind::AttestationReview;
 }

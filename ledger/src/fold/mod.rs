@@ -12,8 +12,8 @@ pub mod deliveries;
 pub mod state;
 
 use crate::body::{
-    AlertRecord, AttemptRecord, DriftEvent, PolicySnapshot, ProbeResult, Receipt, RunRecord,
-    VerdictSet,
+    AlertRecord, AttemptRecord, Attestation, AttestationReview, DriftEvent, PolicySnapshot,
+    ProbeResult, Receipt, RunRecord, VerdictSet,
 };
 use crate::{DecodeError, Row, RowKind};
 use serde::Deserialize;
@@ -35,6 +35,8 @@ pub enum Decoded {
     AlertAttempt(AttemptRecord),
     Probe(ProbeResult),
     Receipt(Receipt),
+    Attestation(Box<Attestation>),
+    AttestationReview(AttestationReview),
 }
 
 impl Decoded {
@@ -65,6 +67,8 @@ impl Decoded {
             RowKind::AlertAttempt => Decoded::AlertAttempt(row.decode()?),
             RowKind::Probe => Decoded::Probe(row.decode()?),
             RowKind::Receipt => Decoded::Receipt(row.decode()?),
+            RowKind::Attestation => Decoded::Attestation(Box::new(row.decode()?)),
+            RowKind::AttestationReview => Decoded::AttestationReview(row.decode()?),
         })
     }
 }

@@ -50,6 +50,10 @@ pub struct Analyzer<'a> {
     pub(super) samples: BTreeMap<NaiveDate, Sample>,
     pub(super) runs: u64,
     pub(super) last_seq: i64,
+    /// The attestation rows (all recorded before the period end).
+    pub(super) attest: super::attest::AttestTrack,
+    /// The controls of the statement of applicability, with their names.
+    pub(super) applicability: Vec<(String, String)>,
 }
 
 impl<'a> Analyzer<'a> {
@@ -105,9 +109,18 @@ impl<'a> Analyzer<'a> {
             samples,
             runs: 0,
             last_seq: 0,
+            attest: Default::default(),
+            applicability: Vec::new(),
         };
         a.apply_schedules(&policy, from);
         Ok(a)
+    }
+
+    /// The controls (`framework:ID`, name) the statement of applicability lists when
+    /// the period holds attestations; those the parameters do not ask for are left out.
+    pub fn with_applicability(mut self, controls: Vec<(String, String)>) -> Self {
+        self.applicability = controls;
+        self
     }
 
     fn apply_schedules(&mut self, p: &PolicySnapshot, at: DateTime<Utc>) {
@@ -205,6 +218,7 @@ impl<'a> Analyzer<'a> {
                 let run: RunRecord = serde_json::from_str(&row.body).map_err(bad)?;
                 self.run(row.seq, at, &run)?;
             }
+            RowKind::Attestation | RowKind::AttestationReview => self.attest.row(row)?,
             RowKind::Drift if !self.in_period(at) => {
                 // Anchored: the change that began a failure still open at the start.
                 let d: DriftEvent = serde_json::from_str(&row.body).map_err(bad)?;
@@ -514,6 +528,21 @@ impl<'a> Analyzer<'a> {
             });
         }
         let controls = self.roll_up(&rules, &collectors);
+        // Only ledgers that hold attestations gain the section (older bundles stay
+        // byte for byte what they were).
+        let attestations = (!self.attest.is_empty()).then(|| {
+            let tested = controls
+                .iter()
+                .map(|c| (c.id.clone(), c.result.clone()))
+                .collect();
+            let wanted: Vec<(String, String)> = self
+                .applicability
+                .iter()
+                .filter(|(c, _)| self.wanted(c))
+                .cloned()
+                .collect();
+            self.attest.finish(from, to, &wanted, &tested)
+        });
         Computed {
             collectors,
             rules,
@@ -524,6 +553,7 @@ impl<'a> Analyzer<'a> {
             samples: self.samples.into_values().collect(),
             evidence_rows: self.evidence_used.len() as u64,
             runs: self.runs,
+            attestations,
         }
     }
 }

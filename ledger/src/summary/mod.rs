@@ -10,12 +10,15 @@
 //! - `rollup`: the per-control roll-up.
 //! - `policy_diff`: changes between two sets of parameters, in words.
 //! - `alerts`: the alerts sent about an exception, from the same rows.
+//! - `attest`: attestations in force, recurring occurrences met or missed, expiries,
+//!   the statement of applicability.
 //!
 //! It never reads a store or the clock; schedules are evaluated in the process's
 //! local time zone (the zone a host runs in).
 
 mod alerts;
 mod analyzer;
+mod attest;
 mod coverage;
 mod model;
 mod policy_diff;
@@ -23,6 +26,10 @@ mod rollup;
 
 pub use alerts::{AlertSource, LedgerAlerts, SentAlert};
 pub use analyzer::Analyzer;
+pub use attest::{
+    attestation_summary, Applicability, AttestationEntry, AttestationException, AttestationSummary,
+    Occurrence, ReviewEntry, Series,
+};
 pub use model::*;
 pub use policy_diff::diff_policies;
 

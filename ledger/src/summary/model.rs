@@ -211,4 +211,8 @@ pub struct Computed {
     /// Evidence rows the period's verdicts rest on, ascending.
     pub evidence_rows: u64,
     pub runs: u64,
+    /// Attestations, recurring controls and the statement of applicability; only for
+    /// periods whose rows hold attestations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<super::attest::AttestationSummary>,
 }

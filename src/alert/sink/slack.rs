@@ -18,6 +18,7 @@ pub fn payload(msg: &Message) -> serde_json::Value {
             ItemKind::Failing => ":red_circle: *FAILING*",
             ItemKind::StillFailing => ":large_orange_circle: *STILL FAILING*",
             ItemKind::Resolved => ":large_green_circle: *RESOLVED*",
+            ItemKind::AttestationDue => ":spiral_calendar_pad: *ATTESTATION DUE*",
         };
         let mut text = format!(
             "{icon} `{}` ({}, {})\n{}\n*Observed:* `{}`  *Expected:* {}\n*Controls:* {}",

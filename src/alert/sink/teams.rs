@@ -18,6 +18,7 @@ pub fn payload(msg: &Message) -> serde_json::Value {
             ItemKind::Failing => ("FAILING", "Attention"),
             ItemKind::StillFailing => ("STILL FAILING", "Warning"),
             ItemKind::Resolved => ("RESOLVED", "Good"),
+            ItemKind::AttestationDue => ("ATTESTATION DUE", "Warning"),
         };
         body.push(
             json!({"type": "TextBlock", "wrap": true, "weight": "Bolder", "color": color,
