@@ -11,6 +11,7 @@ pub mod host;
 pub mod html;
 pub mod ledger;
 pub mod oscal;
+pub mod receipts;
 pub mod rejudge;
 pub mod rules;
 pub mod signing;
@@ -186,8 +187,10 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     .map_err(|e| io(&ledger_path, e))?;
     let mut evidence_writer = evidence::Writer::new(&dir).map_err(|e| io(&dir, e))?;
     let mut policies = rules::Collector::default();
+    let mut witnessed = receipts::Collector::default();
     let first = selection.first_seq.unwrap_or(i64::MAX);
     store.stream_rows(&selection, |row| {
+        witnessed.row(&row)?;
         ledger_writer
             .row(&row, row.seq >= first)
             .map_err(|e| format!("ledger.json: {e}"))?;
@@ -214,6 +217,7 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     write_json(&dir.join("summary.json"), &summary_doc)?;
     evidence::write_samples(&dir, &computed.samples).map_err(|e| io(&dir, e))?;
     rules::write(&dir, &policies, &computed.policy_changes).map_err(|e| io(&dir, e))?;
+    receipts::write(&dir, witnessed, &signing::key_dir(opts.database))?;
     let fingerprint = key.fingerprint();
     let derived = Derived {
         params: &opts.params,
