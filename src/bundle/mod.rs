@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod evidence;
+pub mod fleet;
 pub mod host;
 pub mod html;
 pub mod ledger;

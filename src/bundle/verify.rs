@@ -85,6 +85,13 @@ pub fn verify_with(
             path.display()
         ));
     };
+    if super::fleet::is_fleet_bundle(&dir) {
+        return Ok(super::fleet::verify(
+            &dir,
+            &path.display().to_string(),
+            expected_key,
+        ));
+    }
     let mut checks = Vec::new();
     let (sums_check, sums_text) = check_sums(&dir);
     checks.push(sums_check);
@@ -110,7 +117,7 @@ fn check(name: &str, problems: Vec<String>, detail: String) -> Check {
     }
 }
 
-fn check_sums(dir: &Path) -> (Check, Option<Vec<u8>>) {
+pub(super) fn check_sums(dir: &Path) -> (Check, Option<Vec<u8>>) {
     let text = match std::fs::read(dir.join("SHA256SUMS")) {
         Ok(t) => t,
         Err(e) => {
