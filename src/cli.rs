@@ -234,6 +234,11 @@ pub struct VerifyArgs {
     /// the key inside the bundle is used and its fingerprint printed for you to compare.
     #[arg(long, value_name = "PEM|FINGERPRINT", requires = "bundle")]
     pub key: Option<String>,
+    /// With BUNDLE: the fleet server's witness key the bundle's receipts must be signed
+    /// with (PEM file or `SHA256:...` fingerprint, from `attestd-server` or the host's
+    /// fleet-witness.pub.pem). Without it the witness key inside the bundle is used.
+    #[arg(long, value_name = "PEM|FINGERPRINT", requires = "bundle")]
+    pub witness_key: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
 }

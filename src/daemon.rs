@@ -203,7 +203,11 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
     // Endpoint probes run on their own intervals and write their own ledger rows.
     let mut probes = crate::probe::spawn_all(&loaded.engine.probe_specs(), &opts.database);
     // `[fleet]`: rows go to the fleet server from the durable ledger (src/fleet).
-    let _fleet = crate::fleet::spawn_pusher(loaded.engine.config.fleet.clone(), &opts.database);
+    let _fleet = crate::fleet::spawn_pusher(
+        loaded.engine.config.fleet.clone(),
+        loaded.engine.config.alerts.clone(),
+        &opts.database,
+    );
 
     let all: Vec<String> = loaded
         .engine

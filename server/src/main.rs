@@ -3,6 +3,7 @@
 //! independent witness. This file owns the command line only; it never links any host
 //! code but the ledger crate.
 
+mod bundle;
 mod check;
 mod config;
 mod db;
@@ -48,6 +49,34 @@ enum Command {
         config: PathBuf,
         #[arg(long, default_value = "text")]
         format: Format,
+    },
+    /// One evidence bundle for the fleet over a period (see docs/fleet.md).
+    Bundle {
+        #[arg(long)]
+        config: PathBuf,
+        /// Start of the period (YYYY-MM-DD or RFC 3339, UTC), inclusive.
+        #[arg(long)]
+        from: String,
+        /// End of the period (YYYY-MM-DD or RFC 3339, UTC), exclusive.
+        #[arg(long)]
+        to: String,
+        /// Only hosts enrolled in this scope.
+        #[arg(long)]
+        scope: Option<String>,
+        /// `soc2` or `iso27001-2022` (default: both).
+        #[arg(long)]
+        framework: Option<String>,
+        /// Sample this many hosts (seeded by --seed).
+        #[arg(long, default_value_t = 0)]
+        sample_hosts: usize,
+        /// Sample this many days (seeded by --seed).
+        #[arg(long, default_value_t = 0)]
+        sample_days: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// A new directory, or FILE.tar.gz.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// One host.
     Host {
@@ -210,6 +239,56 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     }
                 }
             }
+        }
+        Command::Bundle {
+            config,
+            from,
+            to,
+            scope,
+            framework,
+            sample_hosts,
+            sample_days,
+            seed,
+            out,
+        } => {
+            let c = config::Config::load(&config)?;
+            let witness = witness::Witness::load_or_create(&c.witness_key)?;
+            let pool = db::pool(&c.database, 1)?;
+            let when = |flag: &str, s: &str| -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+                if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                    return Ok(t.with_timezone(&chrono::Utc));
+                }
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+                    .map_err(|_| anyhow::anyhow!("{flag}: `{s}` is not YYYY-MM-DD or RFC 3339"))
+            };
+            if let Some(f) = &framework {
+                if !["soc2", "iso27001-2022"].contains(&f.as_str()) {
+                    anyhow::bail!("--framework: `{f}` is not soc2 or iso27001-2022");
+                }
+            }
+            let opts = bundle::Options {
+                from: when("--from", &from)?,
+                to: when("--to", &to)?,
+                scope,
+                framework,
+                sample_hosts,
+                sample_days,
+                seed,
+                out: out.clone(),
+                late_after_secs: c.late_after_secs,
+            };
+            let b = bundle::build(&pool, &witness, &opts).await?;
+            println!(
+                "fleet bundle {}: {} hosts, {} rows, {} exceptions, {} gaps, {} late runs, {} files",
+                out.display(),
+                b.hosts,
+                b.rows,
+                b.exceptions,
+                b.gaps,
+                b.late,
+                b.files
+            );
         }
         Command::Host {
             command: HostCommand::Retire { config, host },

@@ -64,4 +64,9 @@ impl Witness {
     pub fn sign(&self, receipt: &mut Receipt) {
         receipt.signature = hex::encode(self.key.sign(&receipt.message()).to_bytes());
     }
+
+    /// Sign arbitrary bytes (a fleet bundle's SHA256SUMS): the raw 64-byte signature.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
 }

@@ -8,10 +8,12 @@
 pub mod attest;
 pub mod csv;
 pub mod evidence;
+pub mod fleet;
 pub mod host;
 pub mod html;
 pub mod ledger;
 pub mod oscal;
+pub mod receipts;
 pub mod rejudge;
 pub mod rules;
 pub mod signing;
@@ -188,8 +190,10 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     .map_err(|e| io(&ledger_path, e))?;
     let mut evidence_writer = evidence::Writer::new(&dir).map_err(|e| io(&dir, e))?;
     let mut policies = rules::Collector::default();
+    let mut witnessed = receipts::Collector::default();
     let first = selection.first_seq.unwrap_or(i64::MAX);
     store.stream_rows(&selection, |row| {
+        witnessed.row(&row)?;
         ledger_writer
             .row(&row, row.seq >= first)
             .map_err(|e| format!("ledger.json: {e}"))?;
@@ -224,6 +228,7 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
         )?;
         attest::write(&dir, a)?;
     }
+    receipts::write(&dir, witnessed, &signing::key_dir(opts.database))?;
     let fingerprint = key.fingerprint();
     let derived = Derived {
         params: &opts.params,

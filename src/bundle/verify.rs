@@ -43,6 +43,17 @@ pub fn verify(
     expected_key: Option<&str>,
     catalog: &Catalog,
 ) -> Result<Report, String> {
+    verify_with(path, expected_key, None, catalog)
+}
+
+/// [`verify`], also pinning the fleet server's witness key (a PEM file or a `SHA256:`
+/// fingerprint) that the bundle's receipts must be signed with.
+pub fn verify_with(
+    path: &Path,
+    expected_key: Option<&str>,
+    witness_key: Option<&str>,
+    catalog: &Catalog,
+) -> Result<Report, String> {
     let _extracted;
     let dir: PathBuf = if path.is_dir() {
         path.to_path_buf()
@@ -74,12 +85,19 @@ pub fn verify(
             path.display()
         ));
     };
+    if super::fleet::is_fleet_bundle(&dir) {
+        return Ok(super::fleet::verify(
+            &dir,
+            &path.display().to_string(),
+            expected_key,
+        ));
+    }
     let mut checks = Vec::new();
     let (sums_check, sums_text) = check_sums(&dir);
     checks.push(sums_check);
     let (sig_check, fingerprint) = check_signature(&dir, sums_text.as_deref(), expected_key);
     checks.push(sig_check);
-    let (contents, tally) = check_contents(&dir, catalog, fingerprint.as_deref());
+    let (contents, tally) = check_contents(&dir, catalog, fingerprint.as_deref(), witness_key);
     checks.extend(contents);
     Ok(Report {
         bundle: path.display().to_string(),
@@ -99,7 +117,7 @@ fn check(name: &str, problems: Vec<String>, detail: String) -> Check {
     }
 }
 
-fn check_sums(dir: &Path) -> (Check, Option<Vec<u8>>) {
+pub(super) fn check_sums(dir: &Path) -> (Check, Option<Vec<u8>>) {
     let text = match std::fs::read(dir.join("SHA256SUMS")) {
         Ok(t) => t,
         Err(e) => {
@@ -213,14 +231,7 @@ fn check_signature(
     let mut detail = format!("Ed25519 key {fp}");
     match expected {
         Some(exp) => {
-            let want = if exp.starts_with("SHA256:") {
-                Ok(exp.to_string())
-            } else {
-                std::fs::read_to_string(exp)
-                    .map_err(|e| format!("--key {exp}: {e}"))
-                    .and_then(|t| signing::parse_public(&t).map(|k| signing::fingerprint(&k)))
-            };
-            match want {
+            match pinned_fingerprint("--key", exp) {
                 Ok(w) if w == fp => detail.push_str(" (the expected key)"),
                 Ok(w) => problems.push(format!(
                     "signed by key {fp}, not the expected {w}: the bundle was re-signed by someone else"
@@ -234,13 +245,30 @@ fn check_signature(
     (check(name, problems, detail), Some(fp))
 }
 
+/// The fingerprint a pinned key names: a `SHA256:` fingerprint as given, or the
+/// fingerprint of the public key in a PEM file.
+pub fn pinned_fingerprint(flag: &str, pin: &str) -> Result<String, String> {
+    if pin.starts_with("SHA256:") {
+        Ok(pin.to_string())
+    } else {
+        std::fs::read_to_string(pin)
+            .map_err(|e| format!("{flag} {pin}: {e}"))
+            .and_then(|t| {
+                signing::parse_public(&t)
+                    .map(|k| signing::fingerprint(&k))
+                    .map_err(|e| format!("{flag} {pin}: {e}"))
+            })
+    }
+}
+
 fn check_contents(
     dir: &Path,
     catalog: &Catalog,
     fingerprint: Option<&str>,
+    witness_key: Option<&str>,
 ) -> (Vec<Check>, BTreeMap<String, u64>) {
     let tally = BTreeMap::new();
-    let out = check_contents_inner(dir, catalog, fingerprint);
+    let out = check_contents_inner(dir, catalog, fingerprint, witness_key);
     match out {
         Ok((checks, tally)) => (checks, tally),
         Err(checks) => (checks, tally),
@@ -249,7 +277,12 @@ fn check_contents(
 
 type Contents = Result<(Vec<Check>, BTreeMap<String, u64>), Vec<Check>>;
 
-fn check_contents_inner(dir: &Path, catalog: &Catalog, fingerprint: Option<&str>) -> Contents {
+fn check_contents_inner(
+    dir: &Path,
+    catalog: &Catalog,
+    fingerprint: Option<&str>,
+    witness_key: Option<&str>,
+) -> Contents {
     let mut out = Vec::new();
     let summary: serde_json::Value = match std::fs::read(dir.join("summary.json"))
         .map_err(|e| e.to_string())
@@ -302,7 +335,9 @@ fn check_contents_inner(dir: &Path, catalog: &Catalog, fingerprint: Option<&str>
     let mut policy_bodies: HashMap<i64, serde_json::Value> = HashMap::new();
     let mut anchors_seen = Vec::new();
     let mut analysis_problems = Vec::new();
+    let mut receipts = super::receipts::Check::load(dir, witness_key);
     let header = ledger::read(&dir.join("ledger.json"), &mut |section, row| {
+        receipts.row(&row, section == Section::Period);
         match section {
             Section::Anchor => {
                 chain.anchor(&row);
@@ -356,6 +391,8 @@ fn check_contents_inner(dir: &Path, catalog: &Catalog, fingerprint: Option<&str>
             return Err(out);
         }
     }
+    let (problems, detail) = receipts.finish();
+    out.push(check("receipts", problems, detail));
     out.push(check_evidence(dir, &evidence_bodies));
     out.push(check_rules(dir, &policy_bodies));
     out.push(check(

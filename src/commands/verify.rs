@@ -7,7 +7,12 @@ use std::path::Path;
 
 pub fn run(args: VerifyArgs) -> Result<i32, CliError> {
     if let Some(bundle) = &args.bundle {
-        return verify_bundle(bundle, args.key.as_deref(), args.db.format);
+        return verify_bundle(
+            bundle,
+            args.key.as_deref(),
+            args.witness_key.as_deref(),
+            args.db.format,
+        );
     }
     let store = open_for_reading(args.db.db.as_deref(), &args.db.config)?;
     let report = store
@@ -34,12 +39,18 @@ pub fn run(args: VerifyArgs) -> Result<i32, CliError> {
     Ok(if report.first_break.is_some() { 1 } else { 0 })
 }
 
-fn verify_bundle(path: &Path, key: Option<&str>, format: Format) -> Result<i32, CliError> {
+fn verify_bundle(
+    path: &Path,
+    key: Option<&str>,
+    witness_key: Option<&str>,
+    format: Format,
+) -> Result<i32, CliError> {
     // The catalog only names controls; the shipped one is enough.
     let catalog = crate::policy::PolicySet::load(&crate::policy::PolicyInputs::default())
         .map_err(|e| CliError::Operational(e.to_string()))?
         .catalog;
-    let report = crate::bundle::verify::verify(path, key, &catalog).map_err(CliError::Usage)?;
+    let report = crate::bundle::verify::verify_with(path, key, witness_key, &catalog)
+        .map_err(CliError::Usage)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("JSON")),
         Format::Text => {

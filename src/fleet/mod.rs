@@ -19,7 +19,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use std::path::{Path, PathBuf};
 
 /// The server's witness key, saved at enrolment beside the database.
-pub const WITNESS_FILE: &str = "fleet-witness.pub.pem";
+pub const WITNESS_FILE: &str = crate::bundle::receipts::WITNESS_FILE;
 /// What enrolment recorded: server, host name, scope.
 pub const ENROLLMENT_FILE: &str = "fleet-enrollment.json";
 
@@ -62,12 +62,49 @@ fn client(section: &FleetSection) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTPS client: {e}"))
 }
 
+/// Why a fleet request failed: a sentence, and the server's refusal code when it
+/// refused.
+#[derive(Debug, Clone)]
+pub struct PushError {
+    pub message: String,
+    /// The server's refusal (`forked`, `gap`, `retired_host`, ...), if it answered one.
+    pub refused: Option<String>,
+}
+
+impl PushError {
+    /// Did the server refuse the host's history as forked?
+    pub fn forked(&self) -> bool {
+        self.refused.as_deref() == Some("forked")
+    }
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for PushError {
+    fn from(message: String) -> PushError {
+        PushError {
+            message,
+            refused: None,
+        }
+    }
+}
+
+impl From<&str> for PushError {
+    fn from(message: &str) -> PushError {
+        PushError::from(message.to_string())
+    }
+}
+
 async fn post<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     section: &FleetSection,
     path: &str,
     body: &Q,
-) -> Result<A, String> {
+) -> Result<A, PushError> {
     let url = format!("{}{path}", section.server.trim_end_matches('/'));
     let r = client
         .post(&url)
@@ -79,12 +116,15 @@ async fn post<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
     let text = r.text().await.map_err(|e| format!("{url}: {e}"))?;
     if !status.is_success() {
         return Err(match serde_json::from_str::<Refusal>(&text) {
-            Ok(f) => format!("{url}: refused ({}): {}", f.refused, f.message),
-            Err(_) => format!("{url}: HTTP {status}"),
+            Ok(f) => PushError {
+                message: format!("{url}: refused ({}): {}", f.refused, f.message),
+                refused: Some(f.refused),
+            },
+            Err(_) => format!("{url}: HTTP {status}").into(),
         });
     }
-    serde_json::from_str(&text)
-        .map_err(|e| format!("{url}: not an answer of the fleet server: {e}"))
+    Ok(serde_json::from_str(&text)
+        .map_err(|e| format!("{url}: not an answer of the fleet server: {e}"))?)
 }
 
 /// Enrol this host with a one-use token; saves the witness key and the enrolment.
@@ -100,7 +140,9 @@ pub async fn enroll(
         host: host_name(section),
         public_key: key.public_pem(),
     };
-    let ans: EnrollResponse = post(&client, section, ENROLL_PATH, &req).await?;
+    let ans: EnrollResponse = post(&client, section, ENROLL_PATH, &req)
+        .await
+        .map_err(|e| e.message)?;
     VerifyingKey::from_public_key_pem(ans.witness_key.trim())
         .map_err(|e| format!("the server's witness key is not an Ed25519 key: {e}"))?;
     let dir = key_dir(database);
@@ -157,7 +199,7 @@ pub async fn push(
     section: &FleetSection,
     store: &Store,
     database: &Path,
-) -> Result<PushReport, String> {
+) -> Result<PushReport, PushError> {
     let key = HostKey::load_or_create(database)?;
     let (witness, witness_path) = witness_key(database)?;
     let client = client(section)?;
@@ -243,6 +285,79 @@ pub fn check_receipt(
     })
 }
 
+/// The rule an alert about a refused (forked) history names.
+pub const FORK_RULE: &str = "fleet.witnessed_chain";
+
+/// Raise a push the server refused as forked through the host's alert sinks: an
+/// `alert` row (critical, log-protection controls) queued for every sink its route
+/// admits. Raised once: while the newest alert about [`FORK_RULE`] is still open, a
+/// later refusal raises nothing more. None when no sink is configured or nothing new
+/// was raised.
+pub fn raise_fork(
+    store: &Store,
+    alerts: &crate::alert::AlertsSection,
+    host: &str,
+    error: &PushError,
+) -> Result<Option<crate::alert::AlertRecord>, String> {
+    use crate::alert::{AlertItem, AlertRecord, ItemKind};
+    if alerts.sinks.is_empty() || !error.forked() {
+        return Ok(None);
+    }
+    let open = store
+        .recent_alerts(200)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .flat_map(|a| a.items.iter())
+        .find(|i| i.rule == FORK_RULE)
+        .is_some_and(|i| i.kind != ItemKind::Resolved);
+    if open {
+        return Ok(None);
+    }
+    let now = crate::clock::rfc3339(crate::clock::now());
+    let items = vec![AlertItem {
+        kind: ItemKind::Failing,
+        rule: FORK_RULE.into(),
+        title: "The fleet server refused this host's ledger: its history no longer continues the chain the server witnessed".into(),
+        collector: "fleet".into(),
+        status: attestd_ledger::body::Status::Fail,
+        severity: "critical".into(),
+        controls: vec![
+            "soc2:CC7.2".into(),
+            "iso27001-2022:A.8.15".into(),
+            "iso27001-2013:A.12.4.2".into(),
+        ],
+        observed: serde_json::Value::String(error.message.clone()),
+        expected: "every push continues the chain the server holds for this host".into(),
+        reason: Some("forked".into()),
+        remediation: "The ledger was truncated, restored from an old copy or rewritten: find out who changed it and when; the server keeps the witnessed history and the incident (attestd-server hosts shows the host as forked).".into(),
+        failing_since: Some(now.clone()),
+        consecutive_failures: 1,
+    }];
+    let routes = crate::alert::route(&items, alerts);
+    if routes.is_empty() {
+        return Ok(None);
+    }
+    let record = AlertRecord {
+        key: uuid::Uuid::now_v7().to_string(),
+        host: host.to_string(),
+        run: "fleet-push".into(),
+        created_at: now,
+        items,
+        routes,
+        test: false,
+    };
+    store
+        .enqueue_alert_now(&record)
+        .map_err(|e| e.to_string())?;
+    tracing::error!(host, alert = %record.key, "fleet: the server refused this host's ledger as forked; alert raised");
+    Ok(Some(record))
+}
+
+/// The host name pushes are made under.
+pub fn push_host(section: &FleetSection) -> String {
+    host_name(section)
+}
+
 /// The database a fleet command works on.
 pub fn database(explicit: Option<&Path>, config: &crate::config::Config) -> PathBuf {
     explicit
@@ -258,6 +373,7 @@ pub fn database(explicit: Option<&Path>, config: &crate::config::Config) -> Path
 /// in the durable ledger. None when there is no `[fleet]` section.
 pub fn spawn_pusher(
     section: Option<FleetSection>,
+    alerts: crate::alert::AlertsSection,
     database: &Path,
 ) -> Option<std::thread::JoinHandle<()>> {
     let section = section?;
@@ -273,8 +389,14 @@ pub fn spawn_pusher(
             let mut backoff = std::time::Duration::from_secs(5).min(interval);
             loop {
                 let result = Store::open(&database)
-                    .map_err(|e| e.to_string())
-                    .and_then(|store| rt.block_on(push(&section, &store, &database)));
+                    .map_err(|e| PushError::from(e.to_string()))
+                    .and_then(|store| {
+                        rt.block_on(push(&section, &store, &database)).inspect_err(|e| {
+                            if let Err(a) = raise_fork(&store, &alerts, &host_name(&section), e) {
+                                tracing::error!(error = %a, "fleet: cannot raise the fork alert");
+                            }
+                        })
+                    });
                 let wait = match result {
                     Ok(r) => {
                         if r.rows > 0 {

@@ -251,11 +251,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &Path, port: u16) -> Server {
+        Server::start_with(config, port, Stdio::inherit())
+    }
+
+    /// Start with the server's log (stderr) written to `log`.
+    pub fn start_logged(config: &Path, port: u16, log: &Path) -> Server {
+        Server::start_with(config, port, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn start_with(config: &Path, port: u16, stderr: Stdio) -> Server {
         let child = Command::new(server_bin())
             .args(["run", "--config"])
             .arg(config)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,0 +1,323 @@
+//! The fleet bundle with real parts: a PostgreSQL cluster of the test's own, two
+//! `attestd-server` instances on it, three hosts that enrol, collect and push (one
+//! retired, one forked by a ledger restored from an old copy). `attestd-server bundle`
+//! writes the population with enrolment and retirement dates, each host's rows, keys,
+//! pushes and receipts, summaries, the roll-up, incidents and the receipt log, signed by
+//! the witness key; `attestd verify` accepts it (directory and .tar.gz) and catches a
+//! summary edited and re-signed, a verdict changed with the chain recomputed, rows cut
+//! from the end, and a file changed without re-signing.
+
+mod common;
+#[path = "../server/tests/support/mod.rs"]
+mod pg;
+
+use common::*;
+use pg::{admin, tls_files, write_config, Postgres, Server};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+struct Host {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    config: PathBuf,
+}
+
+impl Host {
+    fn new(name: &str, fixture_name: &str, server: &str, ca: &Path) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let config = plain_config(
+            dir.path(),
+            &format!(
+                "\n[fleet]\nserver = {server:?}\nca_file = {:?}\nhost = {name:?}\nbatch_rows = 40\n",
+                ca.display().to_string()
+            ),
+        );
+        Host {
+            root: fixture(fixture_name),
+            config,
+            dir,
+        }
+    }
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("attestd.db")
+    }
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = attestd()
+            .args(args)
+            .arg("--db")
+            .arg(self.db())
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+    fn collect(&self) {
+        let out = attestd()
+            .args(["collect", "--root"])
+            .arg(&self.root)
+            .arg("--db")
+            .arg(self.db())
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        assert!(out.status.code().unwrap_or(9) <= 1);
+    }
+}
+
+fn verify(bundle: &Path) -> (i32, String) {
+    let o = attestd().arg("verify").arg(bundle).output().unwrap();
+    let (so, se) = text(&o);
+    (o.status.code().unwrap_or(-1), format!("{so}{se}"))
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Re-sign SHA256SUMS with the server's witness key, as whoever holds it could.
+fn resign(bundle: &Path, witness_key: &Path) {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    use ed25519_dalek::Signer;
+    let key =
+        ed25519_dalek::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(witness_key).unwrap())
+            .unwrap();
+    let mut sums = String::new();
+    for rel in attestd::bundle::list_files(bundle).unwrap() {
+        let digest = attestd::bundle::sha256_file(&bundle.join(&rel)).unwrap();
+        sums.push_str(&format!("{digest}  {rel}\n"));
+    }
+    std::fs::write(bundle.join("SHA256SUMS"), &sums).unwrap();
+    std::fs::write(
+        bundle.join("SHA256SUMS.sig"),
+        key.sign(sums.as_bytes()).to_bytes(),
+    )
+    .unwrap();
+}
+
+fn bundle(config: &Path, from: &str, to: &str, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "bundle",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        from,
+        "--to",
+        to,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = admin(&args);
+    assert!(ok, "{out}{err}");
+    out
+}
+
+#[test]
+fn a_fleet_bundle_holds_the_population_verifies_and_catches_tampering() {
+    let pg = Postgres::start();
+    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
+    assert!(ok, "{err}");
+    let sdir = tempfile::tempdir().unwrap();
+    let tls = tls_files(sdir.path());
+    let (pa, pb) = (pg::free_port(), pg::free_port());
+    let ca = write_config(sdir.path(), "a.toml", &pg.server_url(), pa, Some(&tls), "");
+    let cb = write_config(sdir.path(), "b.toml", &pg.server_url(), pb, Some(&tls), "");
+    let a = Server::start(&ca, pa);
+    let b = Server::start(&cb, pb);
+    let web = Host::new("web-1", "hardened", &a.url(), &tls.0);
+    let db = Host::new("db-1", "debian12-stock", &b.url(), &tls.0);
+    let old = Host::new("old-1", "weak-access", &a.url(), &tls.0);
+    for h in [&web, &db, &old] {
+        let (ok, token, err) = admin(&[
+            "token",
+            "create",
+            "--config",
+            ca.to_str().unwrap(),
+            "--scope",
+            "prod",
+        ]);
+        assert!(ok, "{err}");
+        assert_eq!(h.run(&["enroll", "--token", token.trim()]).0, 0);
+        h.collect();
+        let (code, out, err) = h.push();
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // db-1 is restored from an old copy later: refused as forked.
+    let copy = db.dir.path().join("old.db");
+    std::fs::copy(db.db(), &copy).unwrap();
+    db.collect();
+    assert_eq!(db.push().0, 0);
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.db().display()));
+    }
+    std::fs::copy(&copy, db.db()).unwrap();
+    db.collect();
+    assert_ne!(db.push().0, 0, "the restored ledger is refused");
+    // old-1 is retired; then web-1 collects and pushes again.
+    assert!(admin(&["host", "retire", "--config", ca.to_str().unwrap(), "old-1"]).0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mid = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    web.collect();
+    assert_eq!(web.push().0, 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let now = chrono::Utc::now();
+    let to = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let from = (now - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+
+    let d = tempfile::tempdir().unwrap();
+    let genuine = d.path().join("fleet");
+    let said = bundle(
+        &cb,
+        &from,
+        &to,
+        &genuine,
+        &["--sample-hosts", "2", "--sample-days", "1", "--seed", "7"],
+    );
+    assert!(said.contains("3 hosts"), "{said}");
+    let fleet = read_json(&genuine.join("fleet.json"));
+    let pop = fleet["population"].as_array().unwrap();
+    let names: Vec<&str> = pop.iter().map(|p| p["host"].as_str().unwrap()).collect();
+    assert_eq!(names, ["db-1", "old-1", "web-1"]);
+    let old_line = pop.iter().find(|p| p["host"] == "old-1").unwrap();
+    assert!(old_line["retired_at"].is_string(), "{old_line}");
+    assert!(pop
+        .iter()
+        .all(|p| p["enrolled_at"].is_string() && p["rows"].as_i64().unwrap() > 0));
+    for h in ["web-1", "db-1", "old-1"] {
+        for f in [
+            "ledger.json",
+            "signing-key.pub.pem",
+            "pushes.jsonl",
+            "receipts.jsonl",
+            "summary.json",
+        ] {
+            assert!(genuine.join("hosts").join(h).join(f).is_file(), "{h}/{f}");
+        }
+    }
+    let incidents = std::fs::read_to_string(genuine.join("incidents.csv")).unwrap();
+    assert!(
+        incidents.lines().any(|l| l.starts_with("db-1,")),
+        "{incidents}"
+    );
+    let controls: Value = read_json(&genuine.join("controls.json"));
+    assert!(controls.as_array().unwrap().iter().all(|c| c["hosts"] == 3));
+    let html = std::fs::read_to_string(genuine.join("index.html")).unwrap();
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    let samples = read_json(&genuine.join("samples.json"));
+    assert_eq!(samples["hosts"].as_array().unwrap().len(), 2);
+    // The samples are reproducible: the same seed draws the same hosts and days.
+    let again = d.path().join("again");
+    bundle(
+        &ca,
+        &from,
+        &to,
+        &again,
+        &["--sample-hosts", "2", "--sample-days", "1", "--seed", "7"],
+    );
+    assert_eq!(read_json(&again.join("samples.json")), samples);
+    let log = std::fs::read_to_string(genuine.join("receipt-log.jsonl")).unwrap();
+    assert!(log.lines().count() >= 4, "{log}");
+
+    let (code, v) = verify(&genuine);
+    assert_eq!(code, 0, "{v}");
+    assert!(v.contains("host web-1") && v.contains("receipt log"), "{v}");
+
+    // A period after old-1's retirement: it has left the population.
+    let later = d.path().join("later.tar.gz");
+    bundle(&ca, &mid, &to, &later, &[]);
+    let (code, v) = verify(&later);
+    assert_eq!(code, 0, "{v}");
+    assert!(!v.contains("host old-1") && v.contains("host web-1"), "{v}");
+
+    let witness_key = sdir.path().join("witness-key.pem");
+    // 1. A summary edited and re-signed with the witness key.
+    let edited = d.path().join("edited");
+    copy_tree(&genuine, &edited);
+    let p = edited.join("hosts/web-1/summary.json");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let changed = t.replacen("\"runs\": ", "\"runs\": 1", 1);
+    assert_ne!(t, changed);
+    std::fs::write(&p, changed).unwrap();
+    resign(&edited, &witness_key);
+    let (code, v) = verify(&edited);
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        v.contains("hosts/web-1/summary.json: does not recompute"),
+        "{v}"
+    );
+
+    // 2. A verdict changed and the chain recomputed: the host's signed pushes and the
+    // server's receipts contradict it.
+    let rewritten = d.path().join("rewritten");
+    copy_tree(&genuine, &rewritten);
+    let p = rewritten.join("hosts/web-1/ledger.json");
+    let mut ledger = read_json(&p);
+    let mut rows: Vec<attestd_ledger::Row> =
+        serde_json::from_value(ledger["rows"].clone()).unwrap();
+    let target = rows
+        .iter()
+        .position(|r| r.kind == attestd_ledger::RowKind::Verdicts && r.body.contains("\"pass\""))
+        .unwrap();
+    let edited_body = rows[target].body.replacen("\"pass\"", "\"fail\"", 1);
+    let mut prev = hex::decode(&rows[target].prev_sha256).unwrap();
+    for (i, r) in rows.iter_mut().enumerate().skip(target) {
+        let body = if i == target {
+            edited_body.clone()
+        } else {
+            r.body.clone()
+        };
+        *r = attestd_ledger::Row::new(r.seq, r.kind, &r.recorded_at, body, &prev);
+        prev = r.chain_out_bytes().unwrap().to_vec();
+    }
+    ledger["period_head"] = Value::from(rows.last().unwrap().chain_out().unwrap());
+    ledger["rows"] = serde_json::to_value(&rows).unwrap();
+    std::fs::write(&p, serde_json::to_vec(&ledger).unwrap()).unwrap();
+    resign(&rewritten, &witness_key);
+    let (code, v) = verify(&rewritten);
+    assert_eq!(code, 1, "{v}");
+    assert!(v.contains("the history was rewritten"), "{v}");
+
+    // 3. Rows cut from the end of a host's ledger.
+    let cut = d.path().join("cut");
+    copy_tree(&genuine, &cut);
+    let p = cut.join("hosts/web-1/ledger.json");
+    let mut ledger = read_json(&p);
+    let mut rows: Vec<attestd_ledger::Row> =
+        serde_json::from_value(ledger["rows"].clone()).unwrap();
+    rows.truncate(rows.len() / 2);
+    ledger["last_seq"] = Value::from(rows.last().unwrap().seq);
+    ledger["period_head"] = Value::from(rows.last().unwrap().chain_out().unwrap());
+    ledger["rows"] = serde_json::to_value(&rows).unwrap();
+    std::fs::write(&p, serde_json::to_vec(&ledger).unwrap()).unwrap();
+    resign(&cut, &witness_key);
+    let (code, v) = verify(&cut);
+    assert_eq!(code, 1, "{v}");
+    assert!(v.contains("rows were removed from the end"), "{v}");
+
+    // 4. A file changed without re-signing.
+    let unsigned = d.path().join("unsigned");
+    copy_tree(&genuine, &unsigned);
+    std::fs::write(unsigned.join("incidents.csv"), "host,at,seq,reason\n").unwrap();
+    let (code, v) = verify(&unsigned);
+    assert_eq!(code, 1, "{v}");
+    assert!(v.contains("incidents.csv: changed"), "{v}");
+    drop((a, b));
+}
+
+trait Push {
+    fn push(&self) -> (i32, String, String);
+}
+
+impl Push for Host {
+    fn push(&self) -> (i32, String, String) {
+        self.run(&["push"])
+    }
+}
