@@ -543,3 +543,54 @@ fn a_control_whose_every_run_failed_to_observe_is_not_tested_all_runs_in_gaps() 
     let last = so.lines().last().unwrap_or_default();
     assert!(last.contains("not tested"), "{so}");
 }
+
+/// A period that ends "now" keeps the rows stored in the current second: a run
+/// recorded at second S and bundled during S is in the bundle (the period ends at
+/// S + 1 s, which the note says).
+#[test]
+fn a_period_ending_now_keeps_the_rows_of_the_current_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = plain_config(dir.path(), "");
+    let config = Config::from_file(&config_path).unwrap();
+    let hourly = snapshot(&config, "0 * * * *");
+    let db = dir.path().join("state/attestd.db");
+    Store::open(&db).unwrap();
+    for attempt in 0..5 {
+        // Start at the beginning of a second, so that the bundle runs inside it.
+        let now = Utc::now();
+        let wait = 1_000_000_000 - i64::from(chrono::Timelike::nanosecond(&now).min(999_999_999));
+        std::thread::sleep(std::time::Duration::from_nanos(wait as u64 + 1_000_000));
+        let second = chrono::Timelike::with_nanosecond(&Utc::now(), 0).unwrap();
+        let mut store = Store::open(&db).unwrap();
+        run(&mut store, second, Some(Status::Pass), &hourly);
+        drop(store);
+        let today = second.date_naive().to_string();
+        let out = dir.path().join(format!("now-{attempt}"));
+        let o = attestd()
+            .args(["bundle", "--from", &today, "--to", &today, "--db"])
+            .arg(&db)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let (_, se) = text(&o);
+        assert!(o.status.success(), "{se}");
+        let end = attestd::clock::rfc3339(second + chrono::Duration::seconds(1));
+        if !se.contains(&format!("cut at now ({end})")) {
+            continue; // the bundle ran in a later second: try again
+        }
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["parameters"]["to"], end);
+        assert_eq!(
+            s["computed"]["runs"],
+            attempt + 1,
+            "every run so far, the one of this second included"
+        );
+        attestd().arg("verify").arg(&out).assert().success();
+        return;
+    }
+    panic!("the bundle never ran within the second of its run (a very slow machine?)");
+}
