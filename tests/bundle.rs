@@ -625,115 +625,163 @@ fn random_samples_are_reproducible() {
 }
 
 #[test]
-fn oscal_assessment_results_are_valid_for_compliance_trestle() {
+fn oscal_catalogs_plan_and_results_are_valid_and_every_reference_resolves() {
     let (_, _, _, out) = period();
-    let doc = out.join("oscal/assessment-results.json");
-    let script = r#"
-import json, sys
-from trestle.oscal.assessment_results import AssessmentResults
-d = json.load(open(sys.argv[1]))
-ar = AssessmentResults.parse_obj(d["assessment-results"])
-r = ar.results[0]
-print(len(r.observations), len(r.findings), ar.metadata.oscal_version.__root__ if hasattr(ar.metadata.oscal_version, "__root__") else ar.metadata.oscal_version)
-"#;
-    let o = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&doc)
-        .output()
-        .expect("python3 with compliance-trestle (installed by .ci/run)");
-    let (so, se) = text(&o);
-    assert!(o.status.success(), "trestle rejected the document: {se}");
+    let found = common::oscal::check(out).unwrap_or_else(|e| panic!("{e}"));
     let s = read_json(&out.join("summary.json"));
-    // Every exception and gap is a risk with start, end and duration; every
-    // related observation and risk of a finding resolves; failing evidence is marked.
-    let ar = read_json(&doc);
-    let result = &ar["assessment-results"]["results"][0];
-    let uuids = |k: &str| -> std::collections::BTreeSet<String> {
-        result[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| x["uuid"].as_str().unwrap().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (observations, risks) = (uuids("observations"), uuids("risks"));
-    let exceptions: usize = s["computed"]["rules"]
+    // The catalogs of both frameworks, whole: every ISO 27001:2022 Annex A control.
+    assert_eq!(
+        found.catalogs.keys().collect::<Vec<_>>(),
+        ["catalog-iso27001-2022.json", "catalog-soc2.json"]
+    );
+    for id in ["a.5.17", "a.8.5", "a.8.34", "cc6.1"] {
+        assert!(found.controls.contains(id), "{id}");
+    }
+    assert_eq!(
+        found
+            .controls
+            .iter()
+            .filter(|c| c.starts_with("a.") && c.matches('.').count() == 2)
+            .count(),
+        93
+    );
+    let plan = &found.plan["assessment-plan"];
+    assert_eq!(
+        plan["assessment-assets"]["components"][0]["title"],
+        "attestd"
+    );
+    let ar = &found.results["assessment-results"];
+    assert_eq!(ar["import-ap"]["href"], "assessment-plan.json");
+    let result = &ar["results"][0];
+    // Every exception and gap is a risk with start, end and duration.
+    let exceptions: Vec<&serde_json::Value> = s["computed"]["rules"]
         .as_object()
         .unwrap()
         .values()
-        .map(|r| r["exceptions"].as_array().unwrap().len())
-        .sum();
+        .flat_map(|r| r["exceptions"].as_array().unwrap())
+        .collect();
     let gaps: usize = s["computed"]["collectors"]
         .as_object()
         .unwrap()
         .values()
         .map(|c| c["gaps"].as_array().unwrap().len())
         .sum();
-    assert_eq!(risks.len(), exceptions + gaps);
-    assert!(exceptions > 0 && gaps > 0);
-    for r in result["risks"].as_array().unwrap() {
-        let names: Vec<&str> = r["props"]
-            .as_array()
-            .unwrap()
+    let risks = result["risks"].as_array().unwrap();
+    assert_eq!(risks.len(), exceptions.len() + gaps);
+    assert!(!exceptions.is_empty() && gaps > 0);
+    let prop = |v: &serde_json::Value, n: &str| -> Option<String> {
+        v["props"]
+            .as_array()?
             .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        for n in ["start", "end", "duration-seconds"] {
-            assert!(names.contains(&n), "{r}");
-        }
-    }
-    for f in result["findings"].as_array().unwrap() {
-        for o in f["related-observations"].as_array().into_iter().flatten() {
-            assert!(observations.contains(o["observation-uuid"].as_str().unwrap()));
-        }
-        for r in f["related-risks"].as_array().into_iter().flatten() {
-            assert!(risks.contains(r["risk-uuid"].as_str().unwrap()), "{f}");
-        }
-    }
-    assert!(result["observations"]
-        .as_array()
-        .unwrap()
+            .find(|p| p["name"] == n)
+            .map(|p| p["value"].as_str().unwrap().to_string())
+    };
+    let exception = risks
         .iter()
-        .any(|o| o["props"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["name"] == "verdict" && p["value"] == "fail")));
+        .find(|r| prop(r, "rule").as_deref() == Some("password.max_age"))
+        .expect("the max_age exception is a risk");
+    assert_eq!(prop(exception, "start").unwrap(), "2026-01-01T06:00:00Z");
+    assert_eq!(prop(exception, "end").unwrap(), "2026-01-01T09:00:00Z");
+    assert_eq!(prop(exception, "duration-seconds").unwrap(), "10800");
+    assert_eq!(exception["status"], "closed");
+    let gap = risks
+        .iter()
+        .find(|r| {
+            prop(r, "kind").as_deref() == Some("gap")
+                && prop(r, "collector").as_deref() == Some("password_policy")
+        })
+        .unwrap();
+    assert_eq!(prop(gap, "start").unwrap(), "2026-01-01T14:00:00Z");
+    assert_eq!(prop(gap, "end").unwrap(), "2026-01-01T16:00:00Z");
+    assert_eq!(prop(gap, "duration-seconds").unwrap(), "7200");
+    // The failing evidence is marked: exactly the weakened login.defs records carry
+    // `failed-rule password.max_age`, and the exception's risk points at one.
+    let observations = result["observations"].as_array().unwrap();
+    let failing: Vec<&serde_json::Value> = observations
+        .iter()
+        .filter(|o| {
+            o["props"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "failed-rule" && p["value"] == "password.max_age")
+        })
+        .collect();
+    assert!(!failing.is_empty());
+    let first = &exception["related-observations"][0]["observation-uuid"];
+    assert!(failing.iter().any(|o| &o["uuid"] == first));
+    let evidence = std::fs::read_to_string(out.join("evidence/password_policy.jsonl")).unwrap();
+    for o in observations {
+        if !o["title"].as_str().unwrap().starts_with("password_policy") {
+            continue;
+        }
+        let seq = prop(o, "ledger-seq").unwrap();
+        let line = evidence
+            .lines()
+            .find(|l| l.starts_with(&format!("{{\"seq\":{seq},")))
+            .unwrap();
+        let weakened =
+            line.contains("PASS_MAX_DAYS\\t99999") || line.contains("\"pass_max_days\":99999");
+        assert_eq!(
+            failing.iter().any(|f| f["uuid"] == o["uuid"]),
+            weakened,
+            "observation of row {seq} marked failing exactly when its evidence is the weakened file"
+        );
+    }
+    // One observation per evidence record, one finding per control, each targeting
+    // its control's objective; made by attestd (origin actor type tool).
     let evidence_lines: usize = std::fs::read_dir(out.join("evidence"))
         .unwrap()
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap().lines().count())
         .sum();
-    let controls = s["computed"]["controls"].as_array().unwrap().len();
-    let mut parts = so.split_whitespace();
+    assert_eq!(observations.len(), evidence_lines);
+    let findings = result["findings"].as_array().unwrap();
     assert_eq!(
-        parts.next().unwrap().parse::<usize>().unwrap(),
-        evidence_lines,
-        "one observation per evidence record"
+        findings.len(),
+        s["computed"]["controls"].as_array().unwrap().len()
     );
-    assert_eq!(
-        parts.next().unwrap().parse::<usize>().unwrap(),
-        controls,
-        "one finding per control"
-    );
-    // And a broken document is rejected, so the check above means something.
-    let bad = read_json(&doc)
-        .to_string()
-        .replace("\"objective-id\"", "\"no-such-type\"");
-    let bad_path = out.parent().unwrap().join("bad-ar.json");
-    std::fs::write(&bad_path, bad).unwrap();
-    assert!(!Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&bad_path)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    let a517 = findings
+        .iter()
+        .find(|f| {
+            f["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("iso27001-2022:A.5.17 ")
+        })
+        .unwrap();
+    assert_eq!(a517["target"]["target-id"], "a.5.17_obj");
+    assert_eq!(a517["origins"][0]["actors"][0]["type"], "tool");
+    // And a broken reference is caught, so the checks above mean something.
+    for (file, from, to) in [
+        (
+            "assessment-results.json",
+            "\"a.5.17_obj\"",
+            "\"a.5.99_obj\"",
+        ),
+        (
+            "assessment-results.json",
+            "\"assessment-plan.json\"",
+            "\"../summary.json\"",
+        ),
+        ("assessment-plan.json", "\"a.5.17\"", "\"a.5.99\""),
+        (
+            "assessment-results.json",
+            "\"objective-id\"",
+            "\"no-such-type\"",
+        ),
+    ] {
+        let copy = copy_bundle(&tempfile::tempdir().unwrap().keep());
+        let path = copy.join("oscal").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        assert!(
+            common::oscal::check(&copy).is_err(),
+            "{file}: {from} -> {to} was not caught"
+        );
+    }
 }
 
 #[test]

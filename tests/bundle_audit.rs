@@ -304,7 +304,7 @@ fn derived_files_edited_and_re_signed_with_the_host_key_fail_verification() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
-    let edits: [(&str, &str, &str); 4] = [
+    let edits: [(&str, &str, &str); 7] = [
         ("index.html", "exceptions_and_gaps", "effective"),
         (
             "oscal/assessment-results.json",
@@ -317,6 +317,22 @@ fn derived_files_edited_and_re_signed_with_the_host_key_fail_verification() {
             "first parameters recorded",
             "nothing changed",
         ),
+        // The OSCAL plan and catalogs are recomputed too.
+        (
+            "oscal/assessment-plan.json",
+            "\"this-system\"",
+            "\"system\"",
+        ),
+        (
+            "oscal/catalog-soc2.json",
+            "\"cc6.1_obj\"",
+            "\"cc6.1_objective\"",
+        ),
+        (
+            "oscal/catalog-iso27001-2022.json",
+            "\"a.8.5\"",
+            "\"a.8.50\"",
+        ),
     ];
     for (i, (file, from, to)) in edits.iter().enumerate() {
         let copy = dir.path().join(format!("tampered-{i}"));
@@ -326,6 +342,7 @@ fn derived_files_edited_and_re_signed_with_the_host_key_fail_verification() {
         let edited = if text.contains(from) {
             text.replacen(from, to, 1)
         } else {
+            assert!(!file.starts_with("oscal/"), "{file} holds {from}");
             format!("{text} ")
         };
         assert_ne!(edited, text);
@@ -338,6 +355,21 @@ fn derived_files_edited_and_re_signed_with_the_host_key_fail_verification() {
             "{file}: {v}"
         );
     }
+    // A planted OSCAL document, re-signed, is caught too.
+    let copy = dir.path().join("planted");
+    copy_tree(&genuine, &copy);
+    std::fs::copy(
+        copy.join("oscal/catalog-soc2.json"),
+        copy.join("oscal/catalog-soc2-2.json"),
+    )
+    .unwrap();
+    resign(&copy, &db);
+    let (code, v) = verify(&copy, "UTC");
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        v.contains("oscal/catalog-soc2-2.json: not a file the ledger rows give"),
+        "{v}"
+    );
 }
 
 #[test]

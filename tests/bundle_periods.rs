@@ -405,3 +405,192 @@ fn exceptions_list_the_alerts_sent_and_delivered_about_them() {
     assert_eq!(sent[0]["delivered_at"], "2026-03-01T01:00:05Z");
     assert!(sent[1]["delivered_at"].is_null());
 }
+
+/// A day on which the password_policy collector ran on schedule every hour and never
+/// could observe (login.defs unreadable): the day before it observed. Its controls
+/// are `not_tested` with reason `all_runs_in_gaps`, with the exact counts, and every
+/// output says so.
+#[test]
+fn a_control_whose_every_run_failed_to_observe_is_not_tested_all_runs_in_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = plain_config(dir.path(), "");
+    let config = Config::from_file(&config_path).unwrap();
+    let hourly = snapshot(&config, "0 * * * *");
+    let db = dir.path().join("state/attestd.db");
+    let mut store = Store::open(&db).unwrap();
+    let day = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+    let h = |hours: i64| day + chrono::Duration::hours(hours);
+    for hour in -3..0 {
+        run(&mut store, h(hour), Some(Status::Pass), &hourly);
+    }
+    for hour in 0..24 {
+        run(&mut store, h(hour), None, &hourly);
+    }
+    // The next day it observes again at 00:00.
+    run(&mut store, h(24), Some(Status::Pass), &hourly);
+    drop(store);
+    let out = dir.path().join("bundle-2026-03-02");
+    let o = attestd()
+        .args(["bundle", "--from", "2026-03-02", "--to", "2026-03-02"])
+        .args([
+            "--control",
+            "iso27001-2013:A.9.4.3",
+            "--control",
+            "soc2:CC6.1",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let c = &s["computed"];
+    assert_eq!(c["runs"], 24);
+    let cov = &c["collectors"]["password_policy"];
+    assert_eq!(cov["scheduled_runs"], 24);
+    assert_eq!(cov["runs"], 24);
+    assert_eq!(cov["error_runs"], 24);
+    assert_eq!(cov["covered_runs"], 0);
+    assert_eq!(cov["coverage_percent"], 0.0);
+    let gaps = cov["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["start"], "2026-03-02T00:00:00Z");
+    assert_eq!(gaps[0]["end"], "2026-03-03T00:00:00Z");
+    assert_eq!(gaps[0]["duration_seconds"], 86400);
+    assert_eq!(gaps[0]["missed_runs"], 24);
+    assert_eq!(gaps[0]["cause"], "collector_error");
+    let controls = c["controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 2);
+    // A.9.4.3 (2013) rests on password_policy, whose 24 runs all failed to observe,
+    // and accounts, which never ran (attestd ran only password_policy).
+    let accounts = &c["collectors"]["accounts"];
+    assert_eq!(accounts["runs"], 0);
+    assert_eq!(accounts["gaps"][0]["cause"], "not_run");
+    assert_eq!(accounts["gaps"][0]["duration_seconds"], 86400);
+    let a943 = controls
+        .iter()
+        .find(|x| x["id"] == "iso27001-2013:A.9.4.3")
+        .unwrap();
+    assert_eq!(
+        a943["collectors"],
+        serde_json::json!(["accounts", "password_policy"])
+    );
+    assert_eq!(a943["result"], "not_tested", "{a943}");
+    assert_eq!(a943["not_tested_reason"], "all_runs_in_gaps");
+    assert_eq!(
+        a943["scheduled_runs"].as_u64().unwrap(),
+        24 + accounts["scheduled_runs"].as_u64().unwrap()
+    );
+    assert_eq!(a943["runs"], 24);
+    assert_eq!(a943["covered_runs"], 0);
+    assert_eq!(a943["coverage_percent"], 0.0);
+    // Two collectors' gaps over the same day count once.
+    assert_eq!(a943["gaps"].as_array().unwrap().len(), 2);
+    assert_eq!(a943["gap_seconds"], 86400);
+    for k in ["passes", "failures", "waived", "not_applicable"] {
+        assert_eq!(a943[k], 0, "{k}");
+    }
+    assert!(a943["exceptions"].as_array().unwrap().is_empty());
+    // CC6.1 also maps rules of collectors that never ran: its only runs were
+    // password_policy's, none observed, so it is untested for the same reason.
+    let cc61 = controls.iter().find(|x| x["id"] == "soc2:CC6.1").unwrap();
+    assert_eq!(cc61["result"], "not_tested", "{cc61}");
+    assert_eq!(cc61["not_tested_reason"], "all_runs_in_gaps");
+    assert_eq!(cc61["runs"], 24);
+    assert_eq!(cc61["covered_runs"], 0);
+    assert_eq!(cc61["passes"], 0);
+    let csv = std::fs::read_to_string(out.join("controls.csv")).unwrap();
+    let row = csv.lines().find(|l| l.starts_with("soc2:CC6.1,")).unwrap();
+    assert!(
+        row.contains(",not_tested,") && row.ends_with(",all_runs_in_gaps"),
+        "{row}"
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("not tested: every run failed to observe"));
+    let found = common::oscal::check(&out).unwrap_or_else(|e| panic!("{e}"));
+    // The 2013 catalog is written when its controls are named, and resolves.
+    assert!(
+        found.controls.contains("a.9.4.3"),
+        "{:?}",
+        found.catalogs.keys()
+    );
+    assert!(found.catalogs.contains_key("catalog-iso27001-2013.json"));
+    let finding = found.results["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("iso27001-2013:A.9.4.3 ")
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(finding["target"]["target-id"], "a.9.4.3_obj");
+    assert!(finding["target"].get("status").is_none(), "{finding}");
+    assert_eq!(
+        finding["target"]["remarks"],
+        "not assessed: attestd did not test this control in the period (all_runs_in_gaps)"
+    );
+    let o = attestd().arg("verify").arg(&out).output().unwrap();
+    let (so, _) = text(&o);
+    let last = so.lines().last().unwrap_or_default();
+    assert!(last.contains("not tested"), "{so}");
+}
+
+/// A period that ends "now" keeps the rows stored in the current second: a run
+/// recorded at second S and bundled during S is in the bundle (the period ends at
+/// S + 1 s, which the note says).
+#[test]
+fn a_period_ending_now_keeps_the_rows_of_the_current_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = plain_config(dir.path(), "");
+    let config = Config::from_file(&config_path).unwrap();
+    let hourly = snapshot(&config, "0 * * * *");
+    let db = dir.path().join("state/attestd.db");
+    Store::open(&db).unwrap();
+    for attempt in 0..5 {
+        // Start at the beginning of a second, so that the bundle runs inside it.
+        let now = Utc::now();
+        let wait = 1_000_000_000 - i64::from(chrono::Timelike::nanosecond(&now).min(999_999_999));
+        std::thread::sleep(std::time::Duration::from_nanos(wait as u64 + 1_000_000));
+        let second = chrono::Timelike::with_nanosecond(&Utc::now(), 0).unwrap();
+        let mut store = Store::open(&db).unwrap();
+        run(&mut store, second, Some(Status::Pass), &hourly);
+        drop(store);
+        let today = second.date_naive().to_string();
+        let out = dir.path().join(format!("now-{attempt}"));
+        let o = attestd()
+            .args(["bundle", "--from", &today, "--to", &today, "--db"])
+            .arg(&db)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let (_, se) = text(&o);
+        assert!(o.status.success(), "{se}");
+        let end = attestd::clock::rfc3339(second + chrono::Duration::seconds(1));
+        if !se.contains(&format!("cut at now ({end})")) {
+            continue; // the bundle ran in a later second: try again
+        }
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["parameters"]["to"], end);
+        assert_eq!(
+            s["computed"]["runs"],
+            attempt + 1,
+            "every run so far, the one of this second included"
+        );
+        attestd().arg("verify").arg(&out).assert().success();
+        return;
+    }
+    panic!("the bundle never ran within the second of its run (a very slow machine?)");
+}

@@ -243,6 +243,31 @@ fn an_old_ledger_bundles_to_the_same_files() {
     assert!(oscal.contains(
         "not assessed: attestd did not test this control in the period (no_rule_applicable)"
     ));
+    // Not tested is neither satisfied nor not-satisfied: the finding gives no
+    // objective status, only the remark; and the OSCAL of the old ledger validates
+    // and resolves like a new one.
+    let found = common::oscal::check(&out).unwrap_or_else(|e| panic!("{e}"));
+    let findings = found.results["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let finding = |id: &str| {
+        findings
+            .iter()
+            .find(|f| f["title"].as_str().unwrap().starts_with(&format!("{id} ")))
+            .unwrap()
+            .clone()
+    };
+    let a12 = finding("soc2:A1.2");
+    assert!(a12["target"].get("status").is_none(), "{a12}");
+    assert_eq!(
+        a12["target"]["remarks"],
+        "not assessed: attestd did not test this control in the period (no_rule_applicable)"
+    );
+    assert_eq!(
+        finding("soc2:CC6.1")["target"]["status"]["state"],
+        "not-satisfied"
+    );
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("not tested: no rule applied to this host"));
     assert!(html.contains("<td>A.8.14</td><td>"));

@@ -109,6 +109,25 @@ impl Derived<'_> {
         vec![("host.json", host), ("index.html", page.into_bytes())]
     }
 
+    /// What the OSCAL documents are made from.
+    pub fn oscal<'b>(
+        &'b self,
+        evidence: &'b [evidence::EvidenceEntry],
+        failing: &'b oscal::Failing,
+        bundle_id: &'b str,
+    ) -> oscal::Context<'b> {
+        oscal::Context {
+            params: self.params,
+            computed: self.computed,
+            evidence,
+            failing,
+            bundle_id,
+            generated_at: self.generated_at,
+            catalog: self.catalog,
+            hostname: self.identity.hostname.as_deref().unwrap_or("this host"),
+        }
+    }
+
     /// The id the OSCAL UUIDs derive from: host and period.
     pub fn bundle_id(&self) -> String {
         format!(
@@ -192,8 +211,13 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     let mut policies = rules::Collector::default();
     let mut witnessed = receipts::Collector::default();
     let first = selection.first_seq.unwrap_or(i64::MAX);
+    let mut failing = oscal::Failing::new(
+        attestd_ledger::summary::parse_time(&opts.params.from)?,
+        attestd_ledger::summary::parse_time(&opts.params.to)?,
+    );
     store.stream_rows(&selection, |row| {
         witnessed.row(&row)?;
+        failing.row(&row);
         ledger_writer
             .row(&row, row.seq >= first)
             .map_err(|e| format!("ledger.json: {e}"))?;
@@ -248,12 +272,7 @@ pub fn build(opts: BuildOptions) -> Result<Built, String> {
     std::fs::write(dir.join("exceptions.csv"), exceptions_csv).map_err(|e| io(&dir, e))?;
     oscal::write_all(
         &dir,
-        &opts.params,
-        &computed,
-        &evidence_entries,
-        &derived.bundle_id(),
-        &opts.generated_at,
-        opts.catalog,
+        &derived.oscal(&evidence_entries, &failing, &derived.bundle_id()),
     )
     .map_err(|e| io(&dir, e))?;
     std::fs::write(dir.join(signing::PUBLIC_FILE), key.public_pem()).map_err(|e| io(&dir, e))?;

@@ -328,6 +328,10 @@ fn check_contents_inner(
         attestd_ledger::summary::parse_time(&params.from).unwrap_or_default(),
         attestd_ledger::summary::parse_time(&params.to).unwrap_or_default(),
     );
+    let mut failing = super::oscal::Failing::new(
+        attestd_ledger::summary::parse_time(&params.from).unwrap_or_default(),
+        attestd_ledger::summary::parse_time(&params.to).unwrap_or_default(),
+    );
     let mut entries = Vec::new();
     let mut policies = super::rules::Collector::default();
     let mut first_period: Option<i64> = None;
@@ -356,6 +360,7 @@ fn check_contents_inner(
         }
         alerts.observe(&row);
         rejudge.row(&row);
+        failing.row(&row);
         entries.extend(super::evidence::Writer::entry(&row));
         if let Err(e) = policies.row(&row) {
             analysis_problems.push(format!("ledger.json: row {}: {e}", row.seq));
@@ -424,6 +429,7 @@ fn check_contents_inner(
             catalog,
             fingerprint,
             &entries,
+            &failing,
             &policies,
         ));
     }
@@ -456,6 +462,7 @@ fn compare_derived(
     catalog: &Catalog,
     fingerprint: Option<&str>,
     entries: &[super::evidence::EvidenceEntry],
+    failing: &super::oscal::Failing,
     policies: &super::rules::Collector,
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -496,16 +503,26 @@ fn compare_derived(
         }
     }
     let mut oscal = Vec::new();
-    if let Err(e) = super::oscal::documents(
-        &mut oscal,
-        params,
-        computed,
-        entries,
-        &derived.bundle_id(),
-        generated_at,
-        catalog,
-    ) {
+    let bundle_id = derived.bundle_id();
+    if let Err(e) =
+        super::oscal::documents(&mut oscal, &derived.oscal(entries, failing, &bundle_id))
+    {
         problems.push(format!("oscal/: {e}"));
+    }
+    // Nothing in oscal/ that the rows do not give (a planted catalog, say).
+    let expected_oscal: std::collections::BTreeSet<&str> =
+        oscal.iter().map(|(f, _)| f.as_str()).collect();
+    for e in std::fs::read_dir(dir.join("oscal"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let file = format!("oscal/{}", e.file_name().to_string_lossy());
+        if !expected_oscal.contains(file.as_str()) {
+            problems.push(format!(
+                "{file}: not a file the ledger rows give (added after the bundle was made)"
+            ));
+        }
     }
     for (file, digest) in oscal {
         if sha256_file(&dir.join(&file)).ok().as_deref() != Some(digest.as_str()) {

@@ -22,7 +22,6 @@ struct CatalogFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // `version` and `note` are read by people, not code.
 struct FrameworkHeader {
     id: String,
     name: String,
@@ -53,6 +52,10 @@ pub struct ControlEntry {
 pub struct Framework {
     pub id: String,
     pub name: String,
+    /// The framework's edition, as the catalog file names it.
+    pub version: String,
+    /// Where the names and summaries come from (our own paraphrases).
+    pub note: String,
     pub controls: Vec<ControlEntry>,
 }
 
@@ -80,6 +83,8 @@ impl Catalog {
                 Framework {
                     id: file.framework.id,
                     name: file.framework.name,
+                    version: file.framework.version,
+                    note: file.framework.note,
                     controls: file.controls,
                 },
             );
