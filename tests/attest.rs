@@ -401,6 +401,11 @@ fn index_html_shows_the_missed_quarter_as_a_gap_the_attested_control_and_no_reje
     );
 }
 
+/// Text as index.html escapes it.
+fn html_esc(s: &str) -> String {
+    attestd::bundle::html::esc(s)
+}
+
 /// How many SOC 2 criteria the catalog lists.
 fn soc2_criteria() -> usize {
     catalog()
@@ -466,6 +471,10 @@ fn training_that_expires_mid_period_is_an_exception_from_that_day() {
     assert_eq!(a["attestations"].as_array().unwrap().len(), 2);
     assert_eq!(soa_row(&a, "iso27001-2022:A.6.3")["exceptions"], 1);
     assert!(a["series"].as_array().unwrap().is_empty());
+    // index.html shows the same exception with its dates, once per control.
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let row = format!("<td><a href=\"#attestation-{first}\">{first}</a></td><td>2025-07-01</td><td>2025-09-15T00:00:00Z</td><td>76 d 0 h 0 min 0 s</td></tr>");
+    assert_eq!(page.matches(&row).count(), 2, "{page}");
 }
 
 #[test]
@@ -874,6 +883,25 @@ fn the_statement_of_applicability_lists_every_control_with_its_source() {
     assert!(csv
         .lines()
         .any(|l| l.starts_with("iso27001-2022:A.7.4,") && l.contains(",not_applicable,")));
+    // index.html's statement says the same: A.7.4 not applicable, with why; A.8.5 both.
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let row = |id: &str| {
+        let at = page
+            .find(&format!("id=\"soa-{id}\""))
+            .unwrap_or_else(|| panic!("{id} missing from index.html"));
+        page[at..at + page[at..].find("</tr>").unwrap()].to_string()
+    };
+    let na_row = row("iso27001-2022:A.7.4");
+    assert!(
+        na_row.contains("<td class=\"source not_applicable\">not applicable</td>")
+            && na_row.contains(&html_esc(just)),
+        "{na_row}"
+    );
+    assert!(
+        row("iso27001-2022:A.8.5").contains("tested by attestd and attested"),
+        "{}",
+        row("iso27001-2022:A.8.5")
+    );
     // Observations without files are interviews; trestle accepts the document.
     let doc = std::fs::read_to_string(out.join("oscal/assessment-results.json")).unwrap();
     assert!(doc.contains("\"INTERVIEW\""));
