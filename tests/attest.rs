@@ -160,11 +160,11 @@ fn soa_row<'a>(a: &'a serde_json::Value, control: &str) -> &'a serde_json::Value
         .unwrap_or_else(|| panic!("{control} missing from the statement of applicability"))
 }
 
-#[test]
-fn a_year_of_quarterly_access_reviews_with_one_quarter_missed_shows_exactly_that_gap() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("attestd.db");
-    let file = dir.path().join("q1-review.md");
+/// A year of quarterly access reviews (it-ops, one file) with the third quarter's
+/// never recorded; returns the database.
+fn quarterly_year(dir: &Path) -> PathBuf {
+    let db = dir.join("attestd.db");
+    let file = dir.join("q1-review.md");
     std::fs::write(
         &file,
         "# Q1 access review\n14 accounts reviewed, 2 removed.\n",
@@ -183,6 +183,13 @@ fn a_year_of_quarterly_access_reviews_with_one_quarter_missed_shows_exactly_that
         d.files = vec![file.clone()];
         record(&db, at, d, None);
     }
+    db
+}
+
+#[test]
+fn a_year_of_quarterly_access_reviews_with_one_quarter_missed_shows_exactly_that_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = quarterly_year(dir.path());
     let out = dir.path().join("bundle");
     bundle(&db, "2025-01-01", "2025-12-31", &out);
     let (code, v) = verify(&out);
@@ -260,6 +267,155 @@ fn a_year_of_quarterly_access_reviews_with_one_quarter_missed_shows_exactly_that
     trestle_accepts(&out.join("oscal/assessment-results.json"));
 }
 
+/// index.html of a bundle as headless Chromium parses it (the page has no scripts).
+fn dom_of(bundle: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", bundle.join("index.html").display()))
+        .output()
+        .expect("chromium is installed (.ci/run installs Debian's chromium)");
+    let dom = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        dom.contains("Control evidence for"),
+        "chromium rendered nothing: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    dom
+}
+
+/// The part of `dom` from the element with `id` to the first `end` after it.
+fn element<'a>(dom: &'a str, id: &str, end: &str) -> &'a str {
+    let start = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no element #{id} in the page"));
+    let rest = &dom[start..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+#[test]
+fn index_html_shows_the_missed_quarter_as_a_gap_the_attested_control_and_no_rejected_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = quarterly_year(dir.path());
+    // A backdated third-quarter review, rejected at review: it must not fill the gap.
+    let mut d = draft(
+        AttestationKind::AccessReview,
+        &["iso27001-2022:A.5.18", "soc2:CC6.3"],
+        "2025-07-01",
+        "2025-09-30",
+    );
+    d.every = Some(Recurrence::Quarterly);
+    d.title = "Q3 access review (backdated)".into();
+    let rejected = record(&db, "2025-10-02T09:00:00Z", d, None);
+    review(
+        &db,
+        "2025-10-03T09:00:00Z",
+        &rejected,
+        ReviewDecision::Rejected,
+    );
+    let out = dir.path().join("bundle");
+    bundle(&db, "2025-01-01", "2025-12-31", &out);
+    let (code, v) = verify(&out);
+    assert_eq!(code, 0, "verify recomputes index.html byte for byte: {v}");
+    let dom = dom_of(&out);
+
+    // The missed quarter is a gap with its dates, once per control of the series.
+    let recurring = element(&dom, "recurring", "</section>");
+    let gap = "<tr class=\"occurrence missed\"><td>2025-07-01</td><td>2025-09-30</td><td class=\"gaps\">missed: gap in evidence</td><td></td></tr>";
+    assert_eq!(recurring.matches(gap).count(), 2, "{recurring}");
+    assert_eq!(recurring.matches("class=\"occurrence missed\"").count(), 2);
+    assert_eq!(recurring.matches("class=\"occurrence met\"").count(), 6);
+    assert!(recurring.contains("4 expected, <span class=\"effective\">3 met</span>, <span class=\"gaps\">1 missed</span>"), "{recurring}");
+
+    // The statement of applicability: the attested control says so, with its gap;
+    // a control nothing evidences says that.
+    let row = element(&dom, "soa-iso27001-2022:A.5.18", "</tr>");
+    assert!(
+        row.contains("<td class=\"source attested\">attested</td>"),
+        "{row}"
+    );
+    assert!(row.contains("<td class=\"gaps\">1</td>"), "{row}");
+    assert!(
+        !row.contains(&rejected),
+        "a rejected attestation is no evidence: {row}"
+    );
+    let row = element(&dom, "soa-iso27001-2022:A.5.19", "</tr>");
+    assert!(
+        row.contains("<td class=\"source not_evidenced\">not evidenced</td>"),
+        "{row}"
+    );
+    let soa = element(&dom, "soa-table", "</table>");
+    assert_eq!(
+        soa.matches("class=\"soa-row\"").count(),
+        93 + soc2_criteria()
+    );
+
+    // Evidence: the three reviews, their file by hash; the rejected one only in the
+    // trail of what does not count, with who rejected it and why.
+    let counted = element(&dom, "attestations-counted", "</table>");
+    assert_eq!(
+        counted.matches("<tr class=\"attestation counted\"").count(),
+        3,
+        "{counted}"
+    );
+    assert!(!counted.contains(&rejected), "{counted}");
+    let sha = attestations(&out)["attestations"][0]["files"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        counted
+            .matches(&format!("href=\"attestations/files/{sha}\""))
+            .count(),
+        3
+    );
+    assert!(counted.contains("<td>it-ops</td>"), "performer: {counted}");
+    let not_counted = element(&dom, "attestations-not-counted", "</table>");
+    let r = element(not_counted, &format!("attestation-{rejected}"), "</tr>");
+    assert!(
+        r.starts_with(&format!("id=\"attestation-{rejected}\"")),
+        "{r}"
+    );
+    assert!(
+        r.contains("<td class=\"review-state rejected\">rejected</td>"),
+        "{r}"
+    );
+    assert!(
+        r.contains("rejected by ciso@example.com at 2025-10-03T09:00:00Z")
+            && r.contains("checked against the HR export"),
+        "the review trail: {r}"
+    );
+    assert!(
+        dom.contains("<b>3</b> counted as evidence (1 not counted"),
+        "{dom:.4000}"
+    );
+}
+
+/// Text as index.html escapes it.
+fn html_esc(s: &str) -> String {
+    attestd::bundle::html::esc(s)
+}
+
+/// How many SOC 2 criteria the catalog lists.
+fn soc2_criteria() -> usize {
+    catalog()
+        .frameworks
+        .get(attestd::policy::catalog::SOC2)
+        .unwrap()
+        .controls
+        .len()
+}
+
 fn trestle_accepts(doc: &Path) {
     let script = r#"
 import json, sys
@@ -315,6 +471,10 @@ fn training_that_expires_mid_period_is_an_exception_from_that_day() {
     assert_eq!(a["attestations"].as_array().unwrap().len(), 2);
     assert_eq!(soa_row(&a, "iso27001-2022:A.6.3")["exceptions"], 1);
     assert!(a["series"].as_array().unwrap().is_empty());
+    // index.html shows the same exception with its dates, once per control.
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let row = format!("<td><a href=\"#attestation-{first}\">{first}</a></td><td>2025-07-01</td><td>2025-09-15T00:00:00Z</td><td>76 d 0 h 0 min 0 s</td></tr>");
+    assert_eq!(page.matches(&row).count(), 2, "{page}");
 }
 
 #[test]
@@ -723,6 +883,25 @@ fn the_statement_of_applicability_lists_every_control_with_its_source() {
     assert!(csv
         .lines()
         .any(|l| l.starts_with("iso27001-2022:A.7.4,") && l.contains(",not_applicable,")));
+    // index.html's statement says the same: A.7.4 not applicable, with why; A.8.5 both.
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let row = |id: &str| {
+        let at = page
+            .find(&format!("id=\"soa-{id}\""))
+            .unwrap_or_else(|| panic!("{id} missing from index.html"));
+        page[at..at + page[at..].find("</tr>").unwrap()].to_string()
+    };
+    let na_row = row("iso27001-2022:A.7.4");
+    assert!(
+        na_row.contains("<td class=\"source not_applicable\">not applicable</td>")
+            && na_row.contains(&html_esc(just)),
+        "{na_row}"
+    );
+    assert!(
+        row("iso27001-2022:A.8.5").contains("tested by attestd and attested"),
+        "{}",
+        row("iso27001-2022:A.8.5")
+    );
     // Observations without files are interviews; trestle accepts the document.
     let doc = std::fs::read_to_string(out.join("oscal/assessment-results.json")).unwrap();
     assert!(doc.contains("\"INTERVIEW\""));

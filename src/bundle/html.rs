@@ -2,7 +2,11 @@
 //! no scripts, no external assets, works offline): per control a timeline of its
 //! rules' pass/fail bands with gaps in evidence shaded, the exceptions with their
 //! durations, and for ISO/IEC 27001 a statement-of-applicability table. Derived only
-//! from the computed summary; it never reads the ledger.
+//! from the computed summary; it never reads the ledger. When the period holds
+//! attestations, `attest` renders the statement of applicability from the summary's
+//! and adds the attestations, recurring occurrences and expiries.
+
+mod attest;
 
 use crate::policy::Catalog;
 use attestd_ledger::summary::{Band, Computed, ControlSummary, Parameters};
@@ -271,6 +275,9 @@ pub fn render(p: &Parameters, computed: &Computed, catalog: &Catalog, info: &Pag
             )
         }
     );
+    if let Some(a) = &computed.attestations {
+        attest::answer(&mut o, a);
+    }
     let _ = write!(
         o,
         "<p id=\"verify-hint\">Verify this bundle: <code>sha256sum -c SHA256SUMS</code> and <code>openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig</code>, or <code>attestd verify .</code>; then compare the key's fingerprint, <code>openssl pkey -pubin -in signing-key.pub.pem -outform DER | sha256sum</code> (<code>{}</code>), with <code>attestd key show</code> run on the host itself, received through another channel than this bundle.</p>",
@@ -391,7 +398,10 @@ pub fn render(p: &Parameters, computed: &Computed, catalog: &Catalog, info: &Pag
         o.push_str("</section>");
     }
     let iso = crate::policy::catalog::ISO2022;
-    if p.framework.as_deref().is_none_or(|f| f == iso) {
+    if let Some(a) = &computed.attestations {
+        attest::soa(&mut o, a, computed);
+        attest::sections(&mut o, a);
+    } else if p.framework.as_deref().is_none_or(|f| f == iso) {
         if let Some(fw) = catalog.frameworks.get(iso) {
             o.push_str("<section id=\"soa\"><h2>Statement of applicability (ISO/IEC 27001:2022 Annex A)</h2><p>Applicable here means tested on this host by attestd; controls it does not test are assessed by other means.</p><table id=\"soa-table\"><tr><th>Control</th><th>Name</th><th>Applicable</th><th>How it is tested</th><th>Result</th></tr>");
             for entry in &fw.controls {
