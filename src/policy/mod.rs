@@ -241,6 +241,12 @@ fn same_kind(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     )
 }
 
+/// `(name, text)` of the embedded rule files (`policies/*.toml`), for `crate::fuzzing`.
+#[doc(hidden)]
+pub fn embedded_rule_files() -> Vec<(String, String)> {
+    embedded_files("")
+}
+
 /// `(name, text)` of the embedded `*.toml` files directly in `sub` ("" = top level).
 fn embedded_files(sub: &str) -> Vec<(String, String)> {
     let dir = if sub.is_empty() {
