@@ -14,7 +14,6 @@ mod common;
 use common::*;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -128,23 +127,6 @@ fn a_stalled_collector_is_killed_at_its_timeout_with_its_worker() {
     );
 }
 
-/// Restart the daemon's run through `attestd reload` and wait until it is stored.
-fn reload_and_wait(daemon: &Daemon, config: &Path, runs_before: usize) {
-    let out = attestd()
-        .args(["reload", "--timeout-seconds", "30", "--pid"])
-        .arg(daemon.child.id().to_string())
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    wait_for(Duration::from_secs(30), || {
-        (daemon.count("run stored") > runs_before).then_some(())
-    })
-    .unwrap_or_else(|| panic!("no run after the reload; log:\n{}", daemon.log()));
-}
-
 #[test]
 fn the_daemon_does_not_grow_across_ten_runaway_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,10 +152,10 @@ fn the_daemon_does_not_grow_across_ten_runaway_runs() {
     })
     .unwrap_or_else(|| panic!("no first run; log:\n{}", daemon.log()));
     // One reload first, so the baseline includes what a reload itself keeps.
-    reload_and_wait(&daemon, &config, 1);
+    daemon.reload_and_wait(&config, 1);
     let (rss0, threads0) = (status_kib(pid, "VmRSS"), status_kib(pid, "Threads"));
     for i in 0..10 {
-        reload_and_wait(&daemon, &config, 2 + i);
+        daemon.reload_and_wait(&config, 2 + i);
     }
     let (rss1, threads1) = (status_kib(pid, "VmRSS"), status_kib(pid, "Threads"));
     eprintln!("ten runaway runs: RSS {rss0} -> {rss1} KiB, threads {threads0} -> {threads1}");
