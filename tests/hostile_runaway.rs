@@ -7,13 +7,15 @@
 //! - `attestd collect` reaches the worker's kill path: the rules are `error` naming the
 //!   timeout and the killed worker within the timeout plus one second, and the peer sees
 //!   its connection closed (the process holding it is gone);
-//! - `attestd run` goes through ten such runs and its resident memory and thread count,
-//!   read from /proc, do not grow.
+//! - `attestd run` goes through ten such runs (with the sshd `Include` tree of issue 14,
+//!   3 includes per file 15 deep, for the ssh collector in the same runs) and its
+//!   resident memory and thread count, read from /proc, do not grow.
 
 mod common;
 use common::*;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,6 +79,29 @@ fn tarpit_settings(port: u16, timeout: u64) -> String {
     s
 }
 
+/// The sshd `Include` tree of issue 14: at every level, three files that each include
+/// the whole next level (3^15 reads unbounded).
+fn include_tree(root: &Path, depth: usize) {
+    let ssh = root.join("etc/ssh");
+    std::fs::write(
+        ssh.join("sshd_config.d/10-tree.conf"),
+        "Include /etc/ssh/l1/*.conf\n",
+    )
+    .unwrap();
+    for level in 1..=depth {
+        let dir = ssh.join(format!("l{level}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..3 {
+            let body = if level < depth {
+                format!("Include /etc/ssh/l{}/*.conf\n", level + 1)
+            } else {
+                "MaxAuthTries 3\n".to_string()
+            };
+            std::fs::write(dir.join(format!("{i}.conf")), body).unwrap();
+        }
+    }
+}
+
 fn status_kib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -132,14 +157,15 @@ fn the_daemon_does_not_grow_across_ten_runaway_runs() {
     let dir = tempfile::tempdir().unwrap();
     let host = dir.path().join("host");
     copy_tree(&fixture("hardened"), &host);
+    include_tree(&host, 15);
     let tarpit = Tarpit::start();
-    // Only the tls collector runs (at start and at every reload).
+    // Only the tls and ssh collectors run (at start and at every reload).
     let mut extra = format!(
         "status_socket = \"\"\nwatch = false\n{}",
         tarpit_settings(tarpit.port, 1)
     );
     for name in attestd_collectors::known_collector_names() {
-        if name != "tls" {
+        if name != "tls" && name != "ssh" {
             extra.push_str(&format!("[collectors.{name}]\nenabled = false\n"));
         }
     }
@@ -175,6 +201,12 @@ fn the_daemon_does_not_grow_across_ten_runaway_runs() {
     assert!(
         rss1 < rss0 + 8 * 1024,
         "RSS grew from {rss0} KiB to {rss1} KiB over ten runaway runs"
+    );
+    assert!(
+        log.matches("files read for one sshd configuration (an include tree")
+            .count()
+            >= 11,
+        "the include tree did not end in an error each run; log:\n{log}"
     );
     assert!(
         tarpit.connections() >= 11,
