@@ -200,6 +200,8 @@ mod tests {
             b"[[rule]]\nid = \"a.b\"\n",
             b"facts.list.map(x, x == x).size() > 0 && now > timestamp('2000-01-01T00:00:00Z')",
             b"1 / 0 == 1 % 0",
+            // Aborted the process (stack overflow in the CEL parser) before cel_bounds.
+            b"((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))",
             b"0 0 30 2 *",
             b"*/0 * * * *",
             b"59 23 31 12 7",

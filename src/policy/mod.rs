@@ -11,6 +11,7 @@
 //! Never both, so no rule loads twice.
 
 pub mod catalog;
+pub mod cel_bounds;
 mod evaluate;
 mod inputs;
 pub mod rule;
