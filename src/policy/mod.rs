@@ -242,7 +242,7 @@ fn same_kind(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     )
 }
 
-/// `(name, text)` of the embedded rule files (`policies/*.toml`), for `crate::fuzzing`.
+/// `(name, text)` of the embedded rule files (`policies/*.toml`), for the fuzz targets.
 #[doc(hidden)]
 pub fn embedded_rule_files() -> Vec<(String, String)> {
     embedded_files("")
