@@ -2,7 +2,7 @@
 //! stack frames per level of the expression, and a thread whose stack runs out aborts
 //! the whole process: there is no panic to catch. Twenty nested parentheses, or a
 //! hundred `+` in a row, in an operator's rule file were enough to abort `attestd` on a
-//! 2 MiB thread stack (found by the `cel` fuzz target).
+//! 2 MiB thread stack (found while writing the `cel` fuzz target).
 //!
 //! This module owns both defences: every expression is checked against limits on its
 //! length, nesting and operators before it is parsed (the error names the limit), and
