@@ -325,7 +325,6 @@ impl Runner {
         // The run's buffers are freed; hand the pages back so the idle daemon stays small.
         drop(run);
         crate::memory::release_free_heap();
-        crate::memory::release_code_pages();
         true
     }
 
