@@ -46,6 +46,20 @@ seed iptables_save $hosts/*/recorded/*iptables* $hosts/*/recorded/*ufw*
 seed x509_pem $hosts/*/etc/ssl/certs/local/*.pem tests/fixtures/tls/*.pem
 seed restic_borg_json $hosts/*/recorded/*restic*.json $hosts/*/recorded/*borg*.json
 seed plugin_output $hosts/*/recorded/*.json
+# The daemon's own inputs: configs, rule files, the rules' CEL, schedules.
+seed config_toml packaging/attestd.toml tests/fixtures/ledgers/*/config.toml $hosts/*/config.toml
+seed rule_toml policies/*.toml
+mkdir -p fuzz/corpus/cel fuzz/corpus/cron
+grep -h '^\(check\|observed\|applies\) = "' policies/*.toml | sed 's/^[a-z]* = "//; s/"$//' | sort -u |
+  while IFS= read -r expr; do
+    printf '%s' "$expr" > "fuzz/corpus/cel/seed-$(printf '%s' "$expr" | sha256sum | cut -c1-16)"
+  done
+{ printf '%s\n' '*/15 * * * *' '0 9 * * 1' '30 2 1 * *' '@daily' '0 0 29 2 *' \
+    '5-55/10 1,13 * jan-jun mon-fri' '0 0 1 * 7'
+  sed -n 's/.*schedule *= *"\([^"]*\)".*/\1/p' packaging/attestd.toml; } | sort -u |
+  while IFS= read -r expr; do
+    printf '%s' "$expr" > "fuzz/corpus/cron/seed-$(printf '%s' "$expr" | sha256sum | cut -c1-16)"
+  done
 # A minimal TLS 1.2 ServerHello record (ECDHE-RSA-AES128-GCM-SHA256) and an alert.
 mkdir -p fuzz/corpus/tls_server_hello
 printf '\x16\x03\x03\x00\x2a\x02\x00\x00\x26\x03\x03%s\x00\xc0\x2f\x00' \

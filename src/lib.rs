@@ -14,6 +14,8 @@ pub mod daemon;
 pub mod endpoint;
 pub mod engine;
 pub mod fleet;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod location;
 pub mod logging;

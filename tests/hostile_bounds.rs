@@ -165,3 +165,83 @@ fn a_glob_through_a_symlinked_directory_lists_nothing_from_outside_the_root() {
     walk.add_database(&db);
     walk.assert_clean();
 }
+
+/// A rule file in the operator's policy directory with `check` as its expression.
+fn policy_dir_with(dir: &Path, check: &str) -> std::path::PathBuf {
+    let policies = dir.join("policies.d");
+    fs::create_dir_all(&policies).unwrap();
+    let quoted = toml::Value::String(check.to_string()).to_string();
+    fs::write(
+        policies.join("deep.toml"),
+        format!(
+            "[[rule]]\nid = \"local.deep\"\ntitle = \"deep\"\ncollector = \"ssh\"\nseverity = \"low\"\n\
+             controls = [\"soc2:CC6.1\"]\ncheck = {quoted}\nexpected = \"true\"\nrationale = \"r\"\n\
+             sources = []\nremediation = \"none\"\n"
+        ),
+    )
+    .unwrap();
+    policies
+}
+
+/// The CEL parser and evaluator recurse per level of an expression: 40 nested brackets
+/// in a rule aborted `attestd` with a stack overflow (no panic, no message), and so did
+/// a hundred `+` in a row when the rule was judged. Now the first is refused at load by
+/// file, line and field with the limit, and the second is judged like any rule.
+#[test]
+fn deep_cel_in_a_rule_file_is_refused_by_name_or_judged_never_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = format!("{}true{}", "(".repeat(40), ")".repeat(40));
+    let policies = policy_dir_with(dir.path(), &nested);
+    let config = dir.path().join("attestd.toml");
+    fs::write(
+        &config,
+        format!("[daemon]\npolicy_dirs = [\"{}\"]\n", policies.display()),
+    )
+    .unwrap();
+    let out = attestd()
+        .args(["collect", "--collector", "ssh", "--root"])
+        .arg(fixture("hardened"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let file = policies.join("deep.toml").display().to_string();
+    assert!(
+        stderr.contains(&format!("{file}:7: `rule local.deep: check`"))
+            && stderr.contains("brackets nest 40 levels deep; at most 24 are allowed"),
+        "{stderr}"
+    );
+
+    let chain = format!("1{} > 0", " + 1".repeat(100));
+    policy_dir_with(dir.path(), &chain);
+    let out = attestd()
+        .args([
+            "collect",
+            "--format",
+            "json",
+            "--collector",
+            "ssh",
+            "--root",
+        ])
+        .arg(fixture("hardened"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}), exit {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let deep = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "local.deep")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(deep["status"], "pass", "{deep}");
+}

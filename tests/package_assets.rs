@@ -42,3 +42,37 @@ fn man_page_and_completions_cover_every_command() {
     assert!(dir.path().join("completions/_attestd").is_file());
     assert!(dir.path().join("completions/attestd.fish").is_file());
 }
+
+/// Issue 14, D10: docs/plugins.md says which user runs plugins under the packaged
+/// service, and what it says is what `attestd.service` sets (user, capabilities,
+/// NoNewPrivileges), not root.
+#[test]
+fn the_plugin_docs_name_the_user_and_privileges_of_the_unit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("packaging/attestd.service")).unwrap();
+    let setting = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in attestd.service"))
+            .trim()
+            .to_string()
+    };
+    let user = setting("User");
+    assert_ne!(user, "root", "the packaged service must not run as root");
+    let docs = std::fs::read_to_string(root.join("docs/plugins.md")).unwrap();
+    let flat = docs.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!("`User={user}` in `attestd.service`")),
+        "docs/plugins.md does not name the unit's user {user}"
+    );
+    for cap in setting("AmbientCapabilities").split_whitespace() {
+        assert!(flat.contains(cap), "docs/plugins.md does not name {cap}");
+    }
+    assert_eq!(setting("NoNewPrivileges"), "yes");
+    assert!(flat.contains("`NoNewPrivileges=yes`"), "{flat}");
+    assert!(
+        !flat.contains("root for the packaged service")
+            && !flat.contains("plugins run as root under the packaged service"),
+        "docs/plugins.md still says plugins run as root under the service"
+    );
+}

@@ -20,6 +20,19 @@ pub fn evaluate_collector(
     waivers: &[Waiver],
     now: DateTime<Utc>,
 ) -> Vec<Verdict> {
+    // CEL recurses per level of an expression: all of it on a stack deep enough.
+    super::cel_bounds::on_deep_stack(|| {
+        evaluate_collector_here(policies, collector, outcome, waivers, now)
+    })
+}
+
+fn evaluate_collector_here(
+    policies: &PolicySet,
+    collector: &str,
+    outcome: Result<&Evidence, &str>,
+    waivers: &[Waiver],
+    now: DateTime<Utc>,
+) -> Vec<Verdict> {
     let rules: Vec<&Rule> = policies.rules_for(collector).collect();
     let evidence = match outcome {
         Ok(e) => e,
@@ -68,7 +81,17 @@ pub fn evaluate_collector(
         .collect()
 }
 
+/// Judge one rule in `context`, on a stack deep enough for its expressions (in place
+/// when the caller is on one already).
 pub(crate) fn judge(
+    rule: &Rule,
+    context: &cel::Context,
+    unavailable: &serde_json::Map<String, serde_json::Value>,
+) -> Verdict {
+    super::cel_bounds::on_deep_stack(|| judge_here(rule, context, unavailable))
+}
+
+fn judge_here(
     rule: &Rule,
     context: &cel::Context,
     unavailable: &serde_json::Map<String, serde_json::Value>,

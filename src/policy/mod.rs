@@ -11,6 +11,7 @@
 //! Never both, so no rule loads twice.
 
 pub mod catalog;
+pub mod cel_bounds;
 mod evaluate;
 mod inputs;
 pub mod rule;
@@ -239,6 +240,12 @@ fn same_kind(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         (a, b),
         (Number(_), Number(_)) | (String(_), String(_)) | (Bool(_), Bool(_)) | (Array(_), Array(_))
     )
+}
+
+/// `(name, text)` of the embedded rule files (`policies/*.toml`), for the fuzz targets.
+#[doc(hidden)]
+pub fn embedded_rule_files() -> Vec<(String, String)> {
+    embedded_files("")
 }
 
 /// `(name, text)` of the embedded `*.toml` files directly in `sub` ("" = top level).

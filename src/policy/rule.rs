@@ -103,13 +103,8 @@ impl Expr {
     pub fn program(&self) -> Result<&cel::Program, &str> {
         self.program
             .get_or_init(|| {
-                cel::Program::compile(&self.source).map_err(|e| {
-                    format!(
-                        "{}: invalid CEL expression: {}",
-                        self.at,
-                        first_line(&e.to_string())
-                    )
-                })
+                super::cel_bounds::compile(&self.source)
+                    .map_err(|e| format!("{}: invalid CEL expression: {e}", self.at))
             })
             .as_ref()
             .map_err(String::as_str)
@@ -236,14 +231,19 @@ pub fn parse_rule_file(
             }
             let line = lines.line_of_span(&expr.span());
             let lazy = Expr::new(expr.get_ref(), format!("{name}:{line}: {}", field(what)));
-            if !shipped {
-                if let Err(e) = cel::Program::compile(expr.get_ref()) {
-                    return Err(at(
-                        expr.span(),
-                        &field(what),
-                        format!("invalid CEL expression: {}", first_line(&e.to_string())),
-                    ));
-                }
+            // Shipped expressions are compiled when first evaluated; every expression
+            // is held to the limits now, so a bad one is named by file and line.
+            let compiled = if shipped {
+                super::cel_bounds::check(expr.get_ref())
+            } else {
+                super::cel_bounds::compile(expr.get_ref()).map(drop)
+            };
+            if let Err(e) = compiled {
+                return Err(at(
+                    expr.span(),
+                    &field(what),
+                    format!("invalid CEL expression: {e}"),
+                ));
             }
             Ok(lazy)
         };
@@ -314,10 +314,6 @@ fn referenced_variables(expr: &str) -> Vec<String> {
         i = name_end.max(start + 5);
     }
     out
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! driven as a child process.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

@@ -81,6 +81,30 @@ impl Daemon {
         assert!(ok.success());
     }
 
+    /// `attestd reload` (as the unit's ExecReload does, asserting the daemon accepted
+    /// `config`), then wait until the run the reload starts is stored: the log then
+    /// holds more than `runs_before` "run stored" lines.
+    pub fn reload_and_wait(&self, config: &Path, runs_before: usize) {
+        let out = Command::new(env!("CARGO_BIN_EXE_attestd"))
+            .args(["reload", "--timeout-seconds", "30", "--pid"])
+            .arg(self.child.id().to_string())
+            .arg("--config")
+            .arg(config)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "reload: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(Duration::from_secs(60), || {
+            (self.count("run stored") > runs_before).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no run after the reload; log:\n{}", self.log()));
+    }
+
     /// SIGTERM, and the exit status once it has stopped (at most 15 s).
     pub fn terminate(&mut self) -> ExitStatus {
         self.signal("-TERM");

@@ -1,0 +1,3 @@
+#![no_main]
+//! Fuzz target: attestd::fuzzing::cron (must never panic or hang).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| attestd::fuzzing::cron(data));
