@@ -7,78 +7,18 @@ mod common;
 #[path = "../server/tests/support/mod.rs"]
 mod pg;
 
+use common::fleet_host::FleetHost as Host;
 use common::*;
 use pg::{admin, tls_files, write_config, Postgres, Server};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-struct Host {
-    name: String,
-    dir: tempfile::TempDir,
-    root: PathBuf,
-    config: PathBuf,
-}
+use std::path::Path;
 
 impl Host {
-    fn new(name: &str, fixture_name: &str, server: &str, ca: &Path) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let config = plain_config(
-            dir.path(),
-            &format!(
-                "\n[fleet]\nserver = {server:?}\nca_file = {:?}\nhost = {name:?}\nbatch_rows = 7\n",
-                ca.display().to_string()
-            ),
-        );
-        Host {
-            name: name.into(),
-            root: fixture(fixture_name),
-            config,
-            dir,
-        }
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("attestd.db")
-    }
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = attestd()
-            .args(args)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-    fn collect(&self) {
-        let out = attestd()
-            .args(["collect", "--root"])
-            .arg(&self.root)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.code().unwrap_or(9) <= 1,
-            "collect: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    fn push(&self) -> (i32, String, String) {
-        self.run(&["push"])
-    }
     fn ledger(&self, sql: &str) -> i64 {
         let c = rusqlite::Connection::open(self.db()).unwrap();
         c.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 }
-
 fn hosts(config: &Path) -> Value {
     let (ok, out, err) = admin(&[
         "hosts",
@@ -113,9 +53,9 @@ fn hosts_enrol_push_through_two_instances_survive_an_outage_and_forks_are_refuse
     let mut a = Server::start(&ca_cfg, pa);
     let _b = Server::start(&cb_cfg, pb);
 
-    let web = Host::new("web-1", "hardened", &a.url(), &tls.0);
-    let db = Host::new("db-1", "debian12-stock", &_b.url(), &tls.0);
-    let ops = Host::new("ops-1", "weak-access", &a.url(), &tls.0);
+    let web = Host::new("web-1", "hardened", &a.url(), &tls.0, 7, "");
+    let db = Host::new("db-1", "debian12-stock", &_b.url(), &tls.0, 7, "");
+    let ops = Host::new("ops-1", "weak-access", &a.url(), &tls.0, 7, "");
     for h in [&web, &db, &ops] {
         let (ok, token, err) = admin(&[
             "token",
@@ -253,7 +193,7 @@ fn the_daemon_pushes_continuously_and_sends_its_backlog_when_the_server_is_back(
         "",
     );
     let mut server = Server::start(&cfg, port);
-    let h = Host::new("daemon-1", "hardened", &server.url(), &tls.0);
+    let h = Host::new("daemon-1", "hardened", &server.url(), &tls.0, 7, "");
     std::fs::write(
         &h.config,
         std::fs::read_to_string(&h.config)

@@ -11,64 +11,11 @@ mod common;
 #[path = "../server/tests/support/mod.rs"]
 mod pg;
 
+use common::fleet_host::FleetHost as Host;
 use common::*;
 use pg::{admin, tls_files, write_config, Postgres, Server};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-struct Host {
-    dir: tempfile::TempDir,
-    root: PathBuf,
-    config: PathBuf,
-}
-
-impl Host {
-    fn new(name: &str, fixture_name: &str, server: &str, ca: &Path) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let config = plain_config(
-            dir.path(),
-            &format!(
-                "\n[fleet]\nserver = {server:?}\nca_file = {:?}\nhost = {name:?}\nbatch_rows = 40\n",
-                ca.display().to_string()
-            ),
-        );
-        Host {
-            root: fixture(fixture_name),
-            config,
-            dir,
-        }
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("attestd.db")
-    }
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = attestd()
-            .args(args)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-    fn collect(&self) {
-        let out = attestd()
-            .args(["collect", "--root"])
-            .arg(&self.root)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap();
-        assert!(out.status.code().unwrap_or(9) <= 1);
-    }
-}
+use std::path::Path;
 
 fn verify(bundle: &Path) -> (i32, String) {
     let o = attestd().arg("verify").arg(bundle).output().unwrap();
@@ -130,9 +77,9 @@ fn a_fleet_bundle_holds_the_population_verifies_and_catches_tampering() {
     let cb = write_config(sdir.path(), "b.toml", &pg.server_url(), pb, Some(&tls), "");
     let a = Server::start(&ca, pa);
     let b = Server::start(&cb, pb);
-    let web = Host::new("web-1", "hardened", &a.url(), &tls.0);
-    let db = Host::new("db-1", "debian12-stock", &b.url(), &tls.0);
-    let old = Host::new("old-1", "weak-access", &a.url(), &tls.0);
+    let web = Host::new("web-1", "hardened", &a.url(), &tls.0, 40, "");
+    let db = Host::new("db-1", "debian12-stock", &b.url(), &tls.0, 40, "");
+    let old = Host::new("old-1", "weak-access", &a.url(), &tls.0, 40, "");
     for h in [&web, &db, &old] {
         let (ok, token, err) = admin(&[
             "token",
@@ -310,14 +257,4 @@ fn a_fleet_bundle_holds_the_population_verifies_and_catches_tampering() {
     assert_eq!(code, 1, "{v}");
     assert!(v.contains("incidents.csv: changed"), "{v}");
     drop((a, b));
-}
-
-trait Push {
-    fn push(&self) -> (i32, String, String);
-}
-
-impl Push for Host {
-    fn push(&self) -> (i32, String, String) {
-        self.run(&["push"])
-    }
 }

@@ -12,68 +12,11 @@ mod common;
 mod pg;
 
 use alerts_support::Receiver;
+use common::fleet_host::FleetHost as Host;
 use common::*;
 use pg::{admin, tls_files, write_config, Postgres, Server};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-struct Host {
-    dir: tempfile::TempDir,
-    root: PathBuf,
-    config: PathBuf,
-}
-
-impl Host {
-    fn new(name: &str, server: &str, ca: &Path, extra: &str) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let config = plain_config(
-            dir.path(),
-            &format!(
-                "{extra}\n[fleet]\nserver = {server:?}\nca_file = {:?}\nhost = {name:?}\nbatch_rows = 50\n",
-                ca.display().to_string()
-            ),
-        );
-        Host {
-            root: fixture("hardened"),
-            config,
-            dir,
-        }
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("attestd.db")
-    }
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = attestd()
-            .args(args)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-    fn collect(&self) {
-        let out = attestd()
-            .args(["collect", "--root"])
-            .arg(&self.root)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.code().unwrap_or(9) <= 1,
-            "collect: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
 
 struct Fleet {
     _pg: Postgres,
@@ -176,7 +119,7 @@ fn rows_of(ledger: &Value) -> Vec<attestd_ledger::Row> {
 #[test]
 fn host_bundles_carry_receipts_and_verify_catches_what_contradicts_them() {
     let f = fleet();
-    let h = Host::new("web-1", &f.server.url(), &f.tls.0, "");
+    let h = Host::new("web-1", "hardened", &f.server.url(), &f.tls.0, 50, "");
     enrol(&f, &h);
     h.collect();
     h.collect();
@@ -391,7 +334,7 @@ fn a_push_refused_as_forked_reaches_the_alert_sinks_once_and_the_server_log() {
         rx.url("/low-only"),
         d.path().join("hook.secret").display(),
     );
-    let h = Host::new("db-1", &f.server.url(), &f.tls.0, &alerts);
+    let h = Host::new("db-1", "hardened", &f.server.url(), &f.tls.0, 50, &alerts);
     enrol(&f, &h);
     h.collect();
     assert_eq!(h.run(&["push"]).0, 0);

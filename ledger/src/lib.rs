@@ -25,6 +25,7 @@ pub mod fold;
 pub mod hash;
 pub mod kind;
 pub mod row;
+pub mod sample;
 pub mod summary;
 
 pub use body::Body;

@@ -181,20 +181,12 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The days `[from, to)` touches, and `n` of them chosen by ChaCha8 seeded with `seed`,
-/// in date order (as a host bundle samples them).
+/// The sampled days as dates (`attestd_ledger::sample`, as a host bundle draws them).
 fn sample_days(from: DateTime<Utc>, to: DateTime<Utc>, n: usize, seed: u64) -> Vec<String> {
-    use rand::SeedableRng;
-    let first = from.date_naive();
-    let last = (to - chrono::Duration::seconds(1)).date_naive();
-    let days = ((last - first).num_days() + 1).max(0) as usize;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut picked: Vec<chrono::NaiveDate> = rand::seq::index::sample(&mut rng, days, n.min(days))
-        .into_iter()
-        .map(|i| first + chrono::Duration::days(i as i64))
-        .collect();
-    picked.sort();
-    picked.iter().map(|d| d.to_string()).collect()
+    attestd_ledger::sample::sample_days(from, to, n, seed)
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
 }
 
 /// `n` of `hosts` chosen by ChaCha8 seeded with `seed` (after the days), in name order.

@@ -405,23 +405,4 @@ fn write_tarball(dir: &Path, tmp: &Path, out: &Path) -> Result<(), String> {
     std::fs::rename(tmp, out).map_err(|e| format!("{}: {e}", out.display()))
 }
 
-/// The days `[from, to)` touches, and `n` of them chosen by ChaCha8 seeded with `seed`
-/// (rand's `index::sample`), in date order.
-pub fn sample_days(
-    from: chrono::DateTime<chrono::Utc>,
-    to: chrono::DateTime<chrono::Utc>,
-    n: usize,
-    seed: u64,
-) -> Vec<chrono::NaiveDate> {
-    let first = from.date_naive();
-    let last = (to - chrono::Duration::seconds(1)).date_naive();
-    let days = ((last - first).num_days() + 1).max(0) as usize;
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut picked: Vec<chrono::NaiveDate> = rand::seq::index::sample(&mut rng, days, n.min(days))
-        .into_iter()
-        .map(|i| first + chrono::Duration::days(i as i64))
-        .collect();
-    picked.sort();
-    picked
-}
+pub use attestd_ledger::sample::sample_days;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod daemon;
+pub mod fleet_host;
 pub mod oscal;
 pub mod secrets;
 #[allow(unused_imports)] // not every test crate runs the daemon
