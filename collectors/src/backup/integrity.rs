@@ -134,39 +134,31 @@ fn run(ctx: &CollectContext, spec: &RepositorySpec, artifacts: &mut Vec<Artifact
         spec.check_timeout_seconds
             .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
     );
-    let mut scratch = None;
-    let mut cmd = match spec.kind {
-        Kind::Restic => Command::new(RESTIC)
-            .args(["-r", repo])
-            .args([
-                "--password-file",
-                spec.password_file.as_deref().unwrap_or(""),
-            ])
-            .args(["--no-cache", "check"])
-            .args(opts.iter().map(String::as_str)),
+    let (cmd, scratch) = match spec.kind {
+        Kind::Restic => {
+            let mut cmd = Command::new(RESTIC)
+                .args(["-r", repo])
+                .args([
+                    "--password-file",
+                    spec.password_file.as_deref().unwrap_or(""),
+                ])
+                .args(["--no-cache", "check"])
+                .args(opts.iter().map(String::as_str))
+                .timeout(timeout);
+            for (k, v) in &spec.env {
+                cmd = cmd.env(k, v);
+            }
+            (cmd, None)
+        }
         _ => {
-            let mut c = Command::new(BORG)
+            let cmd = Command::new(BORG)
                 .args(["check", "--lock-wait", "5"])
                 .args(opts.iter().map(String::as_str))
                 .arg(repo)
-                .env("TZ", "UTC")
-                .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
-                .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
-                .env("BORG_DISPLAY_PASSPHRASE", "no");
-            if let Some(pf) = &spec.password_file {
-                c = c.env("BORG_PASSCOMMAND", format!("/bin/cat '{pf}'"));
-            }
-            scratch = super::tools::borg_scratch(ctx, spec);
-            if let Some(dir) = &scratch {
-                c = c.env("BORG_BASE_DIR", dir.path().to_string_lossy());
-            }
-            c
+                .timeout(timeout);
+            super::tools::borg_environment(cmd, ctx, spec)
         }
-    }
-    .timeout(timeout);
-    for (k, v) in &spec.env {
-        cmd = cmd.env(k, v);
-    }
+    };
     let started = Instant::now();
     let outcome = cmd.run(&ctx.root);
     let duration_ms = started.elapsed().as_millis() as u64;

@@ -212,7 +212,7 @@ pub fn borg(
 ) -> Result<Snapshots, RepoError> {
     check_password_file(ctx, spec)?;
     let repo = spec.repository.as_deref().unwrap_or("");
-    let mut cmd = Command::new(BORG)
+    let cmd = Command::new(BORG)
         .args([
             "list",
             "--json",
@@ -222,23 +222,8 @@ pub fn borg(
             "{hostname}{command_line}",
             repo,
         ])
-        .timeout(timeout(spec))
-        .env("TZ", "UTC")
-        // A listing only reads; never stop at a question nobody can answer.
-        .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
-        .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
-        .env("BORG_DISPLAY_PASSPHRASE", "no");
-    if let Some(pf) = &spec.password_file {
-        // Quoted for borg's shlex split; the settings refuse paths with a single quote.
-        cmd = cmd.env("BORG_PASSCOMMAND", format!("/bin/cat '{pf}'"));
-    }
-    let scratch = borg_scratch(ctx, spec);
-    if let Some(dir) = &scratch {
-        cmd = cmd.env("BORG_BASE_DIR", dir.path().to_string_lossy());
-    }
-    for (k, v) in &spec.env {
-        cmd = cmd.env(k, v);
-    }
+        .timeout(timeout(spec));
+    let (cmd, scratch) = borg_environment(cmd, ctx, spec);
     let result = run(ctx, cmd, artifacts);
     drop(scratch);
     let out = result?;
@@ -355,18 +340,39 @@ pub fn files(
     Ok(snaps)
 }
 
-/// Borg keeps its cache and security data under BORG_BASE_DIR (default ~): on a live host
-/// give it a private scratch directory, removed when the returned guard drops, unless the
-/// operator named one. `None` when the directory cannot be made (borg then uses its own).
-pub(super) fn borg_scratch(
+/// The environment every borg command of attestd runs in: UTC times, no question
+/// nobody can answer (unencrypted or relocated repositories, showing the passphrase),
+/// the password through `BORG_PASSCOMMAND`, and, on a live host, a private
+/// `BORG_BASE_DIR` (borg keeps its cache and security data there, default ~) unless the
+/// operator named one; then the operator's own `env`. The returned directory guard
+/// removes the scratch directory when dropped: keep it until the command has run.
+pub(super) fn borg_environment(
+    cmd: Command,
     ctx: &CollectContext,
     spec: &RepositorySpec,
-) -> Option<tempfile::TempDir> {
-    if !ctx.root.is_live() || spec.env.contains_key("BORG_BASE_DIR") {
-        return None;
+) -> (Command, Option<tempfile::TempDir>) {
+    let mut cmd = cmd
+        .env("TZ", "UTC")
+        .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+        .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+        .env("BORG_DISPLAY_PASSPHRASE", "no");
+    if let Some(pf) = &spec.password_file {
+        // Quoted for borg's shlex split; the settings refuse paths with a single quote.
+        cmd = cmd.env("BORG_PASSCOMMAND", format!("/bin/cat '{pf}'"));
     }
-    tempfile::Builder::new()
-        .prefix("attestd-borg-")
-        .tempdir()
-        .ok()
+    let scratch = (ctx.root.is_live() && !spec.env.contains_key("BORG_BASE_DIR"))
+        .then(|| {
+            tempfile::Builder::new()
+                .prefix("attestd-borg-")
+                .tempdir()
+                .ok()
+        })
+        .flatten();
+    if let Some(dir) = &scratch {
+        cmd = cmd.env("BORG_BASE_DIR", dir.path().to_string_lossy());
+    }
+    for (k, v) in &spec.env {
+        cmd = cmd.env(k, v);
+    }
+    (cmd, scratch)
 }
