@@ -54,6 +54,19 @@ pub fn verify_with(
     witness_key: Option<&str>,
     catalog: &Catalog,
 ) -> Result<Report, String> {
+    // Re-judging evaluates CEL for every verdict of the period: start the deep stack
+    // it needs once here, so each judgement runs in place instead of on a new thread.
+    crate::policy::cel_bounds::on_deep_stack(|| {
+        verify_here(path, expected_key, witness_key, catalog)
+    })
+}
+
+fn verify_here(
+    path: &Path,
+    expected_key: Option<&str>,
+    witness_key: Option<&str>,
+    catalog: &Catalog,
+) -> Result<Report, String> {
     let _extracted;
     let dir: PathBuf = if path.is_dir() {
         path.to_path_buf()
