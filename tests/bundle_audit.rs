@@ -535,3 +535,94 @@ fn evidence_at_a_moment_says_how_old_the_evidence_was_and_whether_it_was_in_a_ga
     assert!(before["evidence"].as_str().unwrap().starts_with("none yet"));
     assert_eq!(before["rules"], serde_json::json!([]));
 }
+
+/// A rule that reads `now` is judged again at every run even when evidence and
+/// verdicts stay the same: a certificate that expires mid-period while the stored
+/// verdict set (pass) is carried on, as a forger reusing the old set would, fails
+/// verification at the first run after expiry, and only there.
+#[test]
+fn a_pass_carried_past_a_certificates_expiry_fails_verification_at_that_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state/attestd.db");
+    let mut store = Store::open(&db).unwrap();
+    let mut policy = snapshot("0 * * * *", "UTC");
+    for (name, c) in policy.collectors.iter_mut() {
+        c.enabled = name == "certificates";
+    }
+    let policies = policies();
+    let c = attestd_collectors::collector_by_name("certificates").unwrap();
+    let observe = |at: DateTime<Utc>| {
+        c.collect(&attestd_collectors::CollectContext::new(
+            attestd_collectors::HostRoot::new(fixture("tls-bad-certificates")),
+            serde_json::Value::Null,
+            at,
+        ))
+        .unwrap()
+    };
+    let facts = observe(Utc::now()).facts;
+    let not_after = facts["certificates"]
+        .as_array()
+        .and_then(|c| c.iter().filter_map(|c| c["not_after"].as_str()).min())
+        .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
+        .expect("the fixture has a certificate that expired on 2021-01-01");
+    let before = not_after - chrono::Duration::hours(2);
+    let genuine = attestd::policy::evaluate_collector(
+        &policies,
+        "certificates",
+        Ok(&observe(before)),
+        &[],
+        before,
+    );
+    assert!(
+        genuine
+            .iter()
+            .any(|v| v.rule == "certificates.not_expired"
+                && v.status == attestd::policy::Status::Pass)
+    );
+    // Four hourly runs on the same evidence, all storing the verdicts of the first:
+    // true for the first two, false once the certificate has expired.
+    for (i, at) in (0..4)
+        .map(|h| before + chrono::Duration::hours(h))
+        .enumerate()
+    {
+        let t = attestd::clock::rfc3339(at);
+        let input = RunInput {
+            run_id: format!("run-{i}"),
+            started_at: t.clone(),
+            finished_at: t,
+            trigger: "schedule".into(),
+            collectors: vec![CollectorRun {
+                collector: "certificates".into(),
+                version: "1".into(),
+                outcome: Ok(observe(at)),
+                duration_ms: 1,
+                verdicts: genuine.clone(),
+            }],
+            rule_meta: BTreeMap::new(),
+            policy: Some(policy.clone()),
+        };
+        attestd::pipeline::store(&mut store, &input, None, None).unwrap();
+    }
+    drop(store);
+    let out = dir.path().join("bundle");
+    let day = |t: DateTime<Utc>| t.date_naive().to_string();
+    bundle_with(
+        &db,
+        &out,
+        &day(before),
+        &day(before + chrono::Duration::hours(3)),
+        "UTC",
+        None,
+    );
+    let (code, v) = verify(&out, "UTC");
+    assert_eq!(code, 1, "{v}");
+    let forged: Vec<&str> = v
+        .lines()
+        .filter(|l| l.contains("rule certificates.not_expired: stored pass, re-judged fail"))
+        .collect();
+    assert_eq!(forged.len(), 2, "{v}");
+    assert!(
+        forged[0].contains("run run-2") && forged[1].contains("run run-3"),
+        "{v}"
+    );
+}

@@ -17,12 +17,24 @@ use std::sync::Arc;
 
 /// The rules of one `policy` row, compiled.
 struct InForce {
-    key: String,
-    by_collector: HashMap<String, Vec<Arc<Rule>>>,
-    uses_now: HashSet<String>,
+    /// The `policy` row's sequence number: a context is bound per evidence and policy.
+    seq: i64,
+    /// Each collector's rules, with whether the rule's status can change from run to
+    /// run on the same evidence (it reads `now`, or a waiver names it), so it is judged
+    /// at every run.
+    by_collector: HashMap<String, Vec<(Arc<Rule>, bool)>>,
     vars: cel::Value,
     waivers: Vec<(String, DateTime<Utc>)>,
 }
+
+/// A context ready to judge one evidence row under one policy.
+struct Bound {
+    context: cel::Context<'static, 'static>,
+    unavailable: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How many bound contexts are kept (a host-year has a few hundred evidence rows).
+const CONTEXTS: usize = 64;
 
 /// Streams rows in, hands the disagreements out.
 pub struct Rejudge {
@@ -33,9 +45,13 @@ pub struct Rejudge {
     /// Facts of every evidence row seen, as JSON text (parsed when judged).
     facts: HashMap<i64, Box<str>>,
     sets: HashMap<i64, VerdictSet>,
-    /// (evidence, verdicts, policy) already judged, for collectors whose rules do not
-    /// read `now`: the same inputs give the same verdicts.
-    done: HashSet<(i64, i64, String)>,
+    /// (evidence, verdicts, policy) already judged: the rules that do not read `now`
+    /// give the same verdicts on the same inputs, so only the others are judged again.
+    done: HashSet<(i64, i64, i64)>,
+    /// Contexts with `facts` and `vars` bound, per (evidence, policy), for collectors
+    /// with rules that read `now`: binding converts every fact, so it is done once per
+    /// evidence row, not once per run. Bounded: emptied when it reaches `CONTEXTS`.
+    contexts: HashMap<(i64, i64), Bound>,
     pub problems: Vec<String>,
     pub judged: u64,
     pub without_parameters: u64,
@@ -81,6 +97,7 @@ impl Rejudge {
             facts: HashMap::new(),
             sets: HashMap::new(),
             done: HashSet::new(),
+            contexts: HashMap::new(),
             problems: Vec::new(),
             judged: 0,
             without_parameters: 0,
@@ -88,8 +105,7 @@ impl Rejudge {
     }
 
     fn policy(&mut self, seq: i64, p: &PolicySnapshot) {
-        let mut by_collector: HashMap<String, Vec<Arc<Rule>>> = HashMap::new();
-        let mut uses_now = HashSet::new();
+        let mut by_collector: HashMap<String, Vec<(Arc<Rule>, bool)>> = HashMap::new();
         for r in &p.rules {
             let rule = match self.compiled.get(&r.definition_sha256) {
                 Some(c) => c.clone(),
@@ -106,19 +122,18 @@ impl Rejudge {
                     }
                 },
             };
-            let mentions_now = ["check", "observed", "applies"].iter().any(|k| {
-                r.definition
-                    .get(*k)
-                    .and_then(|v| v.as_str())
-                    .is_some_and(|t| t.contains("now"))
-            });
-            if mentions_now {
-                uses_now.insert(r.collector.clone());
-            }
+            // A waiver's expiry turns `waived` into `fail` with time alone, like `now`.
+            let varies = p.waivers.iter().any(|w| w.rule == r.id)
+                || ["check", "observed", "applies"].iter().any(|k| {
+                    r.definition
+                        .get(*k)
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|t| t.contains("now"))
+                });
             by_collector
                 .entry(r.collector.clone())
                 .or_default()
-                .push(rule);
+                .push((rule, varies));
         }
         let vars: BTreeMap<String, serde_json::Value> = p
             .variables
@@ -137,9 +152,8 @@ impl Rejudge {
             })
             .collect();
         self.in_force = Some(InForce {
-            key: p.key.clone(),
+            seq,
             by_collector,
-            uses_now,
             vars,
             waivers,
         });
@@ -202,7 +216,7 @@ impl Rejudge {
                 .iter()
                 .map(|v| (v.rule.as_str(), v.status))
                 .collect();
-            for r in rules {
+            for (r, _) in rules {
                 if !stored.contains_key(r.id.as_str()) {
                     self.problems.push(format!(
                         "run {} (ledger row {seq}), rule {}: in force but has no stored verdict",
@@ -211,7 +225,7 @@ impl Rejudge {
                 }
             }
             for v in &set.results {
-                if !rules.iter().any(|r| r.id == v.rule) {
+                if !rules.iter().any(|(r, _)| r.id == v.rule) {
                     self.problems.push(format!(
                         "run {} (ledger row {seq}), rule {}: a stored verdict for a rule not in force",
                         run.key, v.rule
@@ -229,31 +243,54 @@ impl Rejudge {
                 self.judged += set.results.len() as u64;
                 continue;
             };
-            let uses_now = pf.uses_now.contains(name);
-            if !uses_now && !self.done.insert((evidence, entry.verdicts, pf.key.clone())) {
-                self.judged += set.results.len() as u64;
+            // On inputs judged before, only the rules whose status varies with time can
+            // differ.
+            let first = self.done.insert((evidence, entry.verdicts, pf.seq));
+            let due: Vec<&Arc<Rule>> = rules
+                .iter()
+                .filter(|(_, varies)| first || *varies)
+                .map(|(r, _)| r)
+                .collect();
+            self.judged += (set.results.len() - due.len().min(set.results.len())) as u64;
+            if due.is_empty() {
                 continue;
             }
-            let Some(text) = self.facts.get(&evidence) else {
-                continue; // the summary check names missing evidence
-            };
-            let facts: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-            let unavailable = unavailable_map(&facts);
-            let mut context = cel::Context::default();
-            context.add_variable_from_value("facts", json_to_cel(&facts));
-            context.add_variable_from_value("vars", pf.vars.clone());
-            for r in rules {
+            if !self.contexts.contains_key(&(evidence, pf.seq)) {
+                let Some(text) = self.facts.get(&evidence) else {
+                    continue; // the summary check names missing evidence
+                };
+                let facts: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+                let mut context = crate::policy::cel_context();
+                context.add_variable_from_value("facts", json_to_cel(&facts));
+                context.add_variable_from_value("vars", pf.vars.clone());
+                if self.contexts.len() >= CONTEXTS {
+                    self.contexts.clear();
+                }
+                let bound = Bound {
+                    context,
+                    unavailable: unavailable_map(&facts),
+                };
+                self.contexts.insert((evidence, pf.seq), bound);
+            }
+            let bound = self
+                .contexts
+                .get_mut(&(evidence, pf.seq))
+                .expect("inserted above");
+            for r in due {
                 let Some(&want) = stored.get(r.id.as_str()) else {
                     continue;
                 };
                 self.judged += 1;
                 // The engine judges between the run's start and end: either instant
-                // that gives the stored status agrees.
-                let mut got = Vec::new();
+                // that gives the stored status agrees (the end is tried only when the
+                // start disagrees).
+                let mut first_got = None;
+                let mut agrees = false;
                 for now in &times {
-                    context
+                    bound
+                        .context
                         .add_variable_from_value("now", cel::Value::Timestamp(now.fixed_offset()));
-                    let mut status = judge(r, &context, &unavailable).status;
+                    let mut status = judge(r, &bound.context, &bound.unavailable).status;
                     if status == Status::Fail
                         && pf
                             .waivers
@@ -262,18 +299,19 @@ impl Rejudge {
                     {
                         status = Status::Waived;
                     }
-                    got.push(status);
-                    if !uses_now {
+                    first_got.get_or_insert(status);
+                    if status == want {
+                        agrees = true;
                         break;
                     }
                 }
-                if !got.contains(&want) {
+                if !agrees {
                     self.problems.push(format!(
                         "run {} (ledger row {seq}), rule {}: stored {}, re-judged {} on evidence row {evidence}",
                         run.key,
                         r.id,
                         want.as_str(),
-                        got.first().map(|s| s.as_str()).unwrap_or("-")
+                        first_got.map(|s| s.as_str()).unwrap_or("-")
                     ));
                 }
             }

@@ -52,7 +52,7 @@ fn evaluate_collector_here(
     };
     let facts = json_to_cel(&evidence.facts);
     let unavailable = unavailable_map(&evidence.facts);
-    let mut context = cel::Context::default();
+    let mut context = super::cel_env::context();
     context.add_variable_from_value("facts", facts);
     context.add_variable_from_value("vars", policies.vars_cel().clone());
     // The run's start time, so rules can compare dated facts (a certificate's

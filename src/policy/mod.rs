@@ -12,11 +12,13 @@
 
 pub mod catalog;
 pub mod cel_bounds;
+mod cel_env;
 mod evaluate;
 mod inputs;
 pub mod rule;
 
 pub use catalog::Catalog;
+pub(crate) use cel_env::context as cel_context;
 pub use evaluate::{evaluate_collector, Status, Verdict};
 pub(crate) use evaluate::{json_to_cel, judge, unavailable_map};
 pub use inputs::{PolicyInputs, Waiver};
