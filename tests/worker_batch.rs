@@ -9,7 +9,8 @@
 //! - a collector that blows the worker's memory limit while others are still running
 //!   is `error` naming the limit, and every other collector gets its real evidence
 //!   (each unfinished one ran again alone);
-//! - one collector's evidence over the reply limit is that collector's `error` only.
+//! - one collector's evidence over the reply limit is that collector's `error` only;
+//! - `attestd collect` itself starts one worker for every collector of the run.
 
 mod common;
 use attestd::worker::{observe_all, Job, Limits, Request};
@@ -276,4 +277,31 @@ fn evidence_over_the_reply_limit_fails_only_its_collector() {
     }
     // Skipped, not killed: one worker.
     assert_eq!(observed.workers_started, 1);
+}
+
+#[test]
+fn attestd_collect_runs_every_collector_in_one_worker() {
+    let host = prepare_host("hardened");
+    let out = attestd()
+        .env("ATTESTD_LOG", "attestd::engine=debug")
+        .args(["collect", "--format", "json", "--root"])
+        .arg(&host.root)
+        .arg("--config")
+        .arg(&host.config)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let collectors: std::collections::BTreeSet<_> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["collector"].as_str().unwrap().to_string())
+        .collect();
+    assert!(collectors.len() >= 15, "{collectors:?}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("collectors ran in worker processes"))
+        .unwrap_or_else(|| panic!("no worker count logged; stderr:\n{stderr}"));
+    assert!(line.contains("workers=1"), "{line}");
 }
