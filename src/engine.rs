@@ -1,5 +1,6 @@
-//! The engine: runs collectors (each in its own blocking task, under its timeout, with
-//! panics caught), then judges their evidence with the policies. One collector's
+//! The engine: runs collectors (built-ins of an isolated engine together in one worker
+//! process, `crate::worker`; others each in a blocking task; each under its timeout,
+//! with panics caught), then judges their evidence with the policies. One collector's
 //! failure becomes `error` verdicts for its rules only; the others carry on.
 //! It never writes to the store; the caller decides whether to keep the run.
 
@@ -24,8 +25,8 @@ pub struct Engine {
     /// The parameters in force (rules, variables, schedules, collector versions),
     /// recorded in the ledger when they change.
     policy: PolicySnapshot,
-    /// When set, built-in collectors run in a worker process started from this binary
-    /// (`crate::worker`); otherwise on a blocking thread of this process (library use
+    /// When set, built-in collectors run in one worker process per run started from
+    /// this binary (`crate::worker`); otherwise on a blocking thread of this process (library use
     /// and tests with collectors of their own).
     worker: Option<(std::path::PathBuf, crate::worker::Limits)>,
 }
@@ -124,7 +125,10 @@ impl Engine {
         clock: &dyn Clock,
     ) -> RunInput {
         let started = clock.now();
-        let mut tasks = Vec::new();
+        // Built-in collectors of an isolated engine go to one worker process together
+        // (`crate::worker::observe_all`); the others run on blocking threads here.
+        let mut slots = Vec::new();
+        let mut jobs = Vec::new();
         for name in names {
             let Some(collector) = self.collectors.iter().find(|c| c.name() == name).cloned() else {
                 continue;
@@ -139,16 +143,38 @@ impl Engine {
                 measurements: measurements(name),
                 now: started,
             };
-            let worker = self
-                .worker
-                .clone()
-                .filter(|_| attestd_collectors::collector_by_name(name).is_some());
-            tasks.push(tokio::spawn(observe(collector, ctx, timeout, worker)));
+            let version = collector.version().to_string();
+            if self.worker.is_some() && attestd_collectors::collector_by_name(name).is_some() {
+                let request = crate::worker::Request::new(name, &ctx);
+                slots.push(Slot::Worker(name.clone(), version, jobs.len()));
+                jobs.push(crate::worker::Job { request, timeout });
+            } else {
+                slots.push(Slot::Task(tokio::spawn(observe(collector, ctx, timeout))));
+            }
         }
+        let mut from_worker: Vec<Option<crate::worker::Settled>> = match &self.worker {
+            Some((exe, limits)) if !jobs.is_empty() => {
+                let observed = crate::worker::observe_all(exe, jobs, *limits).await;
+                tracing::debug!(
+                    workers = observed.workers_started,
+                    "collectors ran in worker processes"
+                );
+                observed.results.into_iter().map(Some).collect()
+            }
+            _ => Vec::new(),
+        };
         let mut collectors = Vec::new();
-        for task in tasks {
-            let (collector, version, outcome, duration_ms) =
-                task.await.expect("observe never panics");
+        for slot in slots {
+            let (collector, version, outcome, duration_ms) = match slot {
+                Slot::Task(task) => task.await.expect("observe never panics"),
+                Slot::Worker(name, version, i) => {
+                    let (outcome, took) = from_worker[i].take().expect("one result per job");
+                    if let Err(reason) = &outcome {
+                        tracing::warn!(collector = %name, reason = %reason, "collector could not observe");
+                    }
+                    (name, version, outcome, took.as_millis() as u64)
+                }
+            };
             let now = clock.now();
             let verdicts = evaluate_collector(
                 &self.policies,
@@ -191,25 +217,22 @@ impl Engine {
     }
 }
 
+/// A collector of a run, on its way: in this process, or job `usize` of the worker.
+enum Slot {
+    Task(tokio::task::JoinHandle<(String, String, Result<Evidence, String>, u64)>),
+    Worker(String, String, usize),
+}
+
 /// Run one collector on a blocking thread under a timeout; a panic or a hang becomes an
 /// error string. A hung thread cannot be killed; it is left behind and reported.
 async fn observe(
     collector: Arc<dyn Collector>,
     ctx: CollectContext,
     timeout: Duration,
-    worker: Option<(std::path::PathBuf, crate::worker::Limits)>,
 ) -> (String, String, Result<Evidence, String>, u64) {
     let name = collector.name().to_string();
     let version = collector.version().to_string();
     let start = Instant::now();
-    if let Some((exe, limits)) = worker {
-        let req = crate::worker::Request::new(&name, &ctx);
-        let outcome = crate::worker::observe(&exe, &req, timeout, limits).await;
-        if let Err(reason) = &outcome {
-            tracing::warn!(collector = %name, reason = %reason, "collector could not observe");
-        }
-        return (name, version, outcome, start.elapsed().as_millis() as u64);
-    }
     let worker = {
         let collector = collector.clone();
         tokio::task::spawn_blocking(move || collector.collect(&ctx))

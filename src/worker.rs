@@ -1,11 +1,25 @@
 //! Collectors in a killable worker process. The daemon (and `collect`) re-executes its
-//! own binary as `attestd collect-worker` for each built-in collector of a run: the
-//! worker reads one request (collector, root, settings, history, time) on stdin, runs
-//! the collector, writes its evidence or its error as JSON on stdout and exits. The
-//! parent sets the worker's resource limits (memory, CPU time, open files) before
-//! it starts, puts it in a process group of its own, and kills that group at the
-//! collector's timeout; a runaway parser then costs one killed process, never the
-//! daemon's memory or threads, and the parent never runs collector code at all.
+//! own binary as `attestd collect-worker` once per run: the worker reads every
+//! request of the run (collector, root, settings, history, time) on stdin, runs the
+//! collectors concurrently, one thread each, and writes each collector's evidence or
+//! error back as one framed JSON message as soon as it is ready, so an answer that
+//! came is never lost to a later failure. The parent sets the worker's resource limits
+//! (memory, CPU time, open files) before it starts, puts it in a process group of its
+//! own, and kills that group when a collector passes its timeout; a runaway parser then
+//! costs a killed process, never the daemon's memory or threads, and the parent never
+//! runs collector code at all.
+//!
+//! What a shared worker cannot tell, the parent works out with more workers:
+//!
+//! - a collector past its deadline: the group is killed, that collector is `error`
+//!   ("timed out after N s; its worker process was killed"), every answer already read
+//!   is kept, and a new worker runs the collectors still unfinished, each with its
+//!   whole timeout again (an innocent collector is never failed by its neighbour; each
+//!   round ends at least one collector, so a run ends);
+//! - a worker that dies (memory, CPU time, a signal, a crash) with several collectors
+//!   unfinished: each of them runs again in a worker of its own, so the culprit gets an
+//!   `error` naming the limit it hit and the others their real evidence. A worker of one
+//!   collector that dies is that collector's `error`.
 //!
 //! This module owns both ends of that pipe. It never judges and never stores: the
 //! parent's engine does, with what comes back.
@@ -15,23 +29,39 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// The hidden subcommand the worker runs as.
 pub const SUBCOMMAND: &str = "collect-worker";
 
+/// The stack of each collector thread in a worker: what the worker's main thread had
+/// when it ran one collector (the usual 8 MiB `RLIMIT_STACK`), so no parser has less
+/// room to recurse than before.
+pub const COLLECTOR_STACK_BYTES: usize = 8 << 20;
+
+/// The most a worker reads of its request (every collector's settings and previous
+/// facts).
+const MAX_REQUEST_BYTES: u64 = 128 << 20;
+
+/// The worker's exit status when its request cannot be read.
+const EXIT_UNREADABLE_REQUEST: i32 = 4;
+
 /// Resource limits of one worker.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Writable private memory (RLIMIT_DATA: heap and anonymous mappings), bytes. A
-    /// collector that needs more is broken or attacked: no legitimate host file set
-    /// comes near it. Not RLIMIT_AS: the tools a collector runs inherit the limit, and
-    /// Go programs (restic) reserve far more address space than they use.
+    /// Writable private memory (RLIMIT_DATA: heap and anonymous mappings), bytes, for
+    /// the worker as a whole, plus `COLLECTOR_STACK_BYTES` per collector thread (the
+    /// kernel counts thread stacks as data). A collector that needs more is broken or
+    /// attacked: no legitimate host file set comes near it, all collectors together.
+    /// Not RLIMIT_AS: the tools a collector runs inherit the limit, and Go programs
+    /// (restic) reserve far more address space than they use.
     pub memory_bytes: u64,
-    /// Open files (RLIMIT_NOFILE).
+    /// Open files (RLIMIT_NOFILE) per collector; a worker of several collectors gets
+    /// the sum, so one collector's descriptors cannot make a neighbour fail.
     pub open_files: u64,
-    /// Bytes of evidence the worker may hand back.
+    /// Bytes of evidence one collector may hand back.
     pub max_reply_bytes: usize,
 }
 
@@ -45,8 +75,8 @@ impl Default for Limits {
     }
 }
 
-/// What the worker is asked to do.
-#[derive(Debug, Serialize, Deserialize)]
+/// What the worker is asked to do for one collector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request {
     pub collector: String,
     /// The host root; none for the live host (`/`).
@@ -70,7 +100,25 @@ impl Request {
     }
 }
 
-/// What the worker answers.
+/// One collector of a run and the wall time it may take.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub request: Request,
+    pub timeout: Duration,
+}
+
+/// What crosses stdin: the collectors one worker runs.
+#[derive(Serialize)]
+struct BatchOut<'a> {
+    requests: Vec<&'a Request>,
+}
+
+#[derive(Deserialize)]
+struct BatchIn {
+    requests: Vec<Request>,
+}
+
+/// What the worker answers for one collector.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
@@ -78,28 +126,71 @@ pub enum Reply {
     Error(String),
 }
 
-/// The worker's side: serve one request from stdin; the exit code is 0 whenever a reply
-/// was written (the reply says whether the collector could observe).
+/// One answer on stdout: `index` (the request's place in the batch) and the length of
+/// the `Reply` JSON that follows, both big-endian `u32`.
+const FRAME_HEADER_BYTES: usize = 8;
+
+/// The worker's side: serve one batch from stdin. Exit code 0 when every reply was
+/// written (each reply says whether its collector could observe).
 pub fn serve() -> i32 {
     let mut input = Vec::new();
     if std::io::stdin()
-        .take(64 << 20)
+        .take(MAX_REQUEST_BYTES)
         .read_to_end(&mut input)
         .is_err()
     {
         return 3;
     }
-    let reply = match serde_json::from_slice::<Request>(&input) {
-        Ok(req) => run(req),
-        Err(e) => Reply::Error(format!("the worker got an unreadable request: {e}")),
+    let Ok(batch) = serde_json::from_slice::<BatchIn>(&input) else {
+        return EXIT_UNREADABLE_REQUEST;
     };
-    let mut out = std::io::stdout().lock();
-    let written = serde_json::to_writer(&mut out, &reply).is_ok() && out.flush().is_ok();
-    if written {
-        0
-    } else {
-        3
+    drop(input);
+    let (tx, rx) = std::sync::mpsc::channel::<(u32, Reply)>();
+    for (index, req) in batch.requests.into_iter().enumerate() {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let thread_tx = tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("collector".into())
+            .stack_size(COLLECTOR_STACK_BYTES)
+            .spawn(move || {
+                let reply = run(req);
+                let _ = thread_tx.send((index, reply));
+            });
+        if let Err(e) = spawned {
+            let _ = tx.send((
+                index,
+                Reply::Error(format!("its worker could not start a thread for it ({e})")),
+            ));
+        }
     }
+    drop(tx);
+    let mut out = std::io::stdout().lock();
+    // Answers go out in the order they are ready; the loop ends when every thread has
+    // sent its own.
+    for (index, reply) in rx {
+        let body = match serde_json::to_vec(&reply) {
+            Ok(b) => b,
+            Err(e) => serde_json::to_vec(&Reply::Error(format!(
+                "its evidence cannot be encoded: {e}"
+            )))
+            .unwrap_or_default(),
+        };
+        drop(reply);
+        let body = if u32::try_from(body.len()).is_ok() {
+            body
+        } else {
+            serde_json::to_vec(&Reply::Error("its evidence exceeded 4 GiB".into()))
+                .unwrap_or_default()
+        };
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        header[..4].copy_from_slice(&index.to_be_bytes());
+        header[4..].copy_from_slice(&(body.len() as u32).to_be_bytes());
+        if out.write_all(&header).is_err() || out.write_all(&body).is_err() || out.flush().is_err()
+        {
+            return 3;
+        }
+    }
+    0
 }
 
 fn run(req: Request) -> Reply {
@@ -128,16 +219,165 @@ fn run(req: Request) -> Reply {
     }
 }
 
-/// The parent's side: run `req` in a worker started from `exe`, under `timeout` and
-/// `limits`. Every failure of the worker is an error naming what happened.
-pub async fn observe(
+/// One job's outcome and when it was settled, from the start of `observe_all`.
+pub type Settled = (Result<Evidence, String>, Duration);
+
+/// What `observe_all` hands back.
+#[derive(Debug)]
+pub struct Observed {
+    /// One per job, in the jobs' order.
+    pub results: Vec<Settled>,
+    /// How many worker processes the run took: 1 when nothing went wrong.
+    pub workers_started: usize,
+}
+
+/// The parent's side: run every job in one worker started from `exe`, each under its
+/// own timeout, under `limits`. Every failure is an error naming what happened, and
+/// only the collectors it concerns get it (see the module's comment).
+pub async fn observe_all(exe: &Path, jobs: Vec<Job>, limits: Limits) -> Observed {
+    let start = Instant::now();
+    let jobs = Arc::new(jobs);
+    let mut results: Vec<Option<Settled>> = (0..jobs.len()).map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..jobs.len()).collect();
+    let mut workers_started = 0;
+    while !pending.is_empty() {
+        workers_started += 1;
+        let round = one_worker(exe, &jobs, &pending, limits).await;
+        for (i, outcome, at) in round.answers {
+            results[i] = Some((outcome, at - start));
+        }
+        pending.retain(|&i| results[i].is_none());
+        match round.end {
+            End::Answered => {}
+            End::TimedOut(late) => {
+                let now = start.elapsed();
+                for i in late {
+                    results[i] = Some((Err(timed_out(&jobs[i])), now));
+                }
+                pending.retain(|&i| results[i].is_none());
+            }
+            End::Failed(reason) if round.started <= 1 => {
+                // A worker of one collector: the failure is its own. (A worker that
+                // could not start at all fails every collector alike.)
+                let now = start.elapsed();
+                for &i in &pending {
+                    results[i] = Some((Err(reason.clone()), now));
+                }
+                pending.clear();
+            }
+            End::Failed(_) => {
+                // Which collector killed a shared worker is unknown (even with one left
+                // unfinished: a finished one may have held the memory): each unfinished
+                // one runs again alone, and its own worker's end is its answer. So an
+                // error naming a limit always comes from a worker of that collector.
+                let mut alone = tokio::task::JoinSet::new();
+                for &i in &pending {
+                    let (exe, jobs) = (exe.to_path_buf(), jobs.clone());
+                    alone.spawn(async move { (i, observe_alone(&exe, &jobs, i, limits).await) });
+                }
+                workers_started += pending.len();
+                while let Some(done) = alone.join_next().await {
+                    if let Ok((i, outcome)) = done {
+                        results[i] = Some((outcome, start.elapsed()));
+                    }
+                }
+                for &i in &pending {
+                    if results[i].is_none() {
+                        let reason = "its worker's supervisor task failed (this is a bug in attestd; please report it)";
+                        results[i] = Some((Err(reason.into()), start.elapsed()));
+                    }
+                }
+                pending.clear();
+            }
+        }
+    }
+    Observed {
+        results: results
+            .into_iter()
+            .map(|r| r.expect("every job settled"))
+            .collect(),
+        workers_started,
+    }
+}
+
+/// Job `i` in a worker of its own: its answer, its timeout or the worker's end.
+async fn observe_alone(
     exe: &Path,
-    req: &Request,
-    timeout: Duration,
+    jobs: &[Job],
+    i: usize,
     limits: Limits,
 ) -> Result<Evidence, String> {
-    let input = serde_json::to_vec(req).map_err(|e| format!("cannot encode the request: {e}"))?;
-    let cpu_seconds = timeout.as_secs().saturating_add(1);
+    let round = one_worker(exe, jobs, &[i], limits).await;
+    if let Some((_, outcome, _)) = round.answers.into_iter().next() {
+        return outcome;
+    }
+    match round.end {
+        End::TimedOut(_) => Err(timed_out(&jobs[i])),
+        End::Failed(reason) => Err(reason),
+        End::Answered => Err("its worker ended without an answer".into()),
+    }
+}
+
+fn timed_out(job: &Job) -> String {
+    format!(
+        "timed out after {} s; its worker process was killed (raise timeout_seconds in [collectors.{}] if the host is slow)",
+        job.timeout.as_secs(),
+        job.request.collector
+    )
+}
+
+/// How one worker ended.
+enum End {
+    /// Every collector it ran answered.
+    Answered,
+    /// These collectors passed their deadline; the worker was killed.
+    TimedOut(Vec<usize>),
+    /// It could not start, or ended before every collector answered: why.
+    Failed(String),
+}
+
+struct Round {
+    /// (job, outcome, when it came).
+    answers: Vec<(usize, Result<Evidence, String>, Instant)>,
+    end: End,
+    /// Collectors the worker was started with (0 when it could not start).
+    started: usize,
+}
+
+/// The limits of a worker running `ids`: the memory limit plus a stack per collector
+/// thread, the sum of the collectors' CPU budgets (each its timeout plus one second:
+/// concurrent threads add up their CPU time, and no legitimate collector uses more CPU
+/// than wall time), and open files per collector. The wall timeouts stay the guard that
+/// names the collector; the shared limits only stop what escapes them.
+fn worker_limits(jobs: &[Job], ids: &[usize], limits: Limits) -> (u64, u64, u64) {
+    let n = ids.len() as u64;
+    let memory = limits
+        .memory_bytes
+        .saturating_add(n.saturating_mul(COLLECTOR_STACK_BYTES as u64));
+    let cpu = ids
+        .iter()
+        .map(|&i| jobs[i].timeout.as_secs().saturating_add(1))
+        .fold(0u64, u64::saturating_add);
+    let files = limits.open_files.saturating_mul(n.max(1));
+    (memory, cpu, files)
+}
+
+/// Start one worker for `ids` and read its answers until all came, one passed its
+/// deadline, or the worker ended.
+async fn one_worker(exe: &Path, jobs: &[Job], ids: &[usize], limits: Limits) -> Round {
+    let failed = |reason: String| Round {
+        answers: Vec::new(),
+        end: End::Failed(reason),
+        started: 0,
+    };
+    let batch = BatchOut {
+        requests: ids.iter().map(|&i| &jobs[i].request).collect(),
+    };
+    let input = match serde_json::to_vec(&batch) {
+        Ok(v) => v,
+        Err(e) => return failed(format!("cannot encode the request: {e}")),
+    };
+    let (memory, cpu_seconds, open_files) = worker_limits(jobs, ids, limits);
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg(SUBCOMMAND)
         .stdin(std::process::Stdio::piped())
@@ -147,65 +387,158 @@ pub async fn observe(
         // tools need it, and the command runner clears it for each tool it starts.
         .process_group(0)
         .kill_on_drop(true);
-    let (memory, open_files) = (limits.memory_bytes, limits.open_files);
-    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+    // SAFETY: only async-signal-safe calls (getrlimit, setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             // A sandbox that refuses setrlimit (a stricter unit than ours) still gets
-            // the timeout's kill; the limits are defence in depth.
-            let _ = set_limit(libc::RLIMIT_DATA, memory, memory);
-            let _ = set_limit(libc::RLIMIT_CPU, cpu_seconds, cpu_seconds + 1);
-            let _ = set_limit(libc::RLIMIT_NOFILE, open_files, open_files);
+            // the timeout's kill; the limits are defence in depth. Lowering only: a
+            // limit above the inherited hard limit is clamped to it.
+            let _ = lower_limit(libc::RLIMIT_DATA, memory, memory);
+            let _ = lower_limit(libc::RLIMIT_CPU, cpu_seconds, cpu_seconds.saturating_add(1));
+            let _ = lower_limit(libc::RLIMIT_NOFILE, open_files, open_files);
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start the collector worker {}: {e}", exe.display()))?;
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return failed(format!(
+                "cannot start the collector worker {}: {e}",
+                exe.display()
+            ))
+        }
+    };
+    let spawned_at = Instant::now();
     let pid = child.id();
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
-    let max = limits.max_reply_bytes;
-    let exchange = async {
-        // The worker may die before reading everything; its exit status says why.
+    // The worker reads its whole request before it runs anything; it may die first,
+    // and then its exit status says why.
+    let writer = tokio::spawn(async move {
         let _ = stdin.write_all(&input).await;
-        drop(stdin);
-        let mut reply = Vec::new();
-        let read = (&mut stdout)
-            .take(max as u64 + 1)
-            .read_to_end(&mut reply)
-            .await;
-        let status = child.wait().await;
-        (read, reply, status)
-    };
-    let (read, reply, status) = match tokio::time::timeout(timeout, exchange).await {
-        Ok(done) => done,
-        Err(_) => {
-            kill_group(pid);
-            return Err(format!(
-                "timed out after {} s; its worker process was killed (raise timeout_seconds in [collectors.{}] if the host is slow)",
-                timeout.as_secs(),
-                req.collector
-            ));
+    });
+    let mut answers = Vec::new();
+    let mut open: Vec<usize> = ids.to_vec();
+    let end = loop {
+        let deadline = open
+            .iter()
+            .map(|&i| spawned_at + jobs[i].timeout)
+            .min()
+            .expect("a worker has a collector left");
+        tokio::select! {
+            frame = read_frame(&mut stdout, limits.max_reply_bytes) => match frame {
+                Ok(Some((index, reply))) => {
+                    let Some(&i) = usize::try_from(index).ok().and_then(|x| ids.get(x)) else {
+                        continue;
+                    };
+                    let Some(at) = open.iter().position(|&o| o == i) else {
+                        continue;
+                    };
+                    open.swap_remove(at);
+                    answers.push((i, reply, Instant::now()));
+                    if open.is_empty() {
+                        break End::Answered;
+                    }
+                }
+                Ok(None) | Err(_) => break End::Failed(String::new()),
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let now = Instant::now();
+                let late = open.iter().copied().filter(|&i| spawned_at + jobs[i].timeout <= now).collect();
+                break End::TimedOut(late);
+            }
         }
     };
+    writer.abort();
+    let end = match end {
+        End::TimedOut(mut late) => {
+            // Answers written before the kill are still in the pipe: keep them (a late
+            // collector that made it is not late).
+            kill_group(pid);
+            let drain = async {
+                while let Ok(Some((index, reply))) =
+                    read_frame(&mut stdout, limits.max_reply_bytes).await
+                {
+                    let Some(&i) = usize::try_from(index).ok().and_then(|x| ids.get(x)) else {
+                        continue;
+                    };
+                    if let Some(at) = open.iter().position(|&o| o == i) {
+                        open.swap_remove(at);
+                        answers.push((i, reply, Instant::now()));
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+            late.retain(|i| open.contains(i));
+            if open.is_empty() {
+                End::Answered
+            } else {
+                End::TimedOut(late)
+            }
+        }
+        End::Failed(_) => {
+            // The pipe closed with collectors unanswered: the worker ended. Its status
+            // names the limit it hit.
+            let status = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+            kill_group(pid);
+            End::Failed(match status {
+                Ok(Ok(status)) => died(&status, limits.memory_bytes, cpu_seconds),
+                Ok(Err(e)) => format!("cannot wait for the worker: {e}"),
+                Err(_) => "its worker closed its answers and did not exit; it was killed".into(),
+            })
+        }
+        other => other,
+    };
+    // Done, or past a deadline: the worker and whatever it started go.
     kill_group(pid);
-    read.map_err(|e| format!("cannot read the worker's answer: {e}"))?;
-    if reply.len() > max {
-        return Err(format!(
-            "its evidence exceeded the worker's limit of {} MiB",
-            max >> 20
-        ));
+    let _ = child.wait().await;
+    Round {
+        answers,
+        end,
+        started: ids.len(),
     }
-    let status = status.map_err(|e| format!("cannot wait for the worker: {e}"))?;
-    if !status.success() || reply.is_empty() {
-        return Err(died(&status, memory, cpu_seconds));
+}
+
+/// Read one answer: `None` at the end of the stream. A body over `max` bytes is
+/// skipped and becomes that collector's error.
+async fn read_frame<R: AsyncRead + Unpin>(
+    stdout: &mut R,
+    max: usize,
+) -> std::io::Result<Option<(u32, Result<Evidence, String>)>> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    match stdout.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
     }
-    match serde_json::from_slice::<Reply>(&reply) {
+    let index = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
+    let len = u32::from_be_bytes(header[4..].try_into().expect("4 bytes")) as u64;
+    if len > max as u64 {
+        let skipped =
+            tokio::io::copy(&mut (&mut *stdout).take(len), &mut tokio::io::sink()).await?;
+        if skipped < len {
+            return Ok(None);
+        }
+        return Ok(Some((
+            index,
+            Err(format!(
+                "its evidence exceeded the worker's limit of {} MiB",
+                max >> 20
+            )),
+        )));
+    }
+    let mut body = vec![0u8; len as usize];
+    match stdout.read_exact(&mut body).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let outcome = match serde_json::from_slice::<Reply>(&body) {
         Ok(Reply::Evidence(e)) => Ok(e),
         Ok(Reply::Error(e)) => Err(e),
         Err(_) => Err("the worker's answer is not valid (it was cut off or corrupted)".into()),
-    }
+    };
+    Ok(Some((index, outcome)))
 }
 
 /// Why a worker ended without an answer, naming the limit it hit where that is known.
@@ -223,6 +556,10 @@ fn died(status: &std::process::ExitStatus, memory: u64, cpu_seconds: u64) -> Str
             memory >> 20
         ),
         Some(sig) => format!("its worker was ended by signal {sig}"),
+        None if status.code() == Some(EXIT_UNREADABLE_REQUEST) => {
+            "its worker could not read its request (this is a bug in attestd; please report it)"
+                .into()
+        }
         None => format!(
             "its worker exited with status {} without an answer",
             status.code().unwrap_or(-1)
@@ -230,9 +567,20 @@ fn died(status: &std::process::ExitStatus, memory: u64, cpu_seconds: u64) -> Str
     }
 }
 
-fn set_limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> std::io::Result<()> {
+/// Lower `resource` to `soft`/`hard`, never above the limit inherited (raising needs a
+/// capability the service does not have).
+fn lower_limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> std::io::Result<()> {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a local struct.
+    if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let hard = hard.min(current.rlim_max);
     let limit = libc::rlimit {
-        rlim_cur: soft,
+        rlim_cur: soft.min(hard),
         rlim_max: hard,
     };
     // SAFETY: setrlimit with a valid pointer to a local struct.
@@ -249,5 +597,69 @@ fn kill_group(pid: Option<u32>) {
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, secs: u64) -> Job {
+        Job {
+            request: Request {
+                collector: name.into(),
+                root: None,
+                settings: serde_json::Value::Null,
+                previous_facts: None,
+                measurements: None,
+                now: DateTime::<Utc>::UNIX_EPOCH,
+            },
+            timeout: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn a_shared_worker_adds_up_cpu_budgets_stacks_and_files() {
+        let jobs = vec![job("ssh", 30), job("tls", 10), job("backup", 600)];
+        let limits = Limits::default();
+        let (memory, cpu, files) = worker_limits(&jobs, &[0, 1, 2], limits);
+        assert_eq!(memory, (1 << 30) + 3 * (8 << 20));
+        assert_eq!(cpu, 31 + 11 + 601);
+        assert_eq!(files, 3 * 256);
+        // A worker of one collector has today's limits (plus its thread's stack).
+        assert_eq!(
+            worker_limits(&jobs, &[1], limits),
+            ((1 << 30) + (8 << 20), 11, 256)
+        );
+        // Huge timeouts saturate instead of wrapping.
+        let huge = vec![job("a", u64::MAX), job("b", u64::MAX)];
+        assert_eq!(worker_limits(&huge, &[0, 1], limits).1, u64::MAX);
+    }
+
+    #[test]
+    fn lowering_a_limit_never_asks_for_more_than_the_hard_limit() {
+        // In a child, so this test process keeps its limits.
+        let mut current = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) };
+        // Asking for more than the hard limit is clamped, not refused.
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", "ulimit -n"]);
+        let want = current.rlim_max.saturating_add(1000);
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || lower_limit(libc::RLIMIT_NOFILE, want, want));
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let shown = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let expected = if current.rlim_max == libc::RLIM_INFINITY {
+            "unlimited".to_string()
+        } else {
+            current.rlim_max.to_string()
+        };
+        assert_eq!(shown, expected);
     }
 }
