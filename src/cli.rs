@@ -21,8 +21,10 @@ or the ledger or bundle fails a check (verify), 2 = usage or configuration error
 pub enum Command {
     /// Run every enabled collector once, judge the facts and print the verdicts.
     ///
-    /// Only reads the host unless --db is given. Exits 0 when nothing fails, 1 when a
-    /// rule fails or cannot be judged, 2 on a usage or configuration error.
+    /// Only reads the host unless --db is given, but for the patching collector's cache
+    /// of what apt's lists offer (/var/cache/attestd as root; `lists_cache = false`
+    /// turns it off). Exits 0 when nothing fails, 1 when a rule fails or cannot be
+    /// judged, 2 on a usage or configuration error.
     Collect(CollectArgs),
     /// Run as the daemon: collect on each collector's schedule, re-collect when a watched
     /// file changes, store every run and record drift. SIGTERM stops after the current

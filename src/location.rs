@@ -57,24 +57,30 @@ impl FieldError {
     }
 }
 
-/// Maps byte offsets of one text to 1-based line numbers.
-pub struct LineIndex<'a> {
-    text: &'a str,
+/// Maps byte offsets of one text to 1-based line numbers: the offsets of the line
+/// breaks are found once, and each lookup is a binary search (rule files ask for
+/// hundreds of lines each).
+pub struct LineIndex {
+    /// Byte offset of every `\n`, in order.
+    breaks: Vec<usize>,
 }
 
-impl<'a> LineIndex<'a> {
-    pub fn new(text: &'a str) -> Self {
-        LineIndex { text }
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        LineIndex {
+            breaks: text
+                .bytes()
+                .enumerate()
+                .filter_map(|(i, b)| (b == b'\n').then_some(i))
+                .collect(),
+        }
     }
 
-    /// The 1-based line a byte offset falls on.
+    /// The 1-based line a byte offset falls on (an offset past the end is on the last
+    /// line).
     pub fn line_of(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        // Line breaks before `offset`, plus one.
+        self.breaks.partition_point(|&b| b < offset) + 1
     }
 
     /// The line a span starts on.
@@ -312,10 +318,21 @@ mod tests {
 
     #[test]
     fn offsets_map_to_lines() {
-        let idx = LineIndex::new("a\nbb\nccc\n");
+        let text = "a\nbb\nccc\n";
+        let idx = LineIndex::new(text);
+        // Every offset, against counting the line breaks before it.
+        for offset in 0..=text.len() + 3 {
+            let expected = text.as_bytes()[..offset.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            assert_eq!(idx.line_of(offset), expected, "offset {offset}");
+        }
         assert_eq!(idx.line_of(0), 1);
         assert_eq!(idx.line_of(2), 2);
         assert_eq!(idx.line_of(5), 3);
+        assert_eq!(LineIndex::new("").line_of(7), 1);
     }
 
     #[test]

@@ -84,8 +84,18 @@ impl Status {
 
     /// Parse a status file's text.
     pub fn parse(path: &str, text: &str) -> Result<Status, CollectError> {
+        Status::parse_packages(path, text, &mut |_| true)
+    }
+
+    /// Parse only the stanzas whose `Package:` is accepted by `want` (the others are
+    /// skipped unparsed).
+    fn parse_packages(
+        path: &str,
+        text: &str,
+        want: &mut dyn FnMut(Option<&[u8]>) -> bool,
+    ) -> Result<Status, CollectError> {
         let mut status = Status::default();
-        deb822::parse_all(path, text, &mut |s| {
+        deb822::for_each_stanza(path, text.as_bytes(), want, &mut |s| {
             let malformed = |reason: String| CollectError::Malformed {
                 path: path.to_string(),
                 line: s.line,
@@ -148,20 +158,54 @@ struct Key {
 
 static CACHE: Mutex<Option<(Key, Arc<Status>)>> = Mutex::new(None);
 
-/// dpkg's database of `root`, `Ok(None)` on a host without dpkg. Shared: a second
-/// caller (the same run, or a later one while the file is unchanged) gets the same
-/// parse; concurrent callers wait for the first parse instead of repeating it.
-pub fn status(root: &HostRoot) -> Result<Option<Arc<Status>>, CollectError> {
+/// Installed versions of `names` (as `Status::installed_versions`), `Ok(None)` on a host
+/// without dpkg. Uses the shared parse when there is one for the file as it is now;
+/// otherwise only the stanzas of `names` are parsed (a collector asking for two
+/// packages does not pay for the whole database; `status` parses it all when needed).
+pub fn installed_versions(
+    root: &HostRoot,
+    names: &[&str],
+) -> Result<Option<std::collections::BTreeMap<String, String>>, CollectError> {
+    let Some(key) = key(root)? else {
+        return Ok(None);
+    };
+    {
+        let cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, s)) = cache.as_ref() {
+            if *k == key {
+                return Ok(Some(s.installed_versions(names)));
+            }
+        }
+    }
+    let Some(text) = root.read_text_large(STATUS, MAX_STATUS_BYTES)? else {
+        return Ok(None);
+    };
+    let some = Status::parse_packages(STATUS, &text, &mut |p| {
+        p.is_some_and(|p| names.iter().any(|n| n.as_bytes() == p))
+    })?;
+    Ok(Some(some.installed_versions(names)))
+}
+
+fn key(root: &HostRoot) -> Result<Option<Key>, CollectError> {
     use std::os::unix::fs::MetadataExt;
     let Some(meta) = root.metadata(STATUS)? else {
         return Ok(None);
     };
-    let key = Key {
+    Ok(Some(Key {
         path: root.resolve(STATUS)?,
         dev: meta.dev(),
         ino: meta.ino(),
         len: meta.len(),
         mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+    }))
+}
+
+/// dpkg's database of `root`, `Ok(None)` on a host without dpkg. Shared: a second
+/// caller (the same run, or a later one while the file is unchanged) gets the same
+/// parse; concurrent callers wait for the first parse instead of repeating it.
+pub fn status(root: &HostRoot) -> Result<Option<Arc<Status>>, CollectError> {
+    let Some(key) = key(root)? else {
+        return Ok(None);
     };
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((k, s)) = cache.as_ref() {
@@ -221,6 +265,29 @@ mod tests {
                 .starts_with("/var/lib/dpkg/status:1: package a: field Depends"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn installed_versions_of_a_few_packages_equal_the_full_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/dpkg")).unwrap();
+        let text = "Package: apt\nStatus: install ok installed\nVersion: 2.6\n\nPackage: aide\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: vim\nStatus: hold ok installed\nVersion: 9\n\nPackage: junk\nStatus: broken\n";
+        std::fs::write(dir.path().join("var/lib/dpkg/status"), text).unwrap();
+        let root = HostRoot::new(dir.path());
+        let names = ["apt", "aide", "vim", "absent"];
+        let few = installed_versions(&root, &names).unwrap().unwrap();
+        assert_eq!(
+            few.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("apt".to_string(), "2.6".to_string()),
+                ("vim".to_string(), "9".to_string())
+            ]
+        );
+        // The full parse refuses the broken stanza the narrow one never looks at.
+        assert!(status(&root).is_err());
+        assert!(installed_versions(&HostRoot::new("/nonexistent"), &names)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

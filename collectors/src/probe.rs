@@ -201,12 +201,13 @@ pub fn assignments(text: &str) -> Vec<(usize, String, String)> {
 
 /// Installed versions of `names` from dpkg's database (`/var/lib/dpkg/status`, packages
 /// whose status is `install ok installed` or held). `Ok(None)` on a host without dpkg.
-/// The database is parsed once for every collector that asks (`crate::dpkg`).
+/// Only those packages' stanzas are parsed, unless the whole database is already
+/// parsed and shared (`crate::dpkg`).
 pub fn dpkg_installed(
     root: &HostRoot,
     names: &[&str],
 ) -> Result<Option<std::collections::BTreeMap<String, String>>, CollectError> {
     // The database is large and changes with every install; it is not an artifact of its
     // own, the facts name the packages and versions found in it.
-    Ok(crate::dpkg::status(root)?.map(|s| s.installed_versions(names)))
+    crate::dpkg::installed_versions(root, names)
 }

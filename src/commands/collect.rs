@@ -32,6 +32,11 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         Arc::new(policies),
         root.clone(),
     ));
+    // The selected collectors' rules compile while the collectors run.
+    let compiling = {
+        let (policies, names) = (engine.policies.clone(), names.clone());
+        std::thread::spawn(move || policies.compile_rules_of(&names))
+    };
     let rt = runtime()?;
     // Endpoint probes: taken once now (the daemon takes them on their own schedule),
     // kept with --db, and summarised for the collectors that ask for them. Without
@@ -72,6 +77,7 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         &clock,
         measured_until,
     ));
+    let _ = compiling.join();
     // A hung collector's thread cannot be joined; do not wait for it.
     rt.shutdown_background();
     if let Some(store) = store.as_mut() {

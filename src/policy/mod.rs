@@ -226,6 +226,28 @@ impl PolicySet {
         self.rules.iter().filter(move |r| r.collector == collector)
     }
 
+    /// Compile now the CEL of every rule that reads one of `collectors` (each
+    /// expression once: a later evaluation finds it compiled, or waits for it). `collect`
+    /// calls it on a thread of its own while the collectors run, so that compiling is
+    /// off the run's critical path.
+    pub fn compile_rules_of(&self, collectors: &[String]) {
+        cel_bounds::on_deep_stack(|| {
+            for r in self
+                .rules
+                .iter()
+                .filter(|r| collectors.contains(&r.collector))
+            {
+                for e in [Some(&r.check), r.observed.as_ref(), r.applies.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    // A bad expression is an error when its rule is judged.
+                    let _ = e.program();
+                }
+            }
+        })
+    }
+
     /// The rule with this id.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)

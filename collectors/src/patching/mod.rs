@@ -15,6 +15,7 @@
 //! It never installs, downloads or refreshes anything, and never judges how old is
 //! too old.
 
+pub mod cache;
 mod lists;
 mod preferences;
 mod sources;
@@ -31,7 +32,7 @@ use std::path::PathBuf;
 pub struct Patching;
 
 /// `[collectors.patching]` settings.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchingSettings {
     /// Also run `apt-get --simulate upgrade` (about 1.5 s and 80 MB on a Debian 12
@@ -39,6 +40,24 @@ pub struct PatchingSettings {
     /// (`apt_get_cross_check`). Off by default.
     #[serde(default)]
     pub cross_check_with_apt_get: bool,
+    /// Keep the pending-update computation in the cache directory (`cache`) and reuse
+    /// it while dpkg's status, the lists, the sources and the pins are unchanged. On by
+    /// default; the fact `lists_cache` says `hit`, `miss` or `off`.
+    #[serde(default = "yes")]
+    pub lists_cache: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for PatchingSettings {
+    fn default() -> Self {
+        PatchingSettings {
+            cross_check_with_apt_get: false,
+            lists_cache: true,
+        }
+    }
 }
 
 fn parse_settings(settings: &Value) -> Result<PatchingSettings, String> {
@@ -75,222 +94,250 @@ impl Collector for Patching {
         parse_settings(settings).map(|_| ())
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
-        let settings = parse_settings(&ctx.settings).map_err(CollectError::Settings)?;
-        let root = &ctx.root;
-        let mut artifacts = Vec::new();
-        let mut unavailable = Map::new();
-        let apt_get = Command::locate(root, APT_GET);
-        let dpkg = dpkg_installed(root, &["unattended-upgrades", "apt"])?;
-        let apt_present = apt_get.is_some()
-            || dpkg.as_ref().is_some_and(|d| d.contains_key("apt"))
-            || root.metadata("/etc/apt")?.is_some();
-
-        // APT::Periodic, in the order apt reads apt.conf.d (byte order, last wins).
-        let mut periodic = Map::new();
-        let mut periodic_set_in = Map::new();
-        let mut default_release: Option<(String, String)> = None;
-        let files = root.list_dir("/etc/apt/apt.conf.d")?.unwrap_or_default();
-        for name in files {
-            if name.starts_with('.') || name.ends_with('~') || name.contains(".dpkg-") {
-                continue;
-            }
-            let path = format!("/etc/apt/apt.conf.d/{name}");
-            if root.metadata(&path)?.is_some_and(|m| m.is_dir()) {
-                continue;
-            }
-            let Some(text) = read_optional(root, &path, &mut artifacts)? else {
-                continue;
-            };
-            for (line_no, line) in text.lines().enumerate() {
-                let l = line.trim();
-                if let Some(v) = l.strip_prefix("APT::Default-Release") {
-                    let v = v.trim().trim_end_matches(';').trim().trim_matches('"');
-                    if !v.is_empty() {
-                        default_release = Some((v.to_string(), format!("{path}:{}", line_no + 1)));
-                    }
-                    continue;
-                }
-                let Some(rest) = l.strip_prefix("APT::Periodic::") else {
-                    continue;
-                };
-                let Some((key, value)) = rest.split_once(char::is_whitespace) else {
-                    continue;
-                };
-                let value = value.trim().trim_end_matches(';').trim().trim_matches('"');
-                let v = value
-                    .parse::<i64>()
-                    .map(Value::from)
-                    .unwrap_or_else(|_| json!(value));
-                periodic.insert(key.to_string(), v);
-                periodic_set_in.insert(key.to_string(), json!(format!("{path}:{}", line_no + 1)));
-            }
-        }
-        let on = |k: &str| match periodic.get(k) {
-            Some(Value::Number(n)) => n.as_i64().unwrap_or(0) > 0,
-            Some(Value::String(s)) => !s.is_empty() && s != "0",
-            _ => false,
-        };
-        let enable = periodic.get("Enable").is_none() || on("Enable");
-        let uu_installed = dpkg
-            .as_ref()
-            .is_some_and(|d| d.contains_key("unattended-upgrades"));
-
-        // When apt last refreshed its lists and upgraded.
-        let mut stamps = Map::new();
-        for s in STAMPS {
-            stamps.insert(
-                s.to_string(),
-                json!(mtime(root, &format!("{PERIODIC_DIR}/{s}"))?),
-            );
-        }
-        let lists_mtime = mtime(root, "/var/lib/apt/lists")?;
-        let (last_update, last_update_source) = match (
-            stamps["update-success-stamp"].as_str(),
-            lists_mtime.as_deref(),
-        ) {
-            (Some(s), _) => (
-                Some(s.to_string()),
-                Some("/var/lib/apt/periodic/update-success-stamp"),
-            ),
-            (None, Some(l)) => (Some(l.to_string()), Some("/var/lib/apt/lists")),
-            _ => (None, None),
-        };
-        let history = match root.read_text("/var/log/apt/history.log") {
-            Ok(Some(text)) => {
-                artifacts.push(crate::Artifact {
-                    excerpt: None,
-                    ..crate::Artifact::file("/var/log/apt/history.log", text.as_bytes())
-                });
-                last_upgrade_in_history(&text)
-            }
-            Ok(None) => {
-                artifacts.push(crate::Artifact::absent("/var/log/apt/history.log"));
-                None
-            }
-            Err(e) => {
-                unavailable.insert("history".into(), json!(e.to_string()));
-                None
-            }
-        };
-        let last_upgrade = [
-            stamps["upgrade-stamp"].as_str(),
-            stamps["unattended-upgrades-stamp"].as_str(),
-            history.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-        .map(String::from);
-
-        // Pending updates: worked out from dpkg's status, the lists and the pins.
-        let mut pending = Map::new();
-        let mut security_lists = Vec::new();
-        let mut releases = Vec::new();
-        let mut preference_files = Vec::new();
-        let mut plan_security: Option<Vec<String>> = None;
-        match pending_updates(root, default_release, &mut artifacts) {
-            Ok(Some(p)) => {
-                security_lists = p.security_lists;
-                releases = p.releases;
-                preference_files = p.preference_files;
-                plan_security = Some(p.security.clone());
-                pending = p.facts;
-                for problem in p.problems {
-                    unavailable
-                        .entry("lists")
-                        .or_insert_with(|| json!([]))
-                        .as_array_mut()
-                        .expect("an array")
-                        .push(json!(problem));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                unavailable.insert("pending_updates".into(), json!(e.to_string()));
-            }
-        }
-
-        // apt's own answer, only when asked for.
-        let mut cross_check = Value::Null;
-        if settings.cross_check_with_apt_get {
-            cross_check = apt_get_cross_check(root, plan_security.as_deref(), &mut artifacts);
-        }
-
-        // Reboot flags left by update-notifier-common / unattended-upgrades hooks.
-        let mut reboot_required = false;
-        let mut reboot_pkgs: BTreeSet<String> = BTreeSet::new();
-        for dir in ["/run", "/var/run"] {
-            reboot_required |= root.metadata(&format!("{dir}/reboot-required"))?.is_some();
-            if let Some(t) = root.read_text(&format!("{dir}/reboot-required.pkgs"))? {
-                reboot_pkgs.extend(
-                    t.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(String::from),
-                );
-            }
-        }
-        artifacts.push(if reboot_required {
-            crate::Artifact::file(
-                "/run/reboot-required",
-                reboot_pkgs
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    .as_bytes(),
-            )
-        } else {
-            crate::Artifact::absent("/run/reboot-required")
-        });
-
-        let mut facts = json!({
-            "apt": apt_present,
-            "periodic": periodic,
-            "periodic_set_in": periodic_set_in,
-            "unattended_upgrades": {
-                "installed": uu_installed,
-                "enabled": uu_installed && enable && on("Update-Package-Lists") && on("Unattended-Upgrade"),
-            },
-            "stamps": stamps,
-            "lists_mtime": lists_mtime,
-            "last_update_source": last_update_source,
-            "history_last_upgrade": history,
-            "security_lists": security_lists,
-            "releases": releases,
-            "preference_files": preference_files,
-            "apt_get_cross_check": cross_check,
-            "reboot_required": reboot_required,
-            "reboot_required_packages": reboot_pkgs.into_iter().collect::<Vec<_>>(),
-            "unavailable": unavailable,
-        });
-        for (k, v) in pending {
-            facts[k.as_str()] = v;
-        }
-        // Times that no file records are left out, with the files that were looked
-        // for, so that a rule about them says which file is missing instead of
-        // judging a null.
-        match last_update {
-            Some(t) => facts["last_update"] = json!(t),
-            None => {
-                facts["unavailable"]["last_update"] = json!(
-                    "neither /var/lib/apt/periodic/update-success-stamp nor /var/lib/apt/lists exists, so nothing records an apt update"
-                );
-            }
-        }
-        match last_upgrade {
-            Some(t) => facts["last_upgrade"] = json!(t),
-            None => {
-                facts["unavailable"]["last_upgrade"] = json!(
-                    "no upgrade is recorded: /var/lib/apt/periodic/upgrade-stamp and unattended-upgrades-stamp are absent and /var/log/apt/history.log has no upgrade"
-                );
-            }
-        }
-        Ok(Evidence { facts, artifacts })
+        collect_with_cache_dir(ctx, cache::default_dir(&ctx.root).as_deref())
     }
 }
 
-/// What `pending_updates` found.
+/// The collector's work, with the lists cache in `cache_dir` (`None`: no cache; the
+/// `lists_cache` setting can turn it off too). `Patching::collect` passes
+/// `cache::default_dir`.
+pub fn collect_with_cache_dir(
+    ctx: &CollectContext,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Evidence, CollectError> {
+    let settings = parse_settings(&ctx.settings).map_err(CollectError::Settings)?;
+    let root = &ctx.root;
+    let mut artifacts = Vec::new();
+    let mut unavailable = Map::new();
+    let apt_get = Command::locate(root, APT_GET);
+    let dpkg = dpkg_installed(root, &["unattended-upgrades", "apt"])?;
+    let apt_present = apt_get.is_some()
+        || dpkg.as_ref().is_some_and(|d| d.contains_key("apt"))
+        || root.metadata("/etc/apt")?.is_some();
+
+    // APT::Periodic, in the order apt reads apt.conf.d (byte order, last wins).
+    let mut periodic = Map::new();
+    let mut periodic_set_in = Map::new();
+    let mut default_release: Option<(String, String)> = None;
+    let files = root.list_dir("/etc/apt/apt.conf.d")?.unwrap_or_default();
+    for name in files {
+        if name.starts_with('.') || name.ends_with('~') || name.contains(".dpkg-") {
+            continue;
+        }
+        let path = format!("/etc/apt/apt.conf.d/{name}");
+        if root.metadata(&path)?.is_some_and(|m| m.is_dir()) {
+            continue;
+        }
+        let Some(text) = read_optional(root, &path, &mut artifacts)? else {
+            continue;
+        };
+        for (line_no, line) in text.lines().enumerate() {
+            let l = line.trim();
+            if let Some(v) = l.strip_prefix("APT::Default-Release") {
+                let v = v.trim().trim_end_matches(';').trim().trim_matches('"');
+                if !v.is_empty() {
+                    default_release = Some((v.to_string(), format!("{path}:{}", line_no + 1)));
+                }
+                continue;
+            }
+            let Some(rest) = l.strip_prefix("APT::Periodic::") else {
+                continue;
+            };
+            let Some((key, value)) = rest.split_once(char::is_whitespace) else {
+                continue;
+            };
+            let value = value.trim().trim_end_matches(';').trim().trim_matches('"');
+            let v = value
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| json!(value));
+            periodic.insert(key.to_string(), v);
+            periodic_set_in.insert(key.to_string(), json!(format!("{path}:{}", line_no + 1)));
+        }
+    }
+    let on = |k: &str| match periodic.get(k) {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0) > 0,
+        Some(Value::String(s)) => !s.is_empty() && s != "0",
+        _ => false,
+    };
+    let enable = periodic.get("Enable").is_none() || on("Enable");
+    let uu_installed = dpkg
+        .as_ref()
+        .is_some_and(|d| d.contains_key("unattended-upgrades"));
+
+    // When apt last refreshed its lists and upgraded.
+    let mut stamps = Map::new();
+    for s in STAMPS {
+        stamps.insert(
+            s.to_string(),
+            json!(mtime(root, &format!("{PERIODIC_DIR}/{s}"))?),
+        );
+    }
+    let lists_mtime = mtime(root, "/var/lib/apt/lists")?;
+    let (last_update, last_update_source) = match (
+        stamps["update-success-stamp"].as_str(),
+        lists_mtime.as_deref(),
+    ) {
+        (Some(s), _) => (
+            Some(s.to_string()),
+            Some("/var/lib/apt/periodic/update-success-stamp"),
+        ),
+        (None, Some(l)) => (Some(l.to_string()), Some("/var/lib/apt/lists")),
+        _ => (None, None),
+    };
+    let history = match root.read_text("/var/log/apt/history.log") {
+        Ok(Some(text)) => {
+            artifacts.push(crate::Artifact {
+                excerpt: None,
+                ..crate::Artifact::file("/var/log/apt/history.log", text.as_bytes())
+            });
+            last_upgrade_in_history(&text)
+        }
+        Ok(None) => {
+            artifacts.push(crate::Artifact::absent("/var/log/apt/history.log"));
+            None
+        }
+        Err(e) => {
+            unavailable.insert("history".into(), json!(e.to_string()));
+            None
+        }
+    };
+    let last_upgrade = [
+        stamps["upgrade-stamp"].as_str(),
+        stamps["unattended-upgrades-stamp"].as_str(),
+        history.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .map(String::from);
+
+    // Pending updates: worked out from dpkg's status, the lists and the pins.
+    let mut pending = Map::new();
+    let mut security_lists = Vec::new();
+    let mut releases = Vec::new();
+    let mut preference_files = Vec::new();
+    let mut plan_security: Option<Vec<String>> = None;
+    let cache_dir = cache_dir.filter(|_| settings.lists_cache);
+    let through = cache::through(
+        cache_dir,
+        root,
+        &ctx.settings,
+        default_release,
+        &mut artifacts,
+        pending_updates,
+    );
+    let (mut lists_cache, mut lists_cache_note) = (cache::State::Off, None);
+    let computed = through.map(|(p, state, note)| {
+        lists_cache = state;
+        lists_cache_note = note;
+        p
+    });
+    match computed {
+        Ok(Some(p)) => {
+            security_lists = p.security_lists;
+            releases = p.releases;
+            preference_files = p.preference_files;
+            plan_security = Some(p.security.clone());
+            pending = p.facts;
+            for problem in p.problems {
+                unavailable
+                    .entry("lists")
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                    .expect("an array")
+                    .push(json!(problem));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            unavailable.insert("pending_updates".into(), json!(e.to_string()));
+        }
+    }
+
+    // apt's own answer, only when asked for.
+    let mut cross_check = Value::Null;
+    if settings.cross_check_with_apt_get {
+        cross_check = apt_get_cross_check(root, plan_security.as_deref(), &mut artifacts);
+    }
+
+    // Reboot flags left by update-notifier-common / unattended-upgrades hooks.
+    let mut reboot_required = false;
+    let mut reboot_pkgs: BTreeSet<String> = BTreeSet::new();
+    for dir in ["/run", "/var/run"] {
+        reboot_required |= root.metadata(&format!("{dir}/reboot-required"))?.is_some();
+        if let Some(t) = root.read_text(&format!("{dir}/reboot-required.pkgs"))? {
+            reboot_pkgs.extend(
+                t.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+    }
+    artifacts.push(if reboot_required {
+        crate::Artifact::file(
+            "/run/reboot-required",
+            reboot_pkgs
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+                .as_bytes(),
+        )
+    } else {
+        crate::Artifact::absent("/run/reboot-required")
+    });
+
+    let mut facts = json!({
+        "apt": apt_present,
+        "periodic": periodic,
+        "periodic_set_in": periodic_set_in,
+        "unattended_upgrades": {
+            "installed": uu_installed,
+            "enabled": uu_installed && enable && on("Update-Package-Lists") && on("Unattended-Upgrade"),
+        },
+        "stamps": stamps,
+        "lists_mtime": lists_mtime,
+        "last_update_source": last_update_source,
+        "history_last_upgrade": history,
+        "security_lists": security_lists,
+        "releases": releases,
+        "preference_files": preference_files,
+        "apt_get_cross_check": cross_check,
+        "lists_cache": lists_cache.as_str(),
+        "lists_cache_note": lists_cache_note,
+        "reboot_required": reboot_required,
+        "reboot_required_packages": reboot_pkgs.into_iter().collect::<Vec<_>>(),
+        "unavailable": unavailable,
+    });
+    for (k, v) in pending {
+        facts[k.as_str()] = v;
+    }
+    // Times that no file records are left out, with the files that were looked
+    // for, so that a rule about them says which file is missing instead of
+    // judging a null.
+    match last_update {
+        Some(t) => facts["last_update"] = json!(t),
+        None => {
+            facts["unavailable"]["last_update"] = json!(
+                    "neither /var/lib/apt/periodic/update-success-stamp nor /var/lib/apt/lists exists, so nothing records an apt update"
+                );
+        }
+    }
+    match last_upgrade {
+        Some(t) => facts["last_upgrade"] = json!(t),
+        None => {
+            facts["unavailable"]["last_upgrade"] = json!(
+                    "no upgrade is recorded: /var/lib/apt/periodic/upgrade-stamp and unattended-upgrades-stamp are absent and /var/log/apt/history.log has no upgrade"
+                );
+        }
+    }
+    Ok(Evidence { facts, artifacts })
+}
+
+/// What `pending_updates` found (kept in the lists cache as it is).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Pending {
     /// The facts: `pending_updates`, `pending_security_updates`, `kept_back`,
     /// `kept_back_security`, `held`, `held_security`, `security_updates`.
