@@ -327,6 +327,11 @@ pub fn policy_snapshot(
             expires: crate::clock::rfc3339(w.expires),
         })
         .collect();
-    PolicySnapshot::new(rules, variables, collectors, waivers)
-        .with_time_zone(Some(crate::clock::host_time_zone()))
+    PolicySnapshot::in_zone(
+        rules,
+        variables,
+        collectors,
+        waivers,
+        Some(crate::clock::host_time_zone()),
+    )
 }

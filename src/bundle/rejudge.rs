@@ -8,7 +8,7 @@
 //! rule definition. Never trusts a stored verdict and never writes.
 
 use crate::policy::rule::Expr;
-use crate::policy::{json_to_cel, judge, unavailable_map, Rule, Severity, Status};
+use crate::policy::{json_to_cel, status_of, unavailable_map, Rule, Severity, Status};
 use attestd_ledger::body::{PolicySnapshot, RunRecord, VerdictSet};
 use attestd_ledger::{Row, RowKind};
 use chrono::{DateTime, Utc};
@@ -290,7 +290,7 @@ impl Rejudge {
                     bound
                         .context
                         .add_variable_from_value("now", cel::Value::Timestamp(now.fixed_offset()));
-                    let mut status = judge(r, &bound.context, &bound.unavailable).status;
+                    let mut status = status_of(r, &bound.context, &bound.unavailable);
                     if status == Status::Fail
                         && pf
                             .waivers

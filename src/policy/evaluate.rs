@@ -83,7 +83,7 @@ fn evaluate_collector_here(
 
 /// Judge one rule in `context`, on a stack deep enough for its expressions (in place
 /// when the caller is on one already).
-pub(crate) fn judge(
+fn judge(
     rule: &Rule,
     context: &cel::Context,
     unavailable: &serde_json::Map<String, serde_json::Value>,
@@ -96,66 +96,87 @@ fn judge_here(
     context: &cel::Context,
     unavailable: &serde_json::Map<String, serde_json::Value>,
 ) -> Verdict {
-    let mut verdict = Verdict {
-        rule: rule.id.clone(),
-        status: Status::Error,
-        observed: serde_json::Value::Null,
-        expected: String::new(),
-        reason: None,
-        waiver: None,
-    };
-    if let Some(observed) = &rule.observed {
-        verdict.observed = match observed
+    let observed = match &rule.observed {
+        Some(observed) => match observed
             .program()
             .and_then(|p| p.execute(context).map_err(|_| ""))
         {
             Ok(v) => v.json().unwrap_or(serde_json::Value::Null),
             Err(_) => serde_json::Value::Null,
-        };
+        },
+        None => serde_json::Value::Null,
+    };
+    let (status, reason) = decide(rule, context, unavailable);
+    Verdict {
+        rule: rule.id.clone(),
+        status,
+        observed,
+        expected: String::new(),
+        reason,
+        waiver: None,
     }
+}
+
+/// The status alone (`applies`, then `check`; `observed` is not evaluated), for
+/// `verify`, which compares statuses and evaluates the same rule at every run. Runs in
+/// place: the caller must already be on a deep stack (`cel_bounds::on_deep_stack`).
+pub(crate) fn status_of(
+    rule: &Rule,
+    context: &cel::Context,
+    unavailable: &serde_json::Map<String, serde_json::Value>,
+) -> Status {
+    decide(rule, context, unavailable).0
+}
+
+/// `applies`, then `check`: the status, and the reason when it is not a plain result.
+fn decide(
+    rule: &Rule,
+    context: &cel::Context,
+    unavailable: &serde_json::Map<String, serde_json::Value>,
+) -> (Status, Option<String>) {
     if let Some(applies) = &rule.applies {
         let program = match applies.program() {
             Ok(p) => p,
-            Err(e) => {
-                verdict.reason = Some(e.to_string());
-                return verdict;
-            }
+            Err(e) => return (Status::Error, Some(e.to_string())),
         };
         match program.execute(context) {
             Ok(cel::Value::Bool(false)) => {
-                verdict.status = Status::NotApplicable;
-                verdict.reason = Some(rule.applies_reason.clone().unwrap_or_else(|| {
+                let reason = rule.applies_reason.clone().unwrap_or_else(|| {
                     "the rule's `applies` condition is false on this host".into()
-                }));
-                return verdict;
+                });
+                return (Status::NotApplicable, Some(reason));
             }
             Ok(cel::Value::Bool(true)) => {}
             Ok(other) => {
-                verdict.reason = Some(format!("`applies` returned {other:?}, not true or false"));
-                return verdict;
+                return (
+                    Status::Error,
+                    Some(format!("`applies` returned {other:?}, not true or false")),
+                )
             }
             Err(e) => {
-                verdict.reason = Some(error_reason("applies", &e.to_string(), unavailable));
-                return verdict;
+                return (
+                    Status::Error,
+                    Some(error_reason("applies", &e.to_string(), unavailable)),
+                )
             }
         }
     }
     let program = match rule.check.program() {
         Ok(p) => p,
-        Err(e) => {
-            verdict.reason = Some(e.to_string());
-            return verdict;
-        }
+        Err(e) => return (Status::Error, Some(e.to_string())),
     };
     match program.execute(context) {
-        Ok(cel::Value::Bool(true)) => verdict.status = Status::Pass,
-        Ok(cel::Value::Bool(false)) => verdict.status = Status::Fail,
-        Ok(other) => {
-            verdict.reason = Some(format!("`check` returned {other:?}, not true or false"))
-        }
-        Err(e) => verdict.reason = Some(error_reason("check", &e.to_string(), unavailable)),
+        Ok(cel::Value::Bool(true)) => (Status::Pass, None),
+        Ok(cel::Value::Bool(false)) => (Status::Fail, None),
+        Ok(other) => (
+            Status::Error,
+            Some(format!("`check` returned {other:?}, not true or false")),
+        ),
+        Err(e) => (
+            Status::Error,
+            Some(error_reason("check", &e.to_string(), unavailable)),
+        ),
     }
-    verdict
 }
 
 /// Collectors list facts they could not gather under `unavailable`, keyed by the fact.

@@ -20,7 +20,7 @@ pub mod rule;
 pub use catalog::Catalog;
 pub(crate) use cel_env::context as cel_context;
 pub use evaluate::{evaluate_collector, Status, Verdict};
-pub(crate) use evaluate::{json_to_cel, judge, unavailable_map};
+pub(crate) use evaluate::{json_to_cel, status_of, unavailable_map};
 pub use inputs::{PolicyInputs, Waiver};
 pub use rule::{Rule, Severity};
 

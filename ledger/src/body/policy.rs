@@ -75,13 +75,25 @@ impl PolicySnapshot {
         collectors: BTreeMap<String, PolicyCollector>,
         waivers: Vec<PolicyWaiver>,
     ) -> PolicySnapshot {
+        PolicySnapshot::in_zone(rules, variables, collectors, waivers, None)
+    }
+
+    /// A snapshot of these parameters with the host's time zone, its key computed once
+    /// (`new` and then `with_time_zone` would hash every rule definition twice).
+    pub fn in_zone(
+        rules: Vec<PolicyRule>,
+        variables: BTreeMap<String, PolicyVariable>,
+        collectors: BTreeMap<String, PolicyCollector>,
+        waivers: Vec<PolicyWaiver>,
+        time_zone: Option<String>,
+    ) -> PolicySnapshot {
         let mut snapshot = PolicySnapshot {
             key: String::new(),
             rules,
             variables,
             collectors,
             waivers,
-            time_zone: None,
+            time_zone,
         };
         snapshot.key = snapshot.compute_key();
         snapshot
@@ -312,6 +324,14 @@ mod tests {
             .with_time_zone(Some("Europe/Berlin".into()));
         assert_eq!(zoned.key, canonical_key(&zoned));
         assert_ne!(zoned.key, snapshot.key);
+        let at_once = PolicySnapshot::in_zone(
+            snapshot.rules.clone(),
+            snapshot.variables.clone(),
+            snapshot.collectors.clone(),
+            snapshot.waivers.clone(),
+            Some("Europe/Berlin".into()),
+        );
+        assert_eq!(at_once, zoned);
         let empty = PolicySnapshot::new(vec![], BTreeMap::new(), BTreeMap::new(), vec![]);
         assert_eq!(empty.key, canonical_key(&empty));
     }
