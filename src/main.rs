@@ -5,7 +5,14 @@ use clap::Parser;
 fn main() {
     let cli = attestd::cli::Cli::parse();
     let daemon = matches!(cli.command, attestd::cli::Command::Run(_));
-    if !daemon {
+    // `push` and `enroll` talk to the fleet server, which may close the connection
+    // while the body is still being sent (an overloaded server's early 503): that must
+    // be an answer to read, not a SIGPIPE that kills the command without a word.
+    let network = matches!(
+        cli.command,
+        attestd::cli::Command::Push(_) | attestd::cli::Command::Enroll(_)
+    );
+    if !daemon && !network {
         // A command whose reader went away (`attestd status | grep -q FAIL`, `| head`)
         // ends quietly, as other Unix tools do, instead of failing on the write. The
         // daemon keeps Rust's default (SIGPIPE ignored): a closed socket is an error

@@ -159,8 +159,27 @@ impl Host {
     }
 }
 
+/// 503/429 answers (an overloaded server) retried after their `Retry-After`.
+static BUSY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<()> {
-    let r = client.post(url).json(body).send().await?;
+    let mut r = client.post(url).json(body).send().await?;
+    for _ in 0..50 {
+        let busy = r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        if !busy {
+            break;
+        }
+        BUSY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let secs: u64 = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(1);
+        let spread = u64::from(rand::random::<u16>() % 500);
+        tokio::time::sleep(std::time::Duration::from_millis(secs * 1000 + spread)).await;
+        r = client.post(url).json(body).send().await?;
+    }
     let status = r.status();
     if !status.is_success() {
         anyhow::bail!("{url}: {status}: {}", r.text().await.unwrap_or_default());
@@ -352,6 +371,10 @@ async fn main() -> anyhow::Result<()> {
         "total_rows={total} total_seconds={:.2} total_rows_per_s={:.0}",
         s1 + s2,
         total / (s1 + s2)
+    );
+    println!(
+        "overloaded_answers={}",
+        BUSY.load(std::sync::atomic::Ordering::Relaxed)
     );
     Ok(())
 }

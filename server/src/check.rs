@@ -41,6 +41,7 @@ pub const CODES: &[&str] = &[
     "token_used",
     "token_expired",
     "host_exists",
+    "overloaded",
 ];
 
 #[derive(Deserialize)]

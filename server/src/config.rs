@@ -31,6 +31,18 @@ pub struct Config {
     /// Database connections per instance.
     #[serde(default = "default_pool")]
     pub pool_size: usize,
+    /// Pushes handled at once by this instance (their bodies read, parsed and stored);
+    /// a push beyond them waits, unread, for a free slot. Bounds the memory that
+    /// concurrent pushes hold (each body is buffered and parsed whole).
+    #[serde(default = "default_max_pushes")]
+    pub max_concurrent_pushes: usize,
+    /// How long a push waits for a free slot before it is answered 503 with
+    /// `Retry-After`, in milliseconds.
+    #[serde(default = "default_push_wait")]
+    pub push_wait_ms: u64,
+    /// The `Retry-After` of an overloaded (503) answer, in seconds.
+    #[serde(default = "default_retry_after")]
+    pub retry_after_secs: u64,
     /// A host whose last push is older than this many seconds is `late`.
     #[serde(default = "default_late")]
     pub late_after_secs: i64,
@@ -50,6 +62,15 @@ fn default_max_rows() -> usize {
 }
 fn default_pool() -> usize {
     8
+}
+fn default_max_pushes() -> usize {
+    8
+}
+fn default_push_wait() -> u64 {
+    30_000
+}
+fn default_retry_after() -> u64 {
+    2
 }
 fn default_late() -> i64 {
     1800
@@ -78,9 +99,15 @@ impl Config {
                 c.listen
             );
         }
-        if c.max_rows_per_push == 0 || c.pool_size == 0 {
+        if c.max_rows_per_push == 0 || c.pool_size == 0 || c.max_concurrent_pushes == 0 {
             anyhow::bail!(
-                "{}: max_rows_per_push and pool_size must be at least 1",
+                "{}: max_rows_per_push, pool_size and max_concurrent_pushes must be at least 1",
+                path.display()
+            );
+        }
+        if c.push_wait_ms > 600_000 || !(1..=3600).contains(&c.retry_after_secs) {
+            anyhow::bail!(
+                "{}: push_wait_ms is 0 to 600000 and retry_after_secs 1 to 3600",
                 path.display()
             );
         }

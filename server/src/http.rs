@@ -27,7 +27,16 @@ pub struct App {
     pub metrics: Metrics,
     pub max_rows: usize,
     pub max_body: usize,
+    /// Slots for pushes in progress (`max_concurrent_pushes`).
+    pub pushes: Arc<tokio::sync::Semaphore>,
+    /// How long a push waits for a slot before the 503.
+    pub push_wait: std::time::Duration,
+    /// `Retry-After` of a 503, in seconds.
+    pub retry_after_secs: u64,
 }
+
+/// Largest body of `/v1/enroll` and `/v1/head` (a name, a token and a public key).
+const SMALL_BODY: usize = 64 * 1024;
 
 fn status_of(code: &str) -> StatusCode {
     match code {
@@ -54,10 +63,11 @@ fn refuse(app: &App, r: Refused) -> Response {
         .into_response()
 }
 
-fn failed(e: DbError) -> Response {
+fn failed(app: &App, e: DbError) -> Response {
     tracing::error!("{e}");
     (
         StatusCode::SERVICE_UNAVAILABLE,
+        [("retry-after", app.retry_after_secs.to_string())],
         Json(Refusal {
             refused: "unavailable".into(),
             message: "the server could not reach its database; try again later".into(),
@@ -126,7 +136,7 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> Response {
             .into_response()
         }
         Ok(Outcome::Refused(r)) => refuse(&app, r),
-        Err(e) => failed(e),
+        Err(e) => failed(&app, e),
     }
 }
 
@@ -149,7 +159,7 @@ async fn head(State(app): State<Arc<App>>, body: Bytes) -> Response {
             )
         }
         Ok(Some(_)) => {}
-        Err(e) => return failed(e),
+        Err(e) => return failed(&app, e),
     }
     match db::head(&app.pool, &req.host).await {
         Ok((seq, head)) => Json(HeadResponse {
@@ -158,7 +168,7 @@ async fn head(State(app): State<Arc<App>>, body: Bytes) -> Response {
             head,
         })
         .into_response(),
-        Err(e) => failed(e),
+        Err(e) => failed(&app, e),
     }
 }
 
@@ -182,7 +192,7 @@ async fn push(State(app): State<Arc<App>>, body: Bytes) -> Response {
                 ),
             )
         }
-        Err(e) => return failed(e),
+        Err(e) => return failed(&app, e),
     };
     if info.retired {
         return refuse(
@@ -208,7 +218,7 @@ async fn push(State(app): State<Arc<App>>, body: Bytes) -> Response {
             Json(PushResponse { stored, receipt }).into_response()
         }
         Ok(Outcome::Refused(r)) => refuse(&app, r),
-        Err(e) => failed(e),
+        Err(e) => failed(&app, e),
     }
 }
 
@@ -219,17 +229,58 @@ async fn witness_key(State(app): State<Arc<App>>) -> Response {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     match app.metrics.render(&app.pool).await {
         Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
-        Err(e) => failed(e),
+        Err(e) => failed(&app, e),
     }
 }
 
-/// The router; the body limit is enforced by axum as well as by the handlers.
+/// Admit a push only while one of `max_concurrent_pushes` slots is free, before its
+/// body is read: a push waiting for a slot holds only its connection. One that waits
+/// longer than `push_wait_ms` is answered 503 with `Retry-After` (the hosts retry).
+async fn push_slot(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let permit = tokio::time::timeout(app.push_wait, app.pushes.clone().acquire_owned()).await;
+    match permit {
+        Ok(Ok(_permit)) => next.run(req).await,
+        _ => {
+            app.metrics.refused("overloaded");
+            tracing::warn!(
+                reason = "overloaded",
+                "refused: every push slot was busy for {} ms",
+                app.push_wait.as_millis()
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", app.retry_after_secs.to_string())],
+                Json(Refusal {
+                    refused: "overloaded".into(),
+                    message: format!(
+                        "this server is handling as many pushes as it allows; retry after {} s",
+                        app.retry_after_secs
+                    ),
+                }),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The router; the body limits are enforced by axum as well as by the handlers.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.max_body + 1;
+    let small = SMALL_BODY.min(limit);
     Router::new()
-        .route(ENROLL_PATH, post(enroll))
-        .route(HEAD_PATH, post(head))
-        .route(PUSH_PATH, post(push))
+        .route(
+            ENROLL_PATH,
+            post(enroll).layer(DefaultBodyLimit::max(small)),
+        )
+        .route(HEAD_PATH, post(head).layer(DefaultBodyLimit::max(small)))
+        .route(
+            PUSH_PATH,
+            post(push).route_layer(axum::middleware::from_fn_with_state(app.clone(), push_slot)),
+        )
         .route("/v1/witness-key", get(witness_key))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))

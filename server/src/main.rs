@@ -159,6 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 metrics: metrics::Metrics::new(c.late_after_secs, c.not_reporting_after_secs),
                 max_rows: c.max_rows_per_push,
                 max_body: c.max_body_bytes,
+                pushes: Arc::new(tokio::sync::Semaphore::new(c.max_concurrent_pushes)),
+                push_wait: std::time::Duration::from_millis(c.push_wait_ms),
+                retry_after_secs: c.retry_after_secs,
             });
             let router = http::router(app);
             let handle = axum_server::Handle::new();

@@ -99,6 +99,20 @@ impl From<&str> for PushError {
     }
 }
 
+/// How many times one request is retried after a 503 or 429 answer.
+const OVERLOAD_RETRIES: u32 = 8;
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the fleet server).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 async fn post<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     section: &FleetSection,
@@ -106,12 +120,35 @@ async fn post<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
     body: &Q,
 ) -> Result<A, PushError> {
     let url = format!("{}{path}", section.server.trim_end_matches('/'));
-    let r = client
-        .post(&url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
+    let mut attempt = 0u32;
+    let r = loop {
+        let r = client
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        // An overloaded server (503, 429) says when to come back: wait that long
+        // (capped, with a little spread so many hosts do not return at once) and retry,
+        // a few times, before the push fails and the pusher's own backoff takes over.
+        let status = r.status();
+        let busy = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        if !busy || attempt >= OVERLOAD_RETRIES {
+            break r;
+        }
+        attempt += 1;
+        let secs = retry_after(r.headers()).unwrap_or(2).clamp(1, 60);
+        let spread = u64::from(fastrand::u16(..500));
+        tracing::info!(
+            url,
+            status = status.as_u16(),
+            retry_in_secs = secs,
+            attempt,
+            "fleet: server busy; retrying"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(secs * 1000 + spread)).await;
+    };
     let status = r.status();
     let text = r.text().await.map_err(|e| format!("{url}: {e}"))?;
     if !status.is_success() {
