@@ -9,15 +9,11 @@ mod common;
 mod pg;
 
 use common::*;
-use pg::{admin, tls_files, write_config, Postgres, Server};
+use pg::{admin, write_config, Server};
 
 #[test]
 fn a_hosts_attestations_are_pushed_and_witnessed_like_its_other_rows() {
-    let pg = Postgres::start();
-    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
-    assert!(ok, "{err}");
-    let sdir = tempfile::tempdir().unwrap();
-    let tls = tls_files(sdir.path());
+    let pg::Site { pg, dir: sdir, tls } = pg::Site::migrated();
     let port = free_port();
     let cfg = write_config(
         sdir.path(),

@@ -9,7 +9,7 @@ mod pg;
 
 use common::fleet_host::FleetHost as Host;
 use common::*;
-use pg::{admin, tls_files, write_config, Postgres, Server};
+use pg::{admin, write_config, Server};
 use serde_json::Value;
 use std::path::Path;
 
@@ -42,11 +42,7 @@ fn host_line(all: &Value, name: &str) -> Value {
 
 #[test]
 fn hosts_enrol_push_through_two_instances_survive_an_outage_and_forks_are_refused() {
-    let pg = Postgres::start();
-    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
-    assert!(ok, "{err}");
-    let sdir = tempfile::tempdir().unwrap();
-    let tls = tls_files(sdir.path());
+    let pg::Site { pg, dir: sdir, tls } = pg::Site::migrated();
     let (pa, pb) = (free_port(), free_port());
     let ca_cfg = write_config(sdir.path(), "a.toml", &pg.server_url(), pa, Some(&tls), "");
     let cb_cfg = write_config(sdir.path(), "b.toml", &pg.server_url(), pb, Some(&tls), "");
@@ -178,11 +174,7 @@ fn hosts_enrol_push_through_two_instances_survive_an_outage_and_forks_are_refuse
 
 #[test]
 fn the_daemon_pushes_continuously_and_sends_its_backlog_when_the_server_is_back() {
-    let pg = Postgres::start();
-    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
-    assert!(ok, "{err}");
-    let sdir = tempfile::tempdir().unwrap();
-    let tls = tls_files(sdir.path());
+    let pg::Site { pg, dir: sdir, tls } = pg::Site::migrated();
     let port = pg::free_port();
     let cfg = write_config(
         sdir.path(),

@@ -13,7 +13,7 @@ mod pg;
 
 use common::fleet_host::FleetHost as Host;
 use common::*;
-use pg::{admin, tls_files, write_config, Postgres, Server};
+use pg::{admin, write_config, Server};
 use serde_json::Value;
 use std::path::Path;
 
@@ -67,11 +67,7 @@ fn bundle(config: &Path, from: &str, to: &str, out: &Path, extra: &[&str]) -> St
 
 #[test]
 fn a_fleet_bundle_holds_the_population_verifies_and_catches_tampering() {
-    let pg = Postgres::start();
-    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
-    assert!(ok, "{err}");
-    let sdir = tempfile::tempdir().unwrap();
-    let tls = tls_files(sdir.path());
+    let pg::Site { pg, dir: sdir, tls } = pg::Site::migrated();
     let (pa, pb) = (pg::free_port(), pg::free_port());
     let ca = write_config(sdir.path(), "a.toml", &pg.server_url(), pa, Some(&tls), "");
     let cb = write_config(sdir.path(), "b.toml", &pg.server_url(), pb, Some(&tls), "");

@@ -16,7 +16,7 @@ use attestd::policy::PolicySet;
 use attestd::store::{CollectorRun, PolicySnapshot, RunInput, Store};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::*;
-use pg::{admin, tls_files, write_config, Postgres, Server};
+use pg::{admin, write_config, Server};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -131,11 +131,7 @@ fn bundle(config: &Path, from: &str, to: &str, out: &Path) {
 
 #[test]
 fn a_host_stopped_for_two_hours_shows_that_gap_and_its_late_backlog_fills_the_rest() {
-    let pg = Postgres::start();
-    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
-    assert!(ok, "{err}");
-    let sdir = tempfile::tempdir().unwrap();
-    let tls = tls_files(sdir.path());
+    let pg::Site { pg, dir: sdir, tls } = pg::Site::migrated();
     let (pa, pb) = (pg::free_port(), pg::free_port());
     let ca = write_config(sdir.path(), "a.toml", &pg.server_url(), pa, Some(&tls), "");
     let cb = write_config(sdir.path(), "b.toml", &pg.server_url(), pb, Some(&tls), "");

@@ -9,15 +9,11 @@ mod common;
 mod pg;
 
 use common::fleet_host::FleetHost as Host;
-use pg::{admin, tls_files, write_config, Postgres, Server};
+use pg::{admin, write_config, Server};
 
 #[test]
 fn hosts_retry_after_an_overloaded_servers_503_and_every_row_arrives() {
-    let pg = Postgres::start();
-    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
-    assert!(ok, "{err}");
-    let sdir = tempfile::tempdir().unwrap();
-    let tls = tls_files(sdir.path());
+    let pg::Site { pg, dir: sdir, tls } = pg::Site::migrated();
     let port = pg::free_port();
     let config = write_config(
         sdir.path(),

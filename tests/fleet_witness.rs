@@ -14,7 +14,7 @@ mod pg;
 use alerts_support::Receiver;
 use common::fleet_host::FleetHost as Host;
 use common::*;
-use pg::{admin, tls_files, write_config, Postgres, Server};
+use pg::{admin, write_config, Postgres, Server};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -27,11 +27,7 @@ struct Fleet {
 }
 
 fn fleet() -> Fleet {
-    let pg = Postgres::start();
-    let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
-    assert!(ok, "{err}");
-    let sdir = tempfile::tempdir().unwrap();
-    let tls = tls_files(sdir.path());
+    let pg::Site { pg, dir: sdir, tls } = pg::Site::migrated();
     let port = pg::free_port();
     let config = write_config(
         sdir.path(),

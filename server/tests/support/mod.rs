@@ -217,6 +217,26 @@ pub fn server_bin() -> String {
     server.display().to_string()
 }
 
+/// What every fleet test starts from: a PostgreSQL cluster of its own with the
+/// schema migrated, a temporary directory for the servers' files, and a TLS
+/// certificate and key in it.
+pub struct Site {
+    pub pg: Postgres,
+    pub dir: tempfile::TempDir,
+    pub tls: (PathBuf, PathBuf),
+}
+
+impl Site {
+    pub fn migrated() -> Site {
+        let pg = Postgres::start();
+        let (ok, _, err) = admin(&["migrate", "--database", &pg.owner_url()]);
+        assert!(ok, "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let tls = tls_files(dir.path());
+        Site { pg, dir, tls }
+    }
+}
+
 /// Write a server config; returns its path.
 pub fn write_config(
     dir: &Path,
