@@ -19,9 +19,7 @@ use attestd_collectors::{
 };
 use common::*;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn exe() -> PathBuf {
@@ -120,20 +118,6 @@ fn assert_same(got: &Result<Evidence, String>, want: &Result<Evidence, String>, 
     }
 }
 
-/// A peer that accepts every connection, keeps it and never sends a byte.
-fn tarpit() -> (u16, Arc<Mutex<Vec<TcpStream>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let held = Arc::new(Mutex::new(Vec::new()));
-    let h = held.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            h.lock().unwrap().push(stream);
-        }
-    });
-    (port, held)
-}
-
 /// tls settings probing the tarpit once, giving up reading after `read_s` seconds: a
 /// legitimate run that takes that long and reports the endpoint's failure as a fact.
 fn slow_tls(port: u16, read_s: u64) -> serde_json::Value {
@@ -162,7 +146,8 @@ fn a_run_of_every_collector_takes_one_worker_and_gives_the_same_evidence() {
 fn a_collector_past_its_timeout_is_killed_and_its_neighbours_finish() {
     let dir = tempfile::tempdir().unwrap();
     let host = hardened_copy(dir.path());
-    let (port, held) = tarpit();
+    let tarpit = common::tarpit::Tarpit::start();
+    let port = tarpit.port;
     // The culprit waits 30 s for an answer under a 1 s timeout; the neighbour waits 3 s
     // under 60 s, so the kill at 1 s finds it unfinished.
     let jobs = vec![
@@ -202,7 +187,7 @@ fn a_collector_past_its_timeout_is_killed_and_its_neighbours_finish() {
     assert!(took < Duration::from_secs(10), "{took:?}");
     // Three connections: the culprit's, the neighbour's first try (killed with the
     // worker) and its second.
-    assert_eq!(held.lock().unwrap().len(), 3);
+    assert_eq!(tarpit.connections(), 3);
 }
 
 #[test]
@@ -210,7 +195,8 @@ fn a_collector_that_blows_the_memory_limit_is_named_and_the_others_observe() {
     let dir = tempfile::tempdir().unwrap();
     let host = hardened_copy(dir.path());
     swell_group(&host, 1_900_000);
-    let (port, _held) = tarpit();
+    let tarpit = common::tarpit::Tarpit::start();
+    let port = tarpit.port;
     let mut jobs = every_collector(&host);
     // A tls run still waiting on its peer when the accounts collector blows the limit.
     let tls = jobs

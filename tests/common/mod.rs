@@ -6,6 +6,7 @@ mod daemon;
 pub mod fleet_host;
 pub mod oscal;
 pub mod secrets;
+pub mod tarpit;
 #[allow(unused_imports)] // not every test crate runs the daemon
 pub use daemon::{wait_for, Daemon};
 
