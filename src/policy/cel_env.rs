@@ -28,7 +28,7 @@ mod tests {
             ),
             ("xs.map(x, x * 2)[2] == 5", false),
         ] {
-            let program = cel::Program::compile(source).unwrap();
+            let program = super::super::cel_bounds::compile(source).unwrap();
             assert_eq!(
                 program.execute(&context).unwrap(),
                 cel::Value::Bool(want),
