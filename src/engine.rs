@@ -16,6 +16,35 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The binary workers are started from (this one); `None`, with a warning, when its
+/// path cannot be found (an odd `/proc`): collectors then run in this process.
+pub fn worker_exe() -> Option<std::path::PathBuf> {
+    std::env::current_exe()
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot find attestd's own binary; collectors run in this process");
+        })
+        .ok()
+}
+
+/// The collectors of `names` that an isolated engine runs in its worker, in the
+/// order it sends them, each with its timeout (`Engine::run_with` decides the same).
+pub fn worker_collectors(config: &Config, names: &[String]) -> Vec<(String, Duration)> {
+    names
+        .iter()
+        .filter(|name| attestd_collectors::collector_by_name(name).is_some())
+        .map(|name| (name.clone(), collector_timeout(config, name)))
+        .collect()
+}
+
+/// A collector's timeout: its config's, else 30 s.
+fn collector_timeout(config: &Config, name: &str) -> Duration {
+    config
+        .collectors
+        .get(name)
+        .map(|c| c.timeout)
+        .unwrap_or(Duration::from_secs(30))
+}
+
 /// What runs collectors and judges them.
 pub struct Engine {
     pub config: Arc<Config>,
@@ -29,6 +58,9 @@ pub struct Engine {
     /// this binary (`crate::worker`); otherwise on a blocking thread of this process (library use
     /// and tests with collectors of their own).
     worker: Option<(std::path::PathBuf, crate::worker::Limits)>,
+    /// A worker started before the policies were loaded, for the first run's
+    /// collectors (`Engine::prestart_worker`, used by `attestd collect`).
+    prestarted: std::sync::Mutex<Option<crate::worker::Prestarted>>,
 }
 
 impl Engine {
@@ -56,6 +88,7 @@ impl Engine {
             collectors,
             policy,
             worker: None,
+            prestarted: std::sync::Mutex::new(None),
         }
     }
 
@@ -63,12 +96,9 @@ impl Engine {
     /// binary, under the default limits. When the binary's path cannot be found (an odd
     /// `/proc`), collectors run in this process as before and a warning says so.
     pub fn isolated(self) -> Engine {
-        match std::env::current_exe() {
-            Ok(exe) => self.with_worker(exe, crate::worker::Limits::default()),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot find attestd's own binary; collectors run in this process");
-                self
-            }
+        match worker_exe() {
+            Some(exe) => self.with_worker(exe, crate::worker::Limits::default()),
+            None => self,
         }
     }
 
@@ -76,6 +106,16 @@ impl Engine {
     /// attestd binary) under `limits`.
     pub fn with_worker(mut self, exe: std::path::PathBuf, limits: crate::worker::Limits) -> Engine {
         self.worker = Some((exe, limits));
+        self
+    }
+
+    /// Use `worker` (started by `crate::worker::Prestarted::start` for the same
+    /// collectors) for the next run's first round instead of starting one then.
+    pub fn with_prestarted(self, worker: Option<crate::worker::Prestarted>) -> Engine {
+        *self
+            .prestarted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = worker;
         self
     }
 
@@ -134,7 +174,7 @@ impl Engine {
                 continue;
             };
             let cfg = self.config.collectors.get(name);
-            let timeout = cfg.map(|c| c.timeout).unwrap_or(Duration::from_secs(30));
+            let timeout = collector_timeout(&self.config, name);
             let ctx = CollectContext {
                 // A fresh byte budget for each collector run (HostRoot::for_collector_run).
                 root: self.root.for_collector_run(),
@@ -154,7 +194,12 @@ impl Engine {
         }
         let mut from_worker: Vec<Option<crate::worker::Settled>> = match &self.worker {
             Some((exe, limits)) if !jobs.is_empty() => {
-                let observed = crate::worker::observe_all(exe, jobs, *limits).await;
+                let prestarted = self
+                    .prestarted
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                let observed = crate::worker::observe_all(exe, jobs, *limits, prestarted).await;
                 tracing::debug!(
                     workers = observed.workers_started,
                     "collectors ran in worker processes"

@@ -229,20 +229,29 @@ pub struct Observed {
     pub results: Vec<Settled>,
     /// How many worker processes the run took: 1 when nothing went wrong.
     pub workers_started: usize,
+    /// Whether the first round ran in the worker started beforehand (`Prestarted`).
+    pub used_prestarted: bool,
 }
 
 /// The parent's side: run every job in one worker started from `exe`, each under its
 /// own timeout, under `limits`. Every failure is an error naming what happened, and
 /// only the collectors it concerns get it (see the module's comment).
-pub async fn observe_all(exe: &Path, jobs: Vec<Job>, limits: Limits) -> Observed {
+pub async fn observe_all(
+    exe: &Path,
+    jobs: Vec<Job>,
+    limits: Limits,
+    mut prestarted: Option<Prestarted>,
+) -> Observed {
     let start = Instant::now();
     let jobs = Arc::new(jobs);
     let mut results: Vec<Option<Settled>> = (0..jobs.len()).map(|_| None).collect();
     let mut pending: Vec<usize> = (0..jobs.len()).collect();
     let mut workers_started = 0;
+    let mut used_prestarted = false;
     while !pending.is_empty() {
         workers_started += 1;
-        let round = one_worker(exe, &jobs, &pending, limits).await;
+        let round = one_worker(exe, &jobs, &pending, limits, prestarted.take()).await;
+        used_prestarted |= round.prestarted;
         for (i, outcome, at) in round.answers {
             results[i] = Some((outcome, at - start));
         }
@@ -297,6 +306,7 @@ pub async fn observe_all(exe: &Path, jobs: Vec<Job>, limits: Limits) -> Observed
             .map(|r| r.expect("every job settled"))
             .collect(),
         workers_started,
+        used_prestarted,
     }
 }
 
@@ -307,7 +317,7 @@ async fn observe_alone(
     i: usize,
     limits: Limits,
 ) -> Result<Evidence, String> {
-    let round = one_worker(exe, jobs, &[i], limits).await;
+    let round = one_worker(exe, jobs, &[i], limits, None).await;
     if let Some((_, outcome, _)) = round.answers.into_iter().next() {
         return outcome;
     }
@@ -342,6 +352,8 @@ struct Round {
     end: End,
     /// Collectors the worker was started with (0 when it could not start).
     started: usize,
+    /// Whether the worker was the one started beforehand.
+    prestarted: bool,
 }
 
 /// The limits of a worker running `ids`: the memory limit plus a stack per collector
@@ -350,34 +362,33 @@ struct Round {
 /// than wall time), and open files per collector. The wall timeouts stay the guard that
 /// names the collector; the shared limits only stop what escapes them.
 fn worker_limits(jobs: &[Job], ids: &[usize], limits: Limits) -> (u64, u64, u64) {
-    let n = ids.len() as u64;
+    limits_for(ids.iter().map(|&i| jobs[i].timeout), limits)
+}
+
+/// `worker_limits` for collectors with these timeouts.
+fn limits_for(
+    timeouts: impl ExactSizeIterator<Item = Duration>,
+    limits: Limits,
+) -> (u64, u64, u64) {
+    let n = timeouts.len() as u64;
     let memory = limits
         .memory_bytes
         .saturating_add(n.saturating_mul(COLLECTOR_STACK_BYTES as u64));
-    let cpu = ids
-        .iter()
-        .map(|&i| jobs[i].timeout.as_secs().saturating_add(1))
+    let cpu = timeouts
+        .map(|t| t.as_secs().saturating_add(1))
         .fold(0u64, u64::saturating_add);
     let files = limits.open_files.saturating_mul(n.max(1));
     (memory, cpu, files)
 }
 
-/// Start one worker for `ids` and read its answers until all came, one passed its
-/// deadline, or the worker ended.
-async fn one_worker(exe: &Path, jobs: &[Job], ids: &[usize], limits: Limits) -> Round {
-    let failed = |reason: String| Round {
-        answers: Vec::new(),
-        end: End::Failed(reason),
-        started: 0,
-    };
-    let batch = BatchOut {
-        requests: ids.iter().map(|&i| &jobs[i].request).collect(),
-    };
-    let input = match serde_json::to_vec(&batch) {
-        Ok(v) => v,
-        Err(e) => return failed(format!("cannot encode the request: {e}")),
-    };
-    let (memory, cpu_seconds, open_files) = worker_limits(jobs, ids, limits);
+/// Start a worker process under the given limits; it waits for its request on stdin.
+/// Must be called within a tokio runtime.
+fn spawn_worker(
+    exe: &Path,
+    memory: u64,
+    cpu_seconds: u64,
+    open_files: u64,
+) -> std::io::Result<tokio::process::Child> {
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg(SUBCOMMAND)
         .stdin(std::process::Stdio::piped())
@@ -399,7 +410,78 @@ async fn one_worker(exe: &Path, jobs: &[Job], ids: &[usize], limits: Limits) -> 
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    cmd.spawn()
+}
+
+/// A worker started before its request is known, so that its start-up (exec, dynamic
+/// loading, relocation: a few ms) overlaps the parent's loading of the policies. It is
+/// used for the first round of a run if it was started for exactly that run's
+/// collectors under the same limits; otherwise it is killed on drop and a worker is
+/// started as usual. It never changes what runs or under which limits.
+pub struct Prestarted {
+    child: tokio::process::Child,
+    collectors: Vec<String>,
+    limits: (u64, u64, u64),
+}
+
+impl Prestarted {
+    /// Start a worker for `collectors`, each with its timeout, under `limits` (the
+    /// same the run computes). `None` when it cannot start: the run then starts its
+    /// own and reports the error. Must be called within a tokio runtime.
+    pub fn start(
+        exe: &Path,
+        collectors: &[(String, Duration)],
+        limits: Limits,
+    ) -> Option<Prestarted> {
+        let (memory, cpu, files) = limits_for(collectors.iter().map(|(_, t)| *t), limits);
+        let child = spawn_worker(exe, memory, cpu, files).ok()?;
+        Some(Prestarted {
+            child,
+            collectors: collectors.iter().map(|(n, _)| n.clone()).collect(),
+            limits: (memory, cpu, files),
+        })
+    }
+
+    fn fits(&self, jobs: &[Job], ids: &[usize], limits: (u64, u64, u64)) -> bool {
+        self.limits == limits
+            && self.collectors.len() == ids.len()
+            && ids
+                .iter()
+                .zip(&self.collectors)
+                .all(|(&i, name)| jobs[i].request.collector == *name)
+    }
+}
+
+/// Start one worker for `ids` and read its answers until all came, one passed its
+/// deadline, or the worker ended.
+async fn one_worker(
+    exe: &Path,
+    jobs: &[Job],
+    ids: &[usize],
+    limits: Limits,
+    prestarted: Option<Prestarted>,
+) -> Round {
+    let failed = |reason: String| Round {
+        answers: Vec::new(),
+        end: End::Failed(reason),
+        started: 0,
+        prestarted: false,
+    };
+    let batch = BatchOut {
+        requests: ids.iter().map(|&i| &jobs[i].request).collect(),
+    };
+    let input = match serde_json::to_vec(&batch) {
+        Ok(v) => v,
+        Err(e) => return failed(format!("cannot encode the request: {e}")),
+    };
+    let (memory, cpu_seconds, open_files) = worker_limits(jobs, ids, limits);
+    let prestarted = prestarted.filter(|p| p.fits(jobs, ids, (memory, cpu_seconds, open_files)));
+    let was_prestarted = prestarted.is_some();
+    let started = match prestarted {
+        Some(p) => Ok(p.child),
+        None => spawn_worker(exe, memory, cpu_seconds, open_files),
+    };
+    let mut child = match started {
         Ok(c) => c,
         Err(e) => {
             return failed(format!(
@@ -496,6 +578,7 @@ async fn one_worker(exe: &Path, jobs: &[Job], ids: &[usize], limits: Limits) -> 
         answers,
         end,
         started: ids.len(),
+        prestarted: was_prestarted,
     }
 }
 

@@ -134,11 +134,58 @@ fn a_run_of_every_collector_takes_one_worker_and_gives_the_same_evidence() {
     let host = hardened_copy(dir.path());
     let jobs = every_collector(&host);
     assert!(jobs.len() >= 15);
-    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), Limits::default()));
+    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), Limits::default(), None));
     assert_eq!(observed.workers_started, 1);
     assert_eq!(observed.results.len(), jobs.len());
     for (job, (outcome, _)) in jobs.iter().zip(&observed.results) {
         assert_same(outcome, &in_process(&job.request), &job.request.collector);
+    }
+}
+
+/// `attestd collect` starts its worker before it loads the policies. That worker is
+/// used only for the run it was started for; any other run starts its own, and both
+/// give the evidence of a worker started at the time.
+#[test]
+fn a_worker_started_beforehand_serves_only_the_run_it_was_started_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = hardened_copy(dir.path());
+    let jobs = vec![
+        job(&host, "ssh", serde_json::json!({}), 60),
+        job(&host, "accounts", serde_json::json!({}), 60),
+    ];
+    let names = |timeout: u64| -> Vec<(String, std::time::Duration)> {
+        jobs.iter()
+            .map(|j| {
+                (
+                    j.request.collector.clone(),
+                    std::time::Duration::from_secs(timeout),
+                )
+            })
+            .collect()
+    };
+    let rt = runtime();
+    for (started_for, used) in [
+        (names(60), true),
+        // Another timeout means other limits: not the same worker.
+        (names(61), false),
+        (names(60)[..1].to_vec(), false),
+    ] {
+        let prestarted = {
+            let _in = rt.enter();
+            attestd::worker::Prestarted::start(&exe(), &started_for, Limits::default())
+        };
+        assert!(prestarted.is_some());
+        let observed = rt.block_on(observe_all(
+            &exe(),
+            jobs.clone(),
+            Limits::default(),
+            prestarted,
+        ));
+        assert_eq!(observed.used_prestarted, used, "{started_for:?}");
+        assert_eq!(observed.workers_started, 1);
+        for (job, (outcome, _)) in jobs.iter().zip(&observed.results) {
+            assert_same(outcome, &in_process(&job.request), &job.request.collector);
+        }
     }
 }
 
@@ -156,7 +203,7 @@ fn a_collector_past_its_timeout_is_killed_and_its_neighbours_finish() {
         job(&host, "ssh", serde_json::json!({}), 60),
     ];
     let started = Instant::now();
-    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), Limits::default()));
+    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), Limits::default(), None));
     let took = started.elapsed();
     let culprit = observed.results[0].0.as_ref().unwrap_err();
     assert_eq!(
@@ -208,7 +255,7 @@ fn a_collector_that_blows_the_memory_limit_is_named_and_the_others_observe() {
         memory_bytes: 32 << 20,
         ..Limits::default()
     };
-    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), limits));
+    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), limits, None));
     for (job, (outcome, _)) in jobs.iter().zip(&observed.results) {
         let name = &job.request.collector;
         if name == "accounts" {
@@ -253,7 +300,7 @@ fn evidence_over_the_reply_limit_fails_only_its_collector() {
         max_reply_bytes: 1 << 20,
         ..Limits::default()
     };
-    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), limits));
+    let observed = runtime().block_on(observe_all(&exe(), jobs.clone(), limits, None));
     assert_eq!(
         observed.results[0].0.as_ref().unwrap_err(),
         "its evidence exceeded the worker's limit of 1 MiB"

@@ -1,8 +1,9 @@
 //! `attestd collect`: one run, printed; stored only with `--db`.
 
-use super::{host_root, load_config_and_policies, runtime, CliError};
+use super::{host_root, load_policies, runtime, CliError};
 use crate::cli::{CollectArgs, Format};
 use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::host::HostIdentity;
 use crate::pipeline;
@@ -12,11 +13,26 @@ use crate::store::Store;
 use std::sync::Arc;
 
 pub fn run(args: CollectArgs) -> Result<i32, CliError> {
-    let (config, policies) = load_config_and_policies(&args.config)?;
+    let config =
+        Config::load(args.config.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
     let root = host_root(args.root.as_deref())?;
     let names = config
         .selected_collectors(&args.collectors)
         .map_err(CliError::Usage)?;
+    let rt = runtime()?;
+    // The collectors' worker starts now, so that its start-up overlaps loading the
+    // policies (most of a one-collector run's fixed cost).
+    let prestarted = {
+        let _in_runtime = rt.enter();
+        crate::engine::worker_exe().and_then(|exe| {
+            crate::worker::Prestarted::start(
+                &exe,
+                &crate::engine::worker_collectors(&config, &names),
+                crate::worker::Limits::default(),
+            )
+        })
+    };
+    let policies = load_policies(&config)?;
     let mut store = match &args.db {
         Some(path) => Some(Store::open(path).map_err(|e| CliError::Operational(e.to_string()))?),
         None => None,
@@ -31,13 +47,13 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         Arc::new(config),
         Arc::new(policies),
         root.clone(),
-    ));
+    ))
+    .with_prestarted(prestarted);
     // The selected collectors' rules compile while the collectors run.
     let compiling = {
         let (policies, names) = (engine.policies.clone(), names.clone());
         std::thread::spawn(move || policies.compile_rules_of(&names))
     };
-    let rt = runtime()?;
     // Endpoint probes: taken once now (the daemon takes them on their own schedule),
     // kept with --db, and summarised for the collectors that ask for them. Without
     // --db the summary covers this one result, in a database held in memory.

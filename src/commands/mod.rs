@@ -81,9 +81,14 @@ pub fn dispatch(cli: Cli) -> i32 {
 pub fn load_config_and_policies(args: &ConfigArgs) -> Result<(Config, PolicySet), CliError> {
     let config =
         Config::load(args.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
-    let policies = PolicySet::load(&crate::policy::PolicyInputs::from_config(&config))
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let policies = load_policies(&config)?;
     Ok((config, policies))
+}
+
+/// Load and validate the policies a loaded config points at.
+pub fn load_policies(config: &Config) -> Result<PolicySet, CliError> {
+    PolicySet::load(&crate::policy::PolicyInputs::from_config(config))
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// `--db`, else the config's database, else the default location.
