@@ -175,7 +175,26 @@ fn an_organisation_ledger_is_witnessed_and_evidences_controls_for_every_host() {
         String::from_utf8_lossy(&sums.stdout)
     );
     let v = attestd().arg("verify").arg(&out).output().unwrap();
-    assert!(v.status.success(), "{}", text(&v).0);
+    let said = text(&v).0;
+    assert!(v.status.success(), "{said}");
+    assert!(
+        said.contains("organisation acme") && said.contains("applicability"),
+        "{said}"
+    );
+    // An edited organisation row fails verify (its chain and the recomputation).
+    let edited = d.path().join("edited");
+    copy_dir(&out, &edited);
+    let l = edited.join("organisations/acme/ledger.json");
+    let t = std::fs::read_to_string(&l).unwrap();
+    std::fs::write(
+        &l,
+        t.replace("Security awareness 2026", "Security awareness 2025"),
+    )
+    .unwrap();
+    let v = attestd().arg("verify").arg(&edited).output().unwrap();
+    let said = text(&v).0;
+    assert!(!v.status.success(), "{said}");
+    assert!(said.contains("organisations/acme/ledger.json"), "{said}");
     // An edited organisation file fails both.
     std::fs::write(&copied, "name,completed\nalice,2026-11-30\n").unwrap();
     let sums = std::process::Command::new("sha256sum")
@@ -197,4 +216,15 @@ fn an_organisation_ledger_is_witnessed_and_evidences_controls_for_every_host() {
 fn hex_sha256(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
 }
