@@ -1,6 +1,6 @@
 //! An organisation ledger's attested files go to the fleet server before the rows that
 //! name them (`POST /v1/blob`, signed by the ledger's key over
-//! `attest_ledger::org::blob_message`): the server refuses a push whose attestation
+//! `attestd_ledger::org::blob_message`): the server refuses a push whose attestation
 //! names a file it does not hold. Hosts upload nothing. Reads files from the blob
 //! store beside the database, checks each against its SHA-256, never logs content.
 
