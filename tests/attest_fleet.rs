@@ -1,8 +1,8 @@
 //! Attestations recorded on a fleet host are pushed and witnessed like every other
 //! host row: a real PostgreSQL cluster, a real `attestd-server` over HTTPS, a host that
 //! enrols, attests through the CLI and pushes. The server stores the rows insert-only
-//! and its signed receipt covers them. (An organisation ledger of its own on the
-//! server, for attestations that belong to no host, is not built yet.)
+//! and its signed receipt covers them. (The organisation ledger, for attestations that belong to
+//! no host, is tested in tests/org_ledger.rs.)
 
 mod common;
 #[path = "../server/tests/support/mod.rs"]

@@ -30,6 +30,10 @@ pub struct EnrollResponse {
     pub scope: String,
     /// The server's witness public key (SubjectPublicKeyInfo PEM): receipts verify with it.
     pub witness_key: String,
+    /// Enrolled as an organisation ledger (see [`crate::org`]): it uploads its attested
+    /// files and may hold attestation rows only. Absent from older servers: a host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub organisation: bool,
 }
 
 /// `POST /v1/head`: what the server holds for a host.

@@ -24,6 +24,7 @@ pub mod fleet;
 pub mod fold;
 pub mod hash;
 pub mod kind;
+pub mod org;
 pub mod row;
 pub mod sample;
 pub mod summary;

@@ -266,7 +266,9 @@ async fn write_all(
             "SELECT h.host, h.scope, h.enrolled_at, r.retired_at, h.public_key \
              FROM hosts h LEFT JOIN host_retirements r ON r.host = h.host \
              WHERE h.enrolled_at < $1 AND (r.retired_at IS NULL OR r.retired_at >= $2) \
-               AND ($3::text IS NULL OR h.scope = $3) ORDER BY h.host",
+               AND ($3::text IS NULL OR h.scope = $3) \
+               AND NOT EXISTS (SELECT 1 FROM organisation_ledgers g WHERE g.host = h.host) \
+             ORDER BY h.host",
             &[&o.to, &o.from, &o.scope],
         )
         .await?
@@ -565,6 +567,9 @@ async fn write_all(
     inc.flush()?;
     drop(inc);
 
+    // Organisation ledgers and the fleet's statement of applicability (crate::org).
+    let org = crate::org::bundle::write(&c, o, &params, dir, &population).await?;
+    built.rows += org.rows;
     let controls: Vec<&ControlRollup> = rollup.values().collect();
     write_json(
         &dir.join("controls.json"),
@@ -574,9 +579,7 @@ async fn write_all(
         &dir.join("samples.json"),
         &serde_json::json!({"seed": o.seed, "hosts": sampled_hosts, "dates": dates}),
     )?;
-    write_json(
-        &dir.join("fleet.json"),
-        &serde_json::json!({
+    let mut fleet = serde_json::json!({
             "format": FLEET_BUNDLE_FORMAT,
             "from": from_text,
             "to": to_text,
@@ -586,8 +589,9 @@ async fn write_all(
             "generated_at": ts(Utc::now()),
             "attestd_server_version": env!("CARGO_PKG_VERSION"),
             "population": population,
-        }),
-    )?;
+    });
+    org.annotate(&mut fleet);
+    write_json(&dir.join("fleet.json"), &fleet)?;
     let mut page = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>attestd fleet bundle</title></head><body>\n",
     );
@@ -609,7 +613,9 @@ async fn write_all(
             r.not_tested
         );
     }
-    page += "</table>\n</body></html>\n";
+    page += "</table>\n";
+    page += &org.html;
+    page += "</body></html>\n";
     std::fs::write(dir.join("index.html"), page)?;
     std::fs::write(dir.join("witness.pub.pem"), witness.public_pem())?;
 

@@ -42,6 +42,9 @@ pub const CODES: &[&str] = &[
     "token_expired",
     "host_exists",
     "overloaded",
+    "organisation_kind",
+    "missing_blob",
+    "not_organisation",
 ];
 
 #[derive(Deserialize)]

@@ -60,21 +60,32 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// Create a one-use enrolment token for `scope`; returns the token (stored only hashed).
+/// An `organisation` token enrols an organisation ledger (see `org`).
 pub async fn token_create(
     pool: &Pool,
     scope: &str,
     expires: Option<DateTime<Utc>>,
+    organisation: bool,
 ) -> anyhow::Result<String> {
     use rand::RngCore;
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = format!("atk_{}", hex::encode(raw));
-    let c = pool.get().await?;
-    c.execute(
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    tx.execute(
         "INSERT INTO tokens (token_sha256, scope, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         &[&token_hash(&token), &scope, &Utc::now(), &expires],
     )
     .await?;
+    if organisation {
+        tx.execute(
+            "INSERT INTO organisation_tokens (token_sha256) VALUES ($1)",
+            &[&token_hash(&token)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(token)
 }
 
@@ -93,13 +104,14 @@ pub enum Outcome<T> {
     Refused(Refused),
 }
 
-/// Enrol a host with a one-use token.
+/// Enrol a host with a one-use token; returns its scope and whether the token made it
+/// an organisation ledger.
 pub async fn enroll(
     pool: &Pool,
     token: &str,
     host: &str,
     public_key: &str,
-) -> Result<Outcome<String>, DbError> {
+) -> Result<Outcome<(String, bool)>, DbError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let h = token_hash(token);
@@ -143,6 +155,13 @@ pub async fn enroll(
             format!("a host named {host:?} is already enrolled"),
         )));
     }
+    let organisation = tx
+        .query_opt(
+            "SELECT 1 FROM organisation_tokens WHERE token_sha256 = $1",
+            &[&h],
+        )
+        .await?
+        .is_some();
     let now = Utc::now();
     // A concurrent use of the same token or name fails on the primary key and the
     // transaction stores nothing.
@@ -157,11 +176,18 @@ pub async fn enroll(
             &[&host, &scope, &public_key, &now],
         )
         .await?;
+        if organisation {
+            tx.execute(
+                "INSERT INTO organisation_ledgers (host, enrolled_at) VALUES ($1, $2)",
+                &[&host, &now],
+            )
+            .await?;
+        }
         tx.commit().await
     }
     .await;
     match inserted {
-        Ok(()) => Ok(Outcome::Ok(scope)),
+        Ok(()) => Ok(Outcome::Ok((scope, organisation))),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
             Ok(Outcome::Refused(Refused::new(
                 "token_used",
@@ -176,20 +202,24 @@ pub async fn enroll(
 pub struct HostInfo {
     pub public_key: String,
     pub retired: bool,
+    /// An organisation ledger (attestation rows only, see `org`).
+    pub organisation: bool,
 }
 
 pub async fn host_info(pool: &Pool, host: &str) -> Result<Option<HostInfo>, DbError> {
     let c = pool.get().await?;
     let row = c
         .query_opt(
-            "SELECT h.public_key, r.retired_at IS NOT NULL FROM hosts h \
-             LEFT JOIN host_retirements r ON r.host = h.host WHERE h.host = $1",
+            "SELECT h.public_key, r.retired_at IS NOT NULL, o.host IS NOT NULL FROM hosts h \
+             LEFT JOIN host_retirements r ON r.host = h.host \
+             LEFT JOIN organisation_ledgers o ON o.host = h.host WHERE h.host = $1",
             &[&host],
         )
         .await?;
     Ok(row.map(|r| HostInfo {
         public_key: r.get(0),
         retired: r.get(1),
+        organisation: r.get(2),
     }))
 }
 
@@ -394,6 +424,9 @@ pub struct HostLine {
     pub head: Option<String>,
     pub state: &'static str,
     pub incidents: i64,
+    /// `host`, or `organisation` for an organisation ledger (state `organisation`:
+    /// it pushes when someone records something, so it is never late).
+    pub ledger: &'static str,
 }
 
 pub async fn hosts(
@@ -408,7 +441,8 @@ pub async fn hosts(
                (SELECT max(received_at) FROM pushes p WHERE p.host = h.host), \
                (SELECT seq FROM receipts x WHERE x.host = h.host ORDER BY log_seq DESC LIMIT 1), \
                (SELECT head FROM receipts x WHERE x.host = h.host ORDER BY log_seq DESC LIMIT 1), \
-               (SELECT count(*) FROM incidents i WHERE i.host = h.host) \
+               (SELECT count(*) FROM incidents i WHERE i.host = h.host), \
+               EXISTS (SELECT 1 FROM organisation_ledgers o WHERE o.host = h.host) \
              FROM hosts h LEFT JOIN host_retirements r ON r.host = h.host ORDER BY h.host",
             &[],
         )
@@ -421,11 +455,14 @@ pub async fn hosts(
             let retired: Option<DateTime<Utc>> = r.get(3);
             let last: Option<DateTime<Utc>> = r.get(4);
             let incidents: i64 = r.get(7);
+            let organisation: bool = r.get(8);
             let age = (now - last.unwrap_or(enrolled)).num_seconds();
             let state = if incidents > 0 {
                 "forked"
             } else if retired.is_some() {
                 "retired"
+            } else if organisation {
+                "organisation"
             } else if age > not_reporting_after || last.is_none() && age > late_after {
                 "not_reporting"
             } else if age > late_after {
@@ -443,6 +480,7 @@ pub async fn hosts(
                 head: r.get(6),
                 state,
                 incidents,
+                ledger: if organisation { "organisation" } else { "host" },
             }
         })
         .collect())

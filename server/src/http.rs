@@ -40,17 +40,17 @@ const SMALL_BODY: usize = 64 * 1024;
 
 fn status_of(code: &str) -> StatusCode {
     match code {
-        "unknown_host" | "bad_signature" | "token_unknown" | "token_expired" => {
-            StatusCode::FORBIDDEN
-        }
+        "unknown_host" | "bad_signature" | "token_unknown" | "token_expired"
+        | "not_organisation" => StatusCode::FORBIDDEN,
         "retired_host" | "token_used" => StatusCode::GONE,
-        "gap" | "forked" | "host_exists" => StatusCode::CONFLICT,
+        "gap" | "forked" | "host_exists" | "missing_blob" => StatusCode::CONFLICT,
+        "organisation_kind" => StatusCode::UNPROCESSABLE_ENTITY,
         "oversized" => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     }
 }
 
-fn refuse(app: &App, r: Refused) -> Response {
+pub(crate) fn refuse(app: &App, r: Refused) -> Response {
     app.metrics.refused(r.code);
     tracing::warn!(reason = r.code, "refused: {}", r.message);
     (
@@ -63,7 +63,7 @@ fn refuse(app: &App, r: Refused) -> Response {
         .into_response()
 }
 
-fn failed(app: &App, e: DbError) -> Response {
+pub(crate) fn failed(app: &App, e: DbError) -> Response {
     tracing::error!("{e}");
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -126,12 +126,13 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let out = db::enroll(&app.pool, &req.token, &req.host, &req.public_key).await;
     app.metrics.db_latency(t);
     match out {
-        Ok(Outcome::Ok(scope)) => {
-            tracing::info!(host = %req.host, %scope, "enrolled");
+        Ok(Outcome::Ok((scope, organisation))) => {
+            tracing::info!(host = %req.host, %scope, organisation, "enrolled");
             Json(EnrollResponse {
                 host: req.host,
                 scope,
                 witness_key: app.witness.public_pem().to_string(),
+                organisation,
             })
             .into_response()
         }
@@ -210,6 +211,13 @@ async fn push(State(app): State<Arc<App>>, body: Bytes) -> Response {
     if let Err(e) = check::check_signature(&seg, &key) {
         return refuse(&app, e);
     }
+    if info.organisation {
+        match crate::org::check_segment(&app.pool, &seg).await {
+            Ok(None) => {}
+            Ok(Some(r)) => return refuse(&app, r),
+            Err(e) => return failed(&app, e),
+        }
+    }
     let out = db::push(&app.pool, &app.witness, &seg).await;
     app.metrics.db_latency(t);
     match out {
@@ -280,6 +288,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             PUSH_PATH,
             post(push).route_layer(axum::middleware::from_fn_with_state(app.clone(), push_slot)),
+        )
+        .route(
+            attestd_ledger::org::BLOB_PATH,
+            post(crate::org::blobs::upload)
+                .layer(DefaultBodyLimit::max(crate::org::blobs::MAX_BODY))
+                .route_layer(axum::middleware::from_fn_with_state(app.clone(), push_slot)),
         )
         .route("/v1/witness-key", get(witness_key))
         .route("/metrics", get(metrics))

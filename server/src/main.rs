@@ -9,6 +9,7 @@ mod config;
 mod db;
 mod http;
 mod metrics;
+mod org;
 mod witness;
 
 use clap::{Parser, Subcommand};
@@ -91,8 +92,13 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         config: PathBuf,
+        /// The scope of the host (for --organisation: default `organisation`).
+        #[arg(long, required_unless_present = "organisation")]
+        scope: Option<String>,
+        /// Enrol an organisation ledger (attestations that belong to no host) instead
+        /// of a host: see docs/fleet.md.
         #[arg(long)]
-        scope: String,
+        organisation: bool,
         /// RFC 3339 instant after which the token is refused.
         #[arg(long)]
         expires: Option<chrono::DateTime<chrono::Utc>>,
@@ -211,12 +217,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 TokenCommand::Create {
                     config,
                     scope,
+                    organisation,
                     expires,
                 },
         } => {
             let c = config::Config::load(&config)?;
             let pool = db::pool(&c.database, 1)?;
-            println!("{}", db::token_create(&pool, &scope, expires).await?);
+            let scope = scope.unwrap_or_else(|| "organisation".into());
+            println!(
+                "{}",
+                db::token_create(&pool, &scope, expires, organisation).await?
+            );
         }
         Command::Hosts { config, format } => {
             let c = config::Config::load(&config)?;

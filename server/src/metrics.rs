@@ -69,7 +69,14 @@ impl Metrics {
 
     pub async fn render(&self, pool: &deadpool_postgres::Pool) -> Result<String, DbError> {
         let hosts = db::hosts(pool, self.late_after, self.not_reporting_after).await?;
-        for state in ["reporting", "late", "not_reporting", "forked", "retired"] {
+        for state in [
+            "reporting",
+            "late",
+            "not_reporting",
+            "forked",
+            "retired",
+            "organisation",
+        ] {
             let n = hosts.iter().filter(|h| h.state == state).count();
             self.hosts
                 .get_or_create(&vec![("state".to_string(), state.to_string())])

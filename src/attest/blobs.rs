@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The largest file an attestation may carry.
-pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = attestd_ledger::body::MAX_FILE_BYTES;
 
 /// Where blobs live for a database.
 #[derive(Debug, Clone)]

@@ -206,7 +206,7 @@ fn report(shown: &str, fingerprint: Option<String>, checks: Vec<Check>) -> Repor
     }
 }
 
-fn verify_host(
+pub(super) fn verify_host(
     hdir: &Path,
     rel: &str,
     host: &str,

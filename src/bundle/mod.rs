@@ -9,6 +9,7 @@ pub mod attest;
 pub mod csv;
 pub mod evidence;
 pub mod fleet;
+pub mod fleet_org;
 pub mod host;
 pub mod html;
 pub mod ledger;

@@ -99,11 +99,9 @@ fn verify_here(
         ));
     };
     if super::fleet::is_fleet_bundle(&dir) {
-        return Ok(super::fleet::verify(
-            &dir,
-            &path.display().to_string(),
-            expected_key,
-        ));
+        let mut report = super::fleet::verify(&dir, &path.display().to_string(), expected_key);
+        super::fleet_org::verify(&dir, catalog, &mut report);
+        return Ok(report);
     }
     let mut checks = Vec::new();
     let (sums_check, sums_text) = check_sums(&dir);

@@ -4,6 +4,8 @@
 //! records each signed receipt as a `receipt` row. Never sends the private key, never
 //! rewrites a row, never links PostgreSQL code (the server is a separate crate).
 
+mod blobs;
+
 pub use crate::config::fleet::FleetSection;
 
 use crate::bundle::signing::{key_dir, HostKey};
@@ -29,6 +31,9 @@ pub struct Enrollment {
     pub server: String,
     pub host: String,
     pub scope: String,
+    /// Enrolled as an organisation ledger: it uploads its attested files.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub organisation: bool,
 }
 
 fn host_name(section: &FleetSection) -> String {
@@ -189,6 +194,7 @@ pub async fn enroll(
         server: section.server.clone(),
         host: ans.host,
         scope: ans.scope,
+        organisation: ans.organisation,
     };
     let path = dir.join(ENROLLMENT_FILE);
     std::fs::write(
@@ -241,6 +247,10 @@ pub async fn push(
     let (witness, witness_path) = witness_key(database)?;
     let client = client(section)?;
     let host = host_name(section);
+    let organisation = std::fs::read(key_dir(database).join(ENROLLMENT_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Enrollment>(&b).ok())
+        .is_some_and(|e| e.organisation);
     let mut report = PushReport::default();
     let mut last_receipt: Option<Receipt> = None;
     loop {
@@ -270,6 +280,9 @@ pub async fn push(
             && rows.len() < section.batch_rows.max(2)
         {
             break;
+        }
+        if organisation {
+            blobs::upload(&client, &section.server, &host, &key, database, &new).await?;
         }
         let last = rows.last().ok_or("the ledger is empty")?;
         let chain = last.chain_out().ok_or("a ledger row's hash is not hex")?;

@@ -7,6 +7,10 @@
 //! names the old id) are new rows: no attestation row is ever edited.
 
 use chrono::{Months, NaiveDate};
+
+/// The largest attested file, in bytes (20 MiB): `attestd attest add` refuses larger
+/// ones and the fleet server takes no larger upload.
+pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
 use serde::{Deserialize, Serialize};
 
 /// What an attestation is evidence of.

@@ -18,7 +18,7 @@ mod verdict;
 pub use alert::{AlertItem, AlertRecord, AttemptOutcome, AttemptRecord, ItemKind};
 pub use attestation::{
     parse_day, AttachedFile, Attestation, AttestationKind, AttestationReview, Effective,
-    Recurrence, ReviewDecision,
+    Recurrence, ReviewDecision, MAX_FILE_BYTES,
 };
 pub use evidence::{ArtifactRecord, EvidenceRecord};
 pub use policy::{PolicyCollector, PolicyRule, PolicySnapshot, PolicyVariable, PolicyWaiver};
