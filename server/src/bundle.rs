@@ -421,47 +421,7 @@ async fn write_all(
         let mut computed = analyzer.finish();
         mark_not_reporting(&mut computed, last_recorded.as_deref(), &to_text);
         let upto = last.unwrap_or(0);
-        // The pushes the host signed and the receipts the server issued for these rows.
-        let mut pushes = BufWriter::new(std::fs::File::create(hdir.join("pushes.jsonl"))?);
-        for r in c
-            .query(
-                "SELECT last_seq, head, signature, received_at FROM pushes \
-                 WHERE host = $1 AND last_seq <= $2 ORDER BY id",
-                &[&m.host, &upto],
-            )
-            .await?
-        {
-            let at: DateTime<Utc> = r.get(3);
-            serde_json::to_writer(
-                &mut pushes,
-                &serde_json::json!({"seq": r.get::<_, i64>(0), "head": r.get::<_, String>(1),
-                    "signature": r.get::<_, String>(2), "received_at": ts(at)}),
-            )?;
-            writeln!(pushes)?;
-        }
-        pushes.flush()?;
-        let mut receipts = BufWriter::new(std::fs::File::create(hdir.join("receipts.jsonl"))?);
-        for r in c
-            .query(
-                "SELECT host, seq, head, received_at, log_seq, log_prev, signature FROM receipts \
-                 WHERE host = $1 AND seq <= $2 ORDER BY log_seq",
-                &[&m.host, &upto],
-            )
-            .await?
-        {
-            let receipt = attestd_ledger::body::Receipt {
-                host: r.get(0),
-                seq: r.get(1),
-                head: r.get(2),
-                received_at: r.get(3),
-                log_seq: r.get(4),
-                log_prev: r.get(5),
-                signature: r.get(6),
-            };
-            serde_json::to_writer(&mut receipts, &receipt)?;
-            writeln!(receipts)?;
-        }
-        receipts.flush()?;
+        write_witnessed(&c, &m.host, upto, &hdir).await?;
         for rule in computed.rules.values() {
             for e in &rule.exceptions {
                 built.exceptions += 1;
@@ -632,6 +592,58 @@ async fn write_all(
     )?;
     built.files = files.len() + 2;
     Ok(built)
+}
+
+/// The pushes ledger `name` signed and the receipts the server issued for its rows up
+/// to `upto`: a member's `pushes.jsonl` and `receipts.jsonl` (hosts and organisation
+/// ledgers alike).
+pub(crate) async fn write_witnessed(
+    c: &deadpool_postgres::Object,
+    name: &str,
+    upto: i64,
+    odir: &Path,
+) -> anyhow::Result<()> {
+    let mut pushes = BufWriter::new(std::fs::File::create(odir.join("pushes.jsonl"))?);
+    for r in c
+        .query(
+            "SELECT last_seq, head, signature, received_at FROM pushes \
+             WHERE host = $1 AND last_seq <= $2 ORDER BY id",
+            &[&name, &upto],
+        )
+        .await?
+    {
+        let at: DateTime<Utc> = r.get(3);
+        serde_json::to_writer(
+            &mut pushes,
+            &serde_json::json!({"seq": r.get::<_, i64>(0), "head": r.get::<_, String>(1),
+                "signature": r.get::<_, String>(2), "received_at": ts(at)}),
+        )?;
+        writeln!(pushes)?;
+    }
+    pushes.flush()?;
+    let mut receipts = BufWriter::new(std::fs::File::create(odir.join("receipts.jsonl"))?);
+    for r in c
+        .query(
+            "SELECT host, seq, head, received_at, log_seq, log_prev, signature FROM receipts \
+             WHERE host = $1 AND seq <= $2 ORDER BY log_seq",
+            &[&name, &upto],
+        )
+        .await?
+    {
+        let receipt = attestd_ledger::body::Receipt {
+            host: r.get(0),
+            seq: r.get(1),
+            head: r.get(2),
+            received_at: r.get(3),
+            log_seq: r.get(4),
+            log_prev: r.get(5),
+            signature: r.get(6),
+        };
+        serde_json::to_writer(&mut receipts, &receipt)?;
+        writeln!(receipts)?;
+    }
+    receipts.flush()?;
+    Ok(())
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> anyhow::Result<()> {

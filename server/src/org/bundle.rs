@@ -14,7 +14,7 @@
 //!
 //! Only SELECTs; streams each ledger's rows in batches; never writes the database.
 
-use crate::bundle::{dir_name, Options};
+use crate::bundle::{dir_name, write_witnessed, Options};
 use attestd_ledger::org::{
     applicability_csv, applicability_json, fleet_applicability, referenced_files,
 };
@@ -302,57 +302,6 @@ async fn write_rows(
     let mut computed = analyzer.finish();
     attestd_ledger::fleet::mark_not_reporting(&mut computed, last_recorded.as_deref(), &to_text);
     Ok((computed, (first, last), last_recorded))
-}
-
-/// The pushes the ledger signed and the receipts the server issued for its rows up to
-/// `upto`, as a host member's `pushes.jsonl` and `receipts.jsonl`.
-async fn write_witnessed(
-    c: &deadpool_postgres::Object,
-    name: &str,
-    upto: i64,
-    odir: &Path,
-) -> anyhow::Result<()> {
-    let mut pushes = BufWriter::new(std::fs::File::create(odir.join("pushes.jsonl"))?);
-    for r in c
-        .query(
-            "SELECT last_seq, head, signature, received_at FROM pushes \
-             WHERE host = $1 AND last_seq <= $2 ORDER BY id",
-            &[&name, &upto],
-        )
-        .await?
-    {
-        let at: DateTime<Utc> = r.get(3);
-        serde_json::to_writer(
-            &mut pushes,
-            &serde_json::json!({"seq": r.get::<_, i64>(0), "head": r.get::<_, String>(1),
-                "signature": r.get::<_, String>(2), "received_at": ts(at)}),
-        )?;
-        writeln!(pushes)?;
-    }
-    pushes.flush()?;
-    let mut receipts = BufWriter::new(std::fs::File::create(odir.join("receipts.jsonl"))?);
-    for r in c
-        .query(
-            "SELECT host, seq, head, received_at, log_seq, log_prev, signature FROM receipts \
-             WHERE host = $1 AND seq <= $2 ORDER BY log_seq",
-            &[&name, &upto],
-        )
-        .await?
-    {
-        let receipt = attestd_ledger::body::Receipt {
-            host: r.get(0),
-            seq: r.get(1),
-            head: r.get(2),
-            received_at: r.get(3),
-            log_seq: r.get(4),
-            log_prev: r.get(5),
-            signature: r.get(6),
-        };
-        serde_json::to_writer(&mut receipts, &receipt)?;
-        writeln!(receipts)?;
-    }
-    receipts.flush()?;
-    Ok(())
 }
 
 /// Every file the ledger's attestations name, from the blobs table, each checked
