@@ -52,7 +52,7 @@ pub struct Built {
     pub files: usize,
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -174,7 +174,7 @@ fn svg(hosts: &[(String, Vec<Day>)], from: DateTime<Utc>, days: usize) -> String
     s + "</svg>\n"
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -323,103 +323,34 @@ async fn write_all(
         late: 0,
         files: 0,
     };
-    let names_fn = |_: &str| None::<String>;
     for m in &members {
         let hdir = dir.join("hosts").join(dir_name(&m.host));
         std::fs::create_dir_all(&hdir)?;
         std::fs::write(hdir.join("signing-key.pub.pem"), &m.public_key)?;
-        let alerts = LedgerAlerts::default();
-        let mut analyzer =
-            Analyzer::new(params.clone(), &names_fn, &alerts).map_err(|e| anyhow::anyhow!(e))?;
-        let mut ledger = BufWriter::new(std::fs::File::create(hdir.join("ledger.json"))?);
-        // The header's first and last rows are known only at the end: write the rows,
-        // then the header fields after them (ledger.json's keys may come in any order).
-        write!(
-            ledger,
-            "{{\"format\":\"attestd-ledger/1\",\"anchor_seqs\":[],\"anchors\":[\n],\"rows\":["
-        )?;
-        let (mut first, mut last, mut head, mut last_recorded): (
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-        ) = (None, None, None, None);
-        let to_text = ts(o.to);
-        let mut after = 0i64;
-        'rows: loop {
-            let batch = c
-                .query(
-                    "SELECT seq, kind, recorded_at, body, prev_sha256, content_sha256, received_at \
-                     FROM ledger_rows WHERE host = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                    &[&m.host, &after, &BATCH],
-                )
-                .await?;
-            if batch.is_empty() {
-                break;
-            }
-            for r in &batch {
-                let kind: String = r.get(1);
-                let row = Row {
-                    seq: r.get(0),
-                    kind: RowKind::parse(&kind)
-                        .ok_or_else(|| anyhow::anyhow!("{}: unknown row kind {kind}", m.host))?,
-                    recorded_at: r.get(2),
-                    body: r.get(3),
-                    prev_sha256: r.get(4),
-                    content_sha256: r.get(5),
-                };
-                after = row.seq;
-                if row.recorded_at.as_str() >= to_text.as_str() {
-                    break 'rows;
+        let (computed, (first, last), last_recorded) =
+            write_rows(&c, o, &params, &m.host, &hdir, |row, received| {
+                built.rows += 1;
+                if row.kind != RowKind::Run {
+                    return Ok(());
                 }
-                let received: DateTime<Utc> = r.get(6);
-                if row.kind == RowKind::Run {
-                    if let Ok(rec) = attestd_ledger::summary::parse_time(&row.recorded_at) {
-                        let delay = (received - rec).num_seconds();
-                        if delay > o.late_after_secs && rec >= o.from {
-                            built.late += 1;
-                            writeln!(
-                                late,
-                                "{},{},{},{},{},{delay}",
-                                csv_field(&m.host),
-                                row.seq,
-                                row.kind,
-                                row.recorded_at,
-                                ts(received)
-                            )?;
-                        }
+                if let Ok(rec) = attestd_ledger::summary::parse_time(&row.recorded_at) {
+                    let delay = (received - rec).num_seconds();
+                    if delay > o.late_after_secs && rec >= o.from {
+                        built.late += 1;
+                        writeln!(
+                            late,
+                            "{},{},{},{},{},{delay}",
+                            csv_field(&m.host),
+                            row.seq,
+                            row.kind,
+                            row.recorded_at,
+                            ts(received)
+                        )?;
                     }
                 }
-                if first.is_some() {
-                    write!(ledger, ",")?;
-                }
-                writeln!(ledger)?;
-                serde_json::to_writer(&mut ledger, &row)?;
-                first.get_or_insert(row.seq);
-                last = Some(row.seq);
-                head = row.chain_out();
-                last_recorded = Some(row.recorded_at.clone());
-                alerts.observe(&row);
-                analyzer
-                    .row(&row)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", m.host))?;
-                built.rows += 1;
-            }
-            if (batch.len() as i64) < BATCH {
-                break;
-            }
-        }
-        write!(
-            ledger,
-            "\n],\"first_seq\":{},\"last_seq\":{},\"period_head\":{},\"database_head\":null}}\n",
-            serde_json::to_string(&first)?,
-            serde_json::to_string(&last)?,
-            serde_json::to_string(&head)?
-        )?;
-        ledger.flush()?;
-        drop(ledger);
-        let mut computed = analyzer.finish();
-        mark_not_reporting(&mut computed, last_recorded.as_deref(), &to_text);
+                Ok(())
+            })
+            .await?;
         let upto = last.unwrap_or(0);
         write_witnessed(&c, &m.host, upto, &hdir).await?;
         for rule in computed.rules.values() {
@@ -594,6 +525,89 @@ async fn write_all(
     Ok(built)
 }
 
+/// A member's rows (a host's or an organisation's), from its first to the last
+/// recorded before the period's end, streamed in batches into `mdir/ledger.json` and
+/// the ledger crate's analyzer; `each` sees every row with the time the server
+/// received it. Returns (computed summary, (first, last) seq, last recorded).
+pub(crate) async fn write_rows(
+    c: &deadpool_postgres::Object,
+    o: &Options,
+    params: &Parameters,
+    name: &str,
+    mdir: &Path,
+    mut each: impl FnMut(&Row, DateTime<Utc>) -> anyhow::Result<()>,
+) -> anyhow::Result<(Computed, (Option<i64>, Option<i64>), Option<String>)> {
+    let names_fn = |_: &str| None::<String>;
+    let alerts = LedgerAlerts::default();
+    let mut analyzer =
+        Analyzer::new(params.clone(), &names_fn, &alerts).map_err(|e| anyhow::anyhow!(e))?;
+    let mut ledger = BufWriter::new(std::fs::File::create(mdir.join("ledger.json"))?);
+    // The header's first and last rows are known only at the end: write the rows, then
+    // the header fields after them (ledger.json's keys may come in any order).
+    write!(
+        ledger,
+        "{{\"format\":\"attestd-ledger/1\",\"anchor_seqs\":[],\"anchors\":[\n],\"rows\":["
+    )?;
+    let (mut first, mut last, mut head, mut last_recorded) =
+        (None::<i64>, None::<i64>, None::<String>, None::<String>);
+    let to_text = ts(o.to);
+    let mut after = 0i64;
+    'rows: loop {
+        let batch = c
+            .query(
+                "SELECT seq, kind, recorded_at, body, prev_sha256, content_sha256, received_at \
+                 FROM ledger_rows WHERE host = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&name, &after, &BATCH],
+            )
+            .await?;
+        for r in &batch {
+            let kind: String = r.get(1);
+            let row = Row {
+                seq: r.get(0),
+                kind: RowKind::parse(&kind)
+                    .ok_or_else(|| anyhow::anyhow!("{name}: unknown row kind {kind}"))?,
+                recorded_at: r.get(2),
+                body: r.get(3),
+                prev_sha256: r.get(4),
+                content_sha256: r.get(5),
+            };
+            after = row.seq;
+            if row.recorded_at.as_str() >= to_text.as_str() {
+                break 'rows;
+            }
+            each(&row, r.get(6))?;
+            if first.is_some() {
+                write!(ledger, ",")?;
+            }
+            writeln!(ledger)?;
+            serde_json::to_writer(&mut ledger, &row)?;
+            first.get_or_insert(row.seq);
+            last = Some(row.seq);
+            head = row.chain_out();
+            last_recorded = Some(row.recorded_at.clone());
+            alerts.observe(&row);
+            analyzer
+                .row(&row)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        }
+        if (batch.len() as i64) < BATCH {
+            break;
+        }
+    }
+    write!(
+        ledger,
+        "\n],\"first_seq\":{},\"last_seq\":{},\"period_head\":{},\"database_head\":null}}\n",
+        serde_json::to_string(&first)?,
+        serde_json::to_string(&last)?,
+        serde_json::to_string(&head)?
+    )?;
+    ledger.flush()?;
+    drop(ledger);
+    let mut computed = analyzer.finish();
+    mark_not_reporting(&mut computed, last_recorded.as_deref(), &to_text);
+    Ok((computed, (first, last), last_recorded))
+}
+
 /// The pushes ledger `name` signed and the receipts the server issued for its rows up
 /// to `upto`: a member's `pushes.jsonl` and `receipts.jsonl` (hosts and organisation
 /// ledgers alike).
@@ -646,7 +660,7 @@ pub(crate) async fn write_witnessed(
     Ok(())
 }
 
-fn write_json(path: &Path, v: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn write_json(path: &Path, v: &serde_json::Value) -> anyhow::Result<()> {
     let mut b = serde_json::to_vec_pretty(v)?;
     b.push(b'\n');
     std::fs::write(path, b)?;

@@ -14,15 +14,13 @@
 //!
 //! Only SELECTs; streams each ledger's rows in batches; never writes the database.
 
-use crate::bundle::{dir_name, write_witnessed, Options};
+use crate::bundle::{dir_name, html_escape, ts, write_json, write_rows, write_witnessed, Options};
 use attestd_ledger::org::{
     applicability_csv, applicability_json, fleet_applicability, referenced_files,
 };
-use attestd_ledger::summary::{Analyzer, AttestationSummary, Computed, LedgerAlerts, Parameters};
-use attestd_ledger::{Row, RowKind};
-use chrono::{DateTime, SecondsFormat, Utc};
+use attestd_ledger::summary::{AttestationSummary, Computed, Parameters};
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// Where organisation members go in a fleet bundle.
@@ -30,8 +28,6 @@ pub const DIR: &str = "organisations";
 /// The fleet's statement of applicability.
 pub const APPLICABILITY_JSON: &str = "applicability.json";
 pub const APPLICABILITY_CSV: &str = "applicability.csv";
-
-const BATCH: i64 = 2000;
 
 /// What the organisation part added, for `fleet.json` and `index.html`.
 #[derive(Default)]
@@ -51,17 +47,6 @@ impl Added {
             fleet["organisations"] = serde_json::Value::Array(self.population.clone());
         }
     }
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A summary.json of the bundle (already written) as the slim part the statement
@@ -106,7 +91,8 @@ pub async fn write(
         let odir = dir.join(&rel);
         std::fs::create_dir_all(&odir)?;
         std::fs::write(odir.join("signing-key.pub.pem"), l.get::<_, String>(4))?;
-        let (computed, rows, last_recorded) = write_rows(c, o, params, &name, &odir).await?;
+        let (computed, rows, last_recorded) =
+            write_rows(c, o, params, &name, &odir, |_, _| Ok(())).await?;
         added.rows += rows.1.map(|l| l - rows.0.unwrap_or(l) + 1).unwrap_or(0) as u64;
         let upto = rows.1.unwrap_or(0);
         write_witnessed(c, &name, upto, &odir).await?;
@@ -228,82 +214,6 @@ fn html(statement: &serde_json::Value, orgs: &[(String, AttestationSummary)]) ->
     p + "</table>\n"
 }
 
-/// The ledger's rows into ledger.json and the analyzer: (computed, (first, last),
-/// last recorded).
-async fn write_rows(
-    c: &deadpool_postgres::Object,
-    o: &Options,
-    params: &Parameters,
-    name: &str,
-    odir: &Path,
-) -> anyhow::Result<(Computed, (Option<i64>, Option<i64>), Option<String>)> {
-    let names_fn = |_: &str| None::<String>;
-    let alerts = LedgerAlerts::default();
-    let mut analyzer =
-        Analyzer::new(params.clone(), &names_fn, &alerts).map_err(|e| anyhow::anyhow!(e))?;
-    let mut ledger = BufWriter::new(std::fs::File::create(odir.join("ledger.json"))?);
-    write!(
-        ledger,
-        "{{\"format\":\"attestd-ledger/1\",\"anchor_seqs\":[],\"anchors\":[\n],\"rows\":["
-    )?;
-    let (mut first, mut last, mut head, mut last_recorded) =
-        (None::<i64>, None::<i64>, None::<String>, None::<String>);
-    let to_text = ts(o.to);
-    let mut after = 0i64;
-    'rows: loop {
-        let batch = c
-            .query(
-                "SELECT seq, kind, recorded_at, body, prev_sha256, content_sha256 \
-                 FROM ledger_rows WHERE host = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                &[&name, &after, &BATCH],
-            )
-            .await?;
-        for r in &batch {
-            let kind: String = r.get(1);
-            let row = Row {
-                seq: r.get(0),
-                kind: RowKind::parse(&kind)
-                    .ok_or_else(|| anyhow::anyhow!("{name}: unknown row kind {kind}"))?,
-                recorded_at: r.get(2),
-                body: r.get(3),
-                prev_sha256: r.get(4),
-                content_sha256: r.get(5),
-            };
-            after = row.seq;
-            if row.recorded_at.as_str() >= to_text.as_str() {
-                break 'rows;
-            }
-            if first.is_some() {
-                write!(ledger, ",")?;
-            }
-            writeln!(ledger)?;
-            serde_json::to_writer(&mut ledger, &row)?;
-            first.get_or_insert(row.seq);
-            last = Some(row.seq);
-            head = row.chain_out();
-            last_recorded = Some(row.recorded_at.clone());
-            alerts.observe(&row);
-            analyzer
-                .row(&row)
-                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        }
-        if (batch.len() as i64) < BATCH {
-            break;
-        }
-    }
-    write!(
-        ledger,
-        "\n],\"first_seq\":{},\"last_seq\":{},\"period_head\":{},\"database_head\":null}}\n",
-        serde_json::to_string(&first)?,
-        serde_json::to_string(&last)?,
-        serde_json::to_string(&head)?
-    )?;
-    ledger.flush()?;
-    let mut computed = analyzer.finish();
-    attestd_ledger::fleet::mark_not_reporting(&mut computed, last_recorded.as_deref(), &to_text);
-    Ok((computed, (first, last), last_recorded))
-}
-
 /// Every file the ledger's attestations name, from the blobs table, each checked
 /// against its name.
 async fn write_files(
@@ -331,11 +241,4 @@ async fn write_files(
         std::fs::write(fdir.join(sha), content)?;
     }
     Ok(files.len())
-}
-
-fn write_json(path: &Path, v: &serde_json::Value) -> anyhow::Result<()> {
-    let mut b = serde_json::to_vec_pretty(v)?;
-    b.push(b'\n');
-    std::fs::write(path, b)?;
-    Ok(())
 }
