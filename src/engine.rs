@@ -59,7 +59,7 @@ pub struct Engine {
     /// and tests with collectors of their own).
     worker: Option<(std::path::PathBuf, crate::worker::Limits)>,
     /// A worker started before the policies were loaded, for the first run's
-    /// collectors (`Engine::prestart_worker`, used by `attestd collect`).
+    /// collectors (`Engine::with_prestarted`, used by `attestd collect`).
     prestarted: std::sync::Mutex<Option<crate::worker::Prestarted>>,
 }
 
