@@ -9,7 +9,10 @@
 //! It never judges, and never records credentials: a forwarding URL is reduced to its
 //! host.
 
-use crate::probe::{assignments, read_glob, read_optional, run_tool, service_facts, ToolRun};
+use crate::probe::{
+    assignments, finish_tool, read_glob, read_optional, service_facts, start_tool, StartedTool,
+    ToolRun,
+};
 use crate::{CollectContext, CollectError, Collector, Command, Evidence, HostRoot};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -46,114 +49,128 @@ impl Collector for AuditLogging {
         ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
-        let root = &ctx.root;
-        let mut artifacts = Vec::new();
-        let mut unavailable = Map::new();
-
-        // auditd
-        let installed = Command::locate(root, AUDITD).is_some()
-            || Command::locate(root, AUDITCTL).is_some()
-            || root.metadata("/etc/audit/auditd.conf")?.is_some();
-        let mut auditd = Map::new();
-        auditd.insert("installed".into(), json!(installed));
-        if let Some(service) = service_facts(
-            root,
-            "auditd.service",
-            &["auditd.service"],
-            &mut artifacts,
-            &mut unavailable,
-        ) {
-            auditd.insert("service".into(), service);
-        }
-        let conf = read_optional(root, "/etc/audit/auditd.conf", &mut artifacts)?;
-        let mut conf_map = Map::new();
-        conf_map.insert("present".into(), json!(conf.is_some()));
-        for (_, k, v) in assignments(conf.as_deref().unwrap_or("")) {
-            if matches!(
-                k.as_str(),
-                "max_log_file"
-                    | "num_logs"
-                    | "max_log_file_action"
-                    | "space_left_action"
-                    | "disk_full_action"
-                    | "admin_space_left_action"
-                    | "log_file"
-            ) {
-                let value = v
-                    .parse::<i64>()
-                    .map(Value::from)
-                    .unwrap_or(Value::String(v.to_lowercase()));
-                conf_map.insert(k, value);
-            }
-        }
-        auditd.insert("conf".into(), Value::Object(conf_map));
-
-        // Rules: configured files, and what the kernel has loaded.
-        let rule_files = read_glob(root, "/etc/audit/rules.d/*.rules", &mut artifacts)?;
-        let configured: usize = rule_files
-            .iter()
-            .map(|(_, t)| t.lines().filter(|l| is_audit_rule(l)).count())
-            .sum();
-        let mut rules = Map::new();
-        let mut in_force: Vec<String> = rule_files
-            .iter()
-            .flat_map(|(_, t)| t.lines().filter(|l| is_audit_rule(l)).map(String::from))
-            .collect();
-        let mut in_force_source = "/etc/audit/rules.d";
-        rules.insert(
-            "files".into(),
-            json!(rule_files
-                .iter()
-                .map(|(p, _)| p.clone())
-                .collect::<Vec<_>>()),
-        );
-        rules.insert("configured".into(), json!(configured));
-        match Command::locate(root, AUDITCTL) {
-            None => {
-                rules.insert("loaded".into(), json!(0));
-                rules.insert("loaded_source".into(), json!("auditctl not installed"));
-            }
-            Some(prog) => match run_tool(root, Command::new(&prog).arg("-l"), &mut artifacts) {
-                Ok(ToolRun::Ran(out)) if out.success() => {
-                    let n = out
-                        .stdout
-                        .lines()
-                        .filter(|l| !l.trim().is_empty() && l.trim() != "No rules")
-                        .count();
-                    rules.insert("loaded".into(), json!(n));
-                    rules.insert("loaded_source".into(), json!("auditctl -l"));
-                    in_force = out.stdout.lines().map(String::from).collect();
-                    in_force_source = "auditctl -l";
-                }
-                Ok(ToolRun::Ran(out)) => {
-                    unavailable.insert("audit_rules.loaded".into(), json!(out.failure_reason()));
-                }
-                Ok(ToolRun::NotInstalled) => {
-                    rules.insert("loaded".into(), json!(0));
-                }
-                Err(reason) => {
-                    unavailable.insert("audit_rules.loaded".into(), json!(reason));
-                }
-            },
-        }
-
-        let journald = journald(root, &mut artifacts)?;
-        let forwarding = forwarding(root, &mut artifacts)?;
-        let retention = retention(root, &mut artifacts)?;
-        let login_records =
-            crate::login_trail::facts(root, &in_force, in_force_source, &mut artifacts)?;
-
-        let facts = json!({
-            "auditd": auditd,
-            "audit_rules": rules,
-            "journald": journald,
-            "forwarding": forwarding,
-            "retention": retention,
-            "login_records": login_records,
-            "unavailable": unavailable,
-        });
-        Ok(Evidence { facts, artifacts })
+        // `auditctl -l` asks the kernel and does not depend on what systemctl answers:
+        // it runs meanwhile.
+        std::thread::scope(|scope| {
+            let auditctl = Command::locate(&ctx.root, AUDITCTL)
+                .map(|prog| start_tool(scope, &ctx.root, Command::new(&prog).arg("-l")));
+            collect_with(ctx, auditctl)
+        })
     }
+}
+
+/// The collection, with `auditctl -l` already started (when it is installed).
+fn collect_with(
+    ctx: &CollectContext,
+    auditctl_run: Option<StartedTool<'_>>,
+) -> Result<Evidence, CollectError> {
+    let root = &ctx.root;
+    let mut artifacts = Vec::new();
+    let mut unavailable = Map::new();
+
+    // auditd
+    let installed = Command::locate(root, AUDITD).is_some()
+        || Command::locate(root, AUDITCTL).is_some()
+        || root.metadata("/etc/audit/auditd.conf")?.is_some();
+    let mut auditd = Map::new();
+    auditd.insert("installed".into(), json!(installed));
+    if let Some(service) = service_facts(
+        root,
+        "auditd.service",
+        &["auditd.service"],
+        &mut artifacts,
+        &mut unavailable,
+    ) {
+        auditd.insert("service".into(), service);
+    }
+    let conf = read_optional(root, "/etc/audit/auditd.conf", &mut artifacts)?;
+    let mut conf_map = Map::new();
+    conf_map.insert("present".into(), json!(conf.is_some()));
+    for (_, k, v) in assignments(conf.as_deref().unwrap_or("")) {
+        if matches!(
+            k.as_str(),
+            "max_log_file"
+                | "num_logs"
+                | "max_log_file_action"
+                | "space_left_action"
+                | "disk_full_action"
+                | "admin_space_left_action"
+                | "log_file"
+        ) {
+            let value = v
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(v.to_lowercase()));
+            conf_map.insert(k, value);
+        }
+    }
+    auditd.insert("conf".into(), Value::Object(conf_map));
+
+    // Rules: configured files, and what the kernel has loaded.
+    let rule_files = read_glob(root, "/etc/audit/rules.d/*.rules", &mut artifacts)?;
+    let configured: usize = rule_files
+        .iter()
+        .map(|(_, t)| t.lines().filter(|l| is_audit_rule(l)).count())
+        .sum();
+    let mut rules = Map::new();
+    let mut in_force: Vec<String> = rule_files
+        .iter()
+        .flat_map(|(_, t)| t.lines().filter(|l| is_audit_rule(l)).map(String::from))
+        .collect();
+    let mut in_force_source = "/etc/audit/rules.d";
+    rules.insert(
+        "files".into(),
+        json!(rule_files
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect::<Vec<_>>()),
+    );
+    rules.insert("configured".into(), json!(configured));
+    match auditctl_run {
+        None => {
+            rules.insert("loaded".into(), json!(0));
+            rules.insert("loaded_source".into(), json!("auditctl not installed"));
+        }
+        Some(running) => match finish_tool(running, &mut artifacts) {
+            Ok(ToolRun::Ran(out)) if out.success() => {
+                let n = out
+                    .stdout
+                    .lines()
+                    .filter(|l| !l.trim().is_empty() && l.trim() != "No rules")
+                    .count();
+                rules.insert("loaded".into(), json!(n));
+                rules.insert("loaded_source".into(), json!("auditctl -l"));
+                in_force = out.stdout.lines().map(String::from).collect();
+                in_force_source = "auditctl -l";
+            }
+            Ok(ToolRun::Ran(out)) => {
+                unavailable.insert("audit_rules.loaded".into(), json!(out.failure_reason()));
+            }
+            Ok(ToolRun::NotInstalled) => {
+                rules.insert("loaded".into(), json!(0));
+            }
+            Err(reason) => {
+                unavailable.insert("audit_rules.loaded".into(), json!(reason));
+            }
+        },
+    }
+
+    let journald = journald(root, &mut artifacts)?;
+    let forwarding = forwarding(root, &mut artifacts)?;
+    let retention = retention(root, &mut artifacts)?;
+    let login_records =
+        crate::login_trail::facts(root, &in_force, in_force_source, &mut artifacts)?;
+
+    let facts = json!({
+        "auditd": auditd,
+        "audit_rules": rules,
+        "journald": journald,
+        "forwarding": forwarding,
+        "retention": retention,
+        "login_records": login_records,
+        "unavailable": unavailable,
+    });
+    Ok(Evidence { facts, artifacts })
 }
 
 /// A line of an audit rules file that adds a rule (`-a`, `-w`), not a control line.

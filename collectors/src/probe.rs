@@ -28,7 +28,39 @@ pub fn run_tool(
     cmd: Command,
     artifacts: &mut Vec<Artifact>,
 ) -> Result<ToolRun, String> {
-    match cmd.run(root) {
+    record_tool(cmd.run(root), artifacts)
+}
+
+/// A command running on a thread of a scope (`start_tool`), for `finish_tool`.
+pub type StartedTool<'scope> =
+    std::thread::ScopedJoinHandle<'scope, Result<crate::CommandOutput, CommandError>>;
+
+/// Start `cmd` on a thread of `scope`, so that a collector can do its other work (or
+/// run its other tools) meanwhile: it then waits for the slowest tool, not their sum.
+pub fn start_tool<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    root: &'env HostRoot,
+    cmd: Command,
+) -> StartedTool<'scope> {
+    scope.spawn(move || cmd.run(root))
+}
+
+/// Wait for a tool `start_tool` started and record it as `run_tool` does.
+pub fn finish_tool(
+    started: StartedTool<'_>,
+    artifacts: &mut Vec<Artifact>,
+) -> Result<ToolRun, String> {
+    let ran = started
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    record_tool(ran, artifacts)
+}
+
+fn record_tool(
+    ran: Result<crate::CommandOutput, CommandError>,
+    artifacts: &mut Vec<Artifact>,
+) -> Result<ToolRun, String> {
+    match ran {
         Ok(out) => {
             artifacts.push(out.artifact());
             Ok(ToolRun::Ran(out))

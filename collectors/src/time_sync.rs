@@ -10,7 +10,9 @@
 //!
 //! It never judges how close is close enough and never changes the clock.
 
-use crate::probe::{read_glob, read_optional, run_tool, service_facts, ToolRun};
+use crate::probe::{
+    finish_tool, read_glob, read_optional, service_facts, start_tool, StartedTool, ToolRun,
+};
 use crate::{sha256_hex, Artifact, CollectContext, CollectError, Collector, Command, Evidence};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -38,188 +40,203 @@ impl Collector for TimeSync {
         ])
     }
     fn collect(&self, ctx: &CollectContext) -> Result<Evidence, CollectError> {
-        let root = &ctx.root;
-        let mut artifacts = Vec::new();
-        let mut unavailable = Map::new();
-
-        // chrony
-        let chronyc = Command::locate(root, CHRONYC);
-        let chrony_conf = read_optional(root, "/etc/chrony/chrony.conf", &mut artifacts)?;
-        let mut sources = 0;
-        let mut conf_texts: Vec<String> = chrony_conf.iter().cloned().collect();
-        conf_texts.extend(
-            read_glob(root, "/etc/chrony/sources.d/*.sources", &mut artifacts)?
-                .into_iter()
-                .map(|(_, t)| t),
-        );
-        for t in &conf_texts {
-            sources += t
-                .lines()
-                .filter(|l| {
-                    let w = l.split_whitespace().next().unwrap_or("");
-                    matches!(w, "server" | "pool" | "peer" | "refclock")
-                })
-                .count();
-        }
-        let mut chrony = Map::new();
-        chrony.insert("installed".into(), json!(chronyc.is_some()));
-        chrony.insert("sources_configured".into(), json!(sources));
-        let chrony_service = if chronyc.is_some() {
-            service_facts(
-                root,
-                "chrony.service",
-                &["chrony.service", "chronyd.service"],
-                &mut artifacts,
-                &mut unavailable,
-            )
-        } else {
-            None
-        };
-        if let Some(s) = &chrony_service {
-            chrony.insert("service".into(), s.clone());
-        }
-        if let Some(prog) = &chronyc {
-            let cmd = Command::new(prog).args(["-c", "tracking"]);
-            match cmd.run(root) {
-                Ok(out) if out.success() => match parse_tracking(&out.stdout) {
-                    Some(t) => {
-                        artifacts.push(projection_artifact(&out.command_line(), &t, out.status));
-                        chrony.insert("tracking".into(), t);
-                    }
-                    None => {
-                        return Err(CollectError::Malformed {
-                            path: out.command_line(),
-                            line: 1,
-                            reason: format!(
-                                "expected 14 comma-separated tracking fields, got {:?}",
-                                out.stdout.lines().next().unwrap_or("")
-                            ),
-                        })
-                    }
-                },
-                Ok(out) if out.stdout.contains("506") || out.stderr.contains("506") => {
-                    // "506 Cannot talk to daemon": chronyd is not running.
-                    artifacts.push(out.artifact());
-                    chrony.insert("daemon_reachable".into(), json!(false));
-                }
-                Ok(out) => {
-                    artifacts.push(out.artifact());
-                    unavailable.insert("chrony.tracking".into(), json!(out.failure_reason()));
-                }
-                Err(e) => {
-                    unavailable.insert("chrony.tracking".into(), json!(e.to_string()));
-                }
-            }
-        }
-
-        // systemd-timesyncd
-        let mut timesyncd = Map::new();
-        // timesyncd is part of systemd: without systemctl it is simply not there.
-        let ts_service = if Command::locate(root, crate::probe::SYSTEMCTL).is_some() {
-            service_facts(
-                root,
-                "systemd-timesyncd.service",
-                &["systemd-timesyncd.service"],
-                &mut artifacts,
-                &mut unavailable,
-            )
-        } else {
-            None
-        };
-        timesyncd.insert(
-            "installed".into(),
-            json!(ts_service.as_ref().is_some_and(|s| s["installed"] == true)),
-        );
-        if let Some(s) = &ts_service {
-            timesyncd.insert("service".into(), s.clone());
-        }
-        let mut timedated = Value::Null;
-        if let Some(prog) = Command::locate(root, TIMEDATECTL) {
-            let cmd = Command::new(&prog).args(["show", "--property=NTP,NTPSynchronized"]);
-            match run_tool(root, cmd, &mut artifacts) {
-                Ok(ToolRun::Ran(out)) if out.success() => {
-                    let get = |k: &str| {
-                        out.stdout
-                            .lines()
-                            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
-                            .map(|v| v.trim() == "yes")
-                    };
-                    timedated =
-                        json!({"ntp": get("NTP"), "ntp_synchronized": get("NTPSynchronized")});
-                }
-                Ok(ToolRun::Ran(out)) => {
-                    unavailable.insert("timedatectl".into(), json!(out.failure_reason()));
-                }
-                Ok(ToolRun::NotInstalled) => {}
-                Err(reason) => {
-                    unavailable.insert("timedatectl".into(), json!(reason));
-                }
-            }
-        }
-
-        let active = |s: &Option<Value>| s.as_ref().is_some_and(|s| s["active"] == true);
-        let enabled = |s: &Option<Value>| s.as_ref().is_some_and(|s| s["enabled"] == true);
-        let daemon = if active(&chrony_service) {
-            Some("chrony")
-        } else if active(&ts_service) {
-            Some("systemd-timesyncd")
-        } else {
-            None
-        };
-        // "No daemon" is only a fact when systemd could be asked about both.
-        let services_known = !unavailable.keys().any(|k| k.ends_with(".service"));
-        let mut facts = Map::new();
-        if daemon.is_some() || services_known {
-            facts.insert("daemon".into(), json!(daemon));
-            facts.insert(
-                "daemon_enabled".into(),
-                json!(match daemon {
-                    Some("chrony") => enabled(&chrony_service),
-                    Some(_) => enabled(&ts_service),
-                    None => false,
-                }),
-            );
-        }
-        // Whether the clock is in step, from the daemon that runs it.
-        let synced = match daemon {
-            Some("chrony") => chrony
-                .get("tracking")
-                .map(|t| t["synchronised"].clone())
-                .or_else(|| {
-                    (chrony.get("daemon_reachable") == Some(&json!(false))).then_some(json!(false))
-                }),
-            Some(_) => timedated
-                .get("ntp_synchronized")
-                .cloned()
-                .filter(|v| !v.is_null()),
-            None if unavailable.is_empty() => Some(json!(false)),
-            None => None,
-        };
-        if let Some(s) = synced {
-            facts.insert("synchronised".into(), s);
-        }
-        let tracking = chrony.get("tracking").filter(|_| daemon == Some("chrony"));
-        facts.insert(
-            "stratum".into(),
-            tracking
-                .map(|t| t["stratum"].clone())
-                .unwrap_or(Value::Null),
-        );
-        facts.insert(
-            "offset_ms_bucket".into(),
-            tracking
-                .map(|t| t["offset_ms_bucket"].clone())
-                .unwrap_or(Value::Null),
-        );
-        facts.insert("chrony".into(), Value::Object(chrony));
-        facts.insert("timesyncd".into(), Value::Object(timesyncd));
-        facts.insert("timedated".into(), timedated);
-        facts.insert("unavailable".into(), Value::Object(unavailable));
-        Ok(Evidence {
-            facts: Value::Object(facts),
-            artifacts,
+        // `timedatectl` asks timedated over D-Bus and does not depend on what systemctl
+        // and chronyc answer: it runs meanwhile, so the collector waits for the slowest
+        // tool rather than for the sum of them.
+        std::thread::scope(|scope| {
+            let timedated = Command::locate(&ctx.root, TIMEDATECTL).map(|prog| {
+                let cmd = Command::new(&prog).args(["show", "--property=NTP,NTPSynchronized"]);
+                start_tool(scope, &ctx.root, cmd)
+            });
+            collect_with(ctx, timedated)
         })
     }
+}
+
+/// The collection, with `timedatectl show` already started (when it is installed).
+fn collect_with(
+    ctx: &CollectContext,
+    timedated_run: Option<StartedTool<'_>>,
+) -> Result<Evidence, CollectError> {
+    let root = &ctx.root;
+    let mut artifacts = Vec::new();
+    let mut unavailable = Map::new();
+
+    // chrony
+    let chronyc = Command::locate(root, CHRONYC);
+    let chrony_conf = read_optional(root, "/etc/chrony/chrony.conf", &mut artifacts)?;
+    let mut sources = 0;
+    let mut conf_texts: Vec<String> = chrony_conf.iter().cloned().collect();
+    conf_texts.extend(
+        read_glob(root, "/etc/chrony/sources.d/*.sources", &mut artifacts)?
+            .into_iter()
+            .map(|(_, t)| t),
+    );
+    for t in &conf_texts {
+        sources += t
+            .lines()
+            .filter(|l| {
+                let w = l.split_whitespace().next().unwrap_or("");
+                matches!(w, "server" | "pool" | "peer" | "refclock")
+            })
+            .count();
+    }
+    let mut chrony = Map::new();
+    chrony.insert("installed".into(), json!(chronyc.is_some()));
+    chrony.insert("sources_configured".into(), json!(sources));
+    let chrony_service = if chronyc.is_some() {
+        service_facts(
+            root,
+            "chrony.service",
+            &["chrony.service", "chronyd.service"],
+            &mut artifacts,
+            &mut unavailable,
+        )
+    } else {
+        None
+    };
+    if let Some(s) = &chrony_service {
+        chrony.insert("service".into(), s.clone());
+    }
+    if let Some(prog) = &chronyc {
+        let cmd = Command::new(prog).args(["-c", "tracking"]);
+        match cmd.run(root) {
+            Ok(out) if out.success() => match parse_tracking(&out.stdout) {
+                Some(t) => {
+                    artifacts.push(projection_artifact(&out.command_line(), &t, out.status));
+                    chrony.insert("tracking".into(), t);
+                }
+                None => {
+                    return Err(CollectError::Malformed {
+                        path: out.command_line(),
+                        line: 1,
+                        reason: format!(
+                            "expected 14 comma-separated tracking fields, got {:?}",
+                            out.stdout.lines().next().unwrap_or("")
+                        ),
+                    })
+                }
+            },
+            Ok(out) if out.stdout.contains("506") || out.stderr.contains("506") => {
+                // "506 Cannot talk to daemon": chronyd is not running.
+                artifacts.push(out.artifact());
+                chrony.insert("daemon_reachable".into(), json!(false));
+            }
+            Ok(out) => {
+                artifacts.push(out.artifact());
+                unavailable.insert("chrony.tracking".into(), json!(out.failure_reason()));
+            }
+            Err(e) => {
+                unavailable.insert("chrony.tracking".into(), json!(e.to_string()));
+            }
+        }
+    }
+
+    // systemd-timesyncd
+    let mut timesyncd = Map::new();
+    // timesyncd is part of systemd: without systemctl it is simply not there.
+    let ts_service = if Command::locate(root, crate::probe::SYSTEMCTL).is_some() {
+        service_facts(
+            root,
+            "systemd-timesyncd.service",
+            &["systemd-timesyncd.service"],
+            &mut artifacts,
+            &mut unavailable,
+        )
+    } else {
+        None
+    };
+    timesyncd.insert(
+        "installed".into(),
+        json!(ts_service.as_ref().is_some_and(|s| s["installed"] == true)),
+    );
+    if let Some(s) = &ts_service {
+        timesyncd.insert("service".into(), s.clone());
+    }
+    let mut timedated = Value::Null;
+    if let Some(running) = timedated_run {
+        match finish_tool(running, &mut artifacts) {
+            Ok(ToolRun::Ran(out)) if out.success() => {
+                let get = |k: &str| {
+                    out.stdout
+                        .lines()
+                        .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+                        .map(|v| v.trim() == "yes")
+                };
+                timedated = json!({"ntp": get("NTP"), "ntp_synchronized": get("NTPSynchronized")});
+            }
+            Ok(ToolRun::Ran(out)) => {
+                unavailable.insert("timedatectl".into(), json!(out.failure_reason()));
+            }
+            Ok(ToolRun::NotInstalled) => {}
+            Err(reason) => {
+                unavailable.insert("timedatectl".into(), json!(reason));
+            }
+        }
+    }
+
+    let active = |s: &Option<Value>| s.as_ref().is_some_and(|s| s["active"] == true);
+    let enabled = |s: &Option<Value>| s.as_ref().is_some_and(|s| s["enabled"] == true);
+    let daemon = if active(&chrony_service) {
+        Some("chrony")
+    } else if active(&ts_service) {
+        Some("systemd-timesyncd")
+    } else {
+        None
+    };
+    // "No daemon" is only a fact when systemd could be asked about both.
+    let services_known = !unavailable.keys().any(|k| k.ends_with(".service"));
+    let mut facts = Map::new();
+    if daemon.is_some() || services_known {
+        facts.insert("daemon".into(), json!(daemon));
+        facts.insert(
+            "daemon_enabled".into(),
+            json!(match daemon {
+                Some("chrony") => enabled(&chrony_service),
+                Some(_) => enabled(&ts_service),
+                None => false,
+            }),
+        );
+    }
+    // Whether the clock is in step, from the daemon that runs it.
+    let synced = match daemon {
+        Some("chrony") => chrony
+            .get("tracking")
+            .map(|t| t["synchronised"].clone())
+            .or_else(|| {
+                (chrony.get("daemon_reachable") == Some(&json!(false))).then_some(json!(false))
+            }),
+        Some(_) => timedated
+            .get("ntp_synchronized")
+            .cloned()
+            .filter(|v| !v.is_null()),
+        None if unavailable.is_empty() => Some(json!(false)),
+        None => None,
+    };
+    if let Some(s) = synced {
+        facts.insert("synchronised".into(), s);
+    }
+    let tracking = chrony.get("tracking").filter(|_| daemon == Some("chrony"));
+    facts.insert(
+        "stratum".into(),
+        tracking
+            .map(|t| t["stratum"].clone())
+            .unwrap_or(Value::Null),
+    );
+    facts.insert(
+        "offset_ms_bucket".into(),
+        tracking
+            .map(|t| t["offset_ms_bucket"].clone())
+            .unwrap_or(Value::Null),
+    );
+    facts.insert("chrony".into(), Value::Object(chrony));
+    facts.insert("timesyncd".into(), Value::Object(timesyncd));
+    facts.insert("timedated".into(), timedated);
+    facts.insert("unavailable".into(), Value::Object(unavailable));
+    Ok(Evidence {
+        facts: Value::Object(facts),
+        artifacts,
+    })
 }
 
 /// `chronyc -c tracking`: reference id, name, stratum, ref time, system offset, last

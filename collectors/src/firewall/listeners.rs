@@ -1,10 +1,12 @@
-//! Listening sockets from `/proc/net/{tcp,tcp6,udp,udp6}`, read through the host root.
+//! Listening sockets from `/proc/net/{tcp,tcp6,udp,udp6}`, read through the host root;
+//! on the live host the TCP ones come from the kernel's `sock_diag` (`super::sock_diag`,
+//! far cheaper than the kernel printing `/proc/net/tcp`), with the file as the fallback.
 //! Observes only; never decides whether a listener may be reachable.
 
 use super::Family;
 use crate::{Artifact, CollectError, HostRoot};
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub(super) struct Listener {
     pub(super) proto: String,
@@ -27,6 +29,40 @@ pub(super) fn read_listeners(
         ("/proc/net/udp", "udp", Family::V4),
         ("/proc/net/udp6", "udp", Family::V6),
     ] {
+        if proto == "tcp" && root.is_live() {
+            match super::sock_diag::tcp_listeners(family == Family::V6) {
+                Ok(found) => {
+                    any_table = true;
+                    artifacts.push(Artifact {
+                        source: format!("netlink sock_diag (the sockets of {file})"),
+                        kind: "kernel".into(),
+                        sha256: None,
+                        excerpt: None,
+                        present: true,
+                        exit_status: None,
+                    });
+                    let mut seen = BTreeSet::new();
+                    for (ip, port) in found {
+                        if port == 0 {
+                            continue;
+                        }
+                        let (address, loopback, wildcard) = classify(ip);
+                        if seen.insert((address.clone(), port)) {
+                            out.push(Listener {
+                                proto: proto.into(),
+                                family,
+                                address,
+                                port,
+                                loopback,
+                                wildcard,
+                            });
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => tracing::debug!(file, error = %e, "sock_diag failed; reading the file"),
+            }
+        }
         let Some(text) = root.read_text(file)? else {
             continue;
         };
@@ -100,16 +136,25 @@ pub(super) fn decode_addr(hex: &str, family: Family) -> Option<(String, bool, bo
     let words = words?;
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     match family {
-        Family::V4 if bytes.len() == 4 => {
-            let a = Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]);
-            Some((a.to_string(), a.is_loopback(), a.is_unspecified()))
-        }
+        Family::V4 if bytes.len() == 4 => Some(classify(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        )))),
         Family::V6 if bytes.len() == 16 => {
             let arr: [u8; 16] = bytes.try_into().ok()?;
-            let a = Ipv6Addr::from(arr);
-            let loop4 = a.to_ipv4_mapped().is_some_and(|v| v.is_loopback());
-            Some((a.to_string(), a.is_loopback() || loop4, a.is_unspecified()))
+            Some(classify(IpAddr::V6(Ipv6Addr::from(arr))))
         }
         _ => None,
+    }
+}
+
+/// An address as printed in facts, and whether it is loopback (an IPv4-mapped one
+/// included) or the wildcard.
+fn classify(ip: IpAddr) -> (String, bool, bool) {
+    match ip {
+        IpAddr::V4(a) => (a.to_string(), a.is_loopback(), a.is_unspecified()),
+        IpAddr::V6(a) => {
+            let loop4 = a.to_ipv4_mapped().is_some_and(|v| v.is_loopback());
+            (a.to_string(), a.is_loopback() || loop4, a.is_unspecified())
+        }
     }
 }

@@ -14,6 +14,7 @@
 pub(crate) mod iptables;
 mod listeners;
 pub(crate) mod nft;
+mod sock_diag;
 pub(crate) mod ufw;
 
 use iptables::parse_iptables_save;
