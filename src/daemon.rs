@@ -329,6 +329,7 @@ impl Runner {
         // The run's buffers are freed; hand the pages back so the idle daemon stays small.
         drop(run);
         crate::memory::release_free_heap();
+        crate::memory::release_clean_file_pages();
         true
     }
 
