@@ -199,6 +199,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
         metrics,
         stop,
         watchdog: Watchdog::from_env(),
+        settle_at: None,
     };
     // Endpoint probes run on their own intervals and write their own ledger rows.
     let mut probes = crate::probe::spawn_all(&loaded.engine.probe_specs(), &opts.database);
@@ -231,6 +232,12 @@ pub async fn run(opts: DaemonOptions) -> Result<(), String> {
             biased;
             _ = runner.stop.requested() => running = false,
             _ = runner.watchdog.tick() => runner.watchdog.ping(),
+            _ = tokio::time::sleep_until(runner.settle_at.unwrap_or_else(tokio::time::Instant::now)), if runner.settle_at.is_some() => {
+                // The run and what follows it (its log lines, alert delivery, the next
+                // schedule) are done: the code they ran is not needed until the next one.
+                runner.settle_at = None;
+                crate::memory::release_clean_file_pages();
+            }
             _ = hup.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 match load(&opts, &tx) {
@@ -297,7 +304,14 @@ struct Runner {
     metrics: Arc<Metrics>,
     stop: Stop,
     watchdog: Watchdog,
+    /// When the last run has settled, so that the code it ran can be unmapped
+    /// (`memory::release_clean_file_pages`); `None` once done.
+    settle_at: Option<tokio::time::Instant>,
 }
+
+/// How long after a run its follow-up work (alert delivery, pushes, log lines) is given
+/// before the daemon drops the code pages the run touched.
+const SETTLE: Duration = Duration::from_secs(5);
 
 impl Runner {
     /// Collect (abandoned if a stop is requested meanwhile; the watchdog is kept fed),
@@ -329,7 +343,7 @@ impl Runner {
         // The run's buffers are freed; hand the pages back so the idle daemon stays small.
         drop(run);
         crate::memory::release_free_heap();
-        crate::memory::release_clean_file_pages();
+        self.settle_at = Some(tokio::time::Instant::now() + SETTLE);
         true
     }
 
