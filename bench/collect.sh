@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `attestd collect` on this host beside `lynis audit system --quick`, in one run: wall
 # time (median and best of N) and the peak RSS of the largest process of each (the
-# process or any child it waited for, /usr/bin/time's %M), and the ratio. Then one
+# process or any child it waited for, /usr/bin/time's %M), and the ratio. Then each
 # collector alone and `collect --root tests/fixtures/hosts/hardened`. Prints figures;
 # asserts nothing. Targets (issue 15): full collect < 50 ms and < 20 MB, one collector
 # < 10 ms, lynis >= 500x as long.
@@ -50,7 +50,11 @@ row "" "median ms" "best ms" "peak RSS"
 read -r a_med a_min < <(wall full "$RUNS" 3 "$bin" collect --format json)
 a_rss=$(rss "$bin" collect --format json)
 row "attestd collect (all collectors)" "$a_med" "$a_min" "$((a_rss / 1024)) MiB"
-for c in ssh patching; do
+# Every built-in collector alone (the list `collect --help` gives), or SINGLES="a b".
+singles=${SINGLES:-$("$bin" collect --help | tr -s ' \n' ' ' \
+  | sed -n 's/.*Run only this collector (repeatable): \(.*\), or a configured plugin.*/\1/p' | tr -d ',')}
+[ -n "$singles" ] || { echo "cannot read the collector list from collect --help" >&2; exit 1; }
+for c in $singles; do
   read -r med min < <(wall "$c" "$RUNS" 3 "$bin" collect --collector "$c" --format json)
   row "attestd collect --collector $c" "$med" "$min" "$(( $(rss "$bin" collect --collector "$c" --format json) / 1024 )) MiB"
 done
