@@ -5,7 +5,9 @@
 //! pushes and receipts, summaries, the roll-up, incidents and the receipt log, signed by
 //! the witness key; `attestd verify` accepts it (directory and .tar.gz) and catches a
 //! summary edited and re-signed, a verdict changed with the chain recomputed, rows cut
-//! from the end, and a file changed without re-signing.
+//! from the end, the OSCAL results edited and re-signed, and a file changed without
+//! re-signing. Its `oscal/assessment-results.json` parses with compliance-trestle and
+//! holds one subject per host, each finding following the host's summary.
 
 mod common;
 #[path = "../server/tests/support/mod.rs"]
@@ -173,6 +175,76 @@ fn a_fleet_bundle_holds_the_population_verifies_and_catches_tampering() {
     assert_eq!(code, 0, "{v}");
     assert!(v.contains("host web-1") && v.contains("receipt log"), "{v}");
 
+    // The OSCAL assessment results: valid per compliance-trestle, one subject per host,
+    // and per host and control a finding that follows the host's summary.
+    let oscal_path = genuine.join("oscal/assessment-results.json");
+    let parsed = common::oscal::trestle(std::slice::from_ref(&oscal_path))
+        .unwrap_or_else(|e| panic!("compliance-trestle: {e}"));
+    assert_eq!(parsed.len(), 1);
+    assert_eq!(parsed[0].0, "assessment-results");
+    let ar = read_json(&oscal_path);
+    let result = &ar["assessment-results"]["results"][0];
+    let items = result["local-definitions"]["inventory-items"]
+        .as_array()
+        .unwrap();
+    let subject_of: std::collections::BTreeMap<String, String> = items
+        .iter()
+        .map(|i| {
+            (
+                i["props"][0]["value"].as_str().unwrap().to_string(),
+                i["uuid"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subject_of.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["db-1", "old-1", "web-1"]
+    );
+    let uuids: std::collections::BTreeSet<&String> = subject_of.values().collect();
+    assert_eq!(uuids.len(), 3, "one subject per host");
+    let findings = result["findings"].as_array().unwrap();
+    let mut not_satisfied_with_exception = 0;
+    let observations = result["observations"].as_array().unwrap();
+    for (host, uuid) in &subject_of {
+        let summary = read_json(&genuine.join("hosts").join(host).join("summary.json"));
+        let controls = summary["computed"]["controls"].as_array().unwrap();
+        let mine: Vec<&Value> = findings
+            .iter()
+            .filter(|f| f["props"][1]["value"] == host.as_str())
+            .collect();
+        assert_eq!(
+            mine.len(),
+            controls.len(),
+            "{host}: one finding per control"
+        );
+        for c in controls {
+            let id = c["id"].as_str().unwrap();
+            let f = mine
+                .iter()
+                .find(|f| f["title"].as_str().unwrap().starts_with(&format!("{id} ")))
+                .unwrap_or_else(|| panic!("{host}: no finding for {id}"));
+            // Its observation is about the host's subject.
+            let obs = &f["related-observations"][0]["observation-uuid"];
+            let o = observations.iter().find(|o| &o["uuid"] == obs).unwrap();
+            assert_eq!(o["subjects"][0]["subject-uuid"], uuid.as_str());
+            let state = &f["target"]["status"]["state"];
+            match c["result"].as_str().unwrap() {
+                "effective" => assert_eq!(state, "satisfied", "{host} {id}"),
+                "not_tested" => assert!(state.is_null(), "{host} {id}"),
+                _ => assert_eq!(state, "not-satisfied", "{host} {id}"),
+            }
+            if !c["exceptions"].as_array().unwrap().is_empty() {
+                assert_eq!(state, "not-satisfied", "{host} {id}: it has an exception");
+                assert!(f["related-risks"].as_array().is_some_and(|r| !r.is_empty()));
+                not_satisfied_with_exception += 1;
+            }
+        }
+    }
+    assert!(
+        not_satisfied_with_exception > 0,
+        "a host with an exception (old-1, weak-access) has a non-satisfied finding"
+    );
+
     // A period after old-1's retirement: it has left the population.
     let later = d.path().join("later.tar.gz");
     bundle(&ca, &mid, &to, &later, &[]);
@@ -244,6 +316,22 @@ fn a_fleet_bundle_holds_the_population_verifies_and_catches_tampering() {
     let (code, v) = verify(&cut);
     assert_eq!(code, 1, "{v}");
     assert!(v.contains("rows were removed from the end"), "{v}");
+
+    // 3b. The OSCAL results edited (a finding made satisfied) and re-signed.
+    let forged = d.path().join("oscal-edited");
+    copy_tree(&genuine, &forged);
+    let p = forged.join("oscal/assessment-results.json");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let changed = t.replacen("\"not-satisfied\"", "\"satisfied\"", 1);
+    assert_ne!(t, changed);
+    std::fs::write(&p, changed).unwrap();
+    resign(&forged, &witness_key);
+    let (code, v) = verify(&forged);
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        v.contains("oscal/assessment-results.json: does not recompute from the hosts' summaries"),
+        "{v}"
+    );
 
     // 4. A file changed without re-signing.
     let unsigned = d.path().join("unsigned");

@@ -4,7 +4,8 @@
 //! before a witnessed head, one whose verdict was changed with the chain recomputed and
 //! re-signed, one with a forged receipt or another witness key, and one without its
 //! receipts all fail `attestd verify`. A push refused as forked reaches the host's alert
-//! sinks (a real HTTP receiver) once, and the server's log.
+//! sinks (a real HTTP receiver) once, and the server's log; the same refusal met by the
+//! daemon's pusher (`attestd run`) is delivered once while the fork stays open.
 
 mod alerts_support;
 mod common;
@@ -383,4 +384,91 @@ fn a_push_refused_as_forked_reaches_the_alert_sinks_once_and_the_server_log() {
             .any(|l| l.contains("ERROR") && l.contains("forked") && l.contains("db-1")),
         "{log}"
     );
+}
+
+#[test]
+fn the_daemon_raises_a_fork_once_and_delivers_it_to_the_webhook() {
+    let f = fleet();
+    let rx = Receiver::start();
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("hook.secret"), "HOOKSECRET-0002\n").unwrap();
+    let alerts = format!(
+        "[alerts]\nretry_initial_seconds = 1\nretry_max_seconds = 2\ntimeout_seconds = 3\n[alerts.sinks.hook]\ntype = \"webhook\"\nurl = \"{}\"\nsecret = \"{}\"\n",
+        rx.url("/hook"),
+        d.path().join("hook.secret").display(),
+    );
+    let h = Host::new("app-1", "hardened", &f.server.url(), &f.tls.0, 50, &alerts);
+    // `[fleet]` is the config's last section: the daemon pushes every second.
+    let mut config = std::fs::read_to_string(&h.config).unwrap();
+    config.push_str("push_interval_secs = 1\n");
+    std::fs::write(&h.config, config).unwrap();
+    enrol(&f, &h);
+    h.collect();
+    assert_eq!(h.push().0, 0);
+    let copy = d.path().join("old.db");
+    std::fs::copy(h.db(), &copy).unwrap();
+    h.collect();
+    assert_eq!(h.push().0, 0);
+    // The ledger restored from the older copy: its next push no longer continues the
+    // chain the server witnessed.
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", h.db().display()));
+    }
+    std::fs::copy(&copy, h.db()).unwrap();
+    let fork_hooks = || {
+        rx.requests("/hook")
+            .into_iter()
+            .filter(|r| r.json().to_string().contains("fleet.witnessed_chain"))
+            .count()
+    };
+    assert_eq!(fork_hooks(), 0);
+
+    let log = d.path().join("daemon.log");
+    let daemon = Daemon::start(&h.root, &h.config, &h.db(), &log, &[]);
+    // The pusher raises the alert; the delivery worker (it polls at most every 30 s)
+    // sends it.
+    let delivered = wait_for(std::time::Duration::from_secs(60), || {
+        (fork_hooks() > 0).then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "no fork alert reached the webhook; log:\n{}",
+        daemon.log()
+    );
+    let hook = rx
+        .requests("/hook")
+        .into_iter()
+        .find(|r| r.json().to_string().contains("fleet.witnessed_chain"))
+        .unwrap();
+    let text = hook.json().to_string();
+    assert!(
+        text.contains("critical") && text.contains("forked"),
+        "{text}"
+    );
+    assert_eq!(daemon.count("alert raised"), 1, "{}", daemon.log());
+
+    // The fork stays open: the pusher keeps being refused, and raises nothing more.
+    let failures = daemon.count("fleet: push failed");
+    let more = wait_for(std::time::Duration::from_secs(40), || {
+        (daemon.count("fleet: push failed") >= failures + 3).then_some(())
+    });
+    assert!(
+        more.is_some(),
+        "the pusher stopped retrying; log:\n{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("refused"), "{}", daemon.log());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(fork_hooks(), 1, "delivered once, not again");
+    assert_eq!(daemon.count("alert raised"), 1, "{}", daemon.log());
+    daemon.stop();
+    let c = rusqlite::Connection::open(h.db()).unwrap();
+    let rows: i64 = c
+        .query_row(
+            "SELECT count(*) FROM ledger WHERE kind = 'alert' AND body LIKE '%fleet.witnessed_chain%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1, "one alert row in the host's ledger");
 }

@@ -25,6 +25,7 @@ pub mod fold;
 pub mod hash;
 pub mod kind;
 pub mod org;
+pub mod oscal;
 pub mod row;
 pub mod sample;
 pub mod summary;

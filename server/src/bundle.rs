@@ -6,11 +6,12 @@
 //! (the same code as a host bundle) with `host_not_reporting` gaps; the per-control
 //! roll-up, fleet-wide exceptions and gaps, late evidence with both times, incidents,
 //! the server's receipt log for the period, seeded samples of hosts and dates, an
-//! index.html with a hosts × days SVG (no scripts), SHA256SUMS and the witness key's
-//! signature over it.
+//! index.html with a hosts × days SVG (no scripts), the OSCAL assessment results with
+//! one subject per host (`oscal/assessment-results.json`, the ledger crate's
+//! `oscal::fleet`), SHA256SUMS and the witness key's signature over it.
 //!
 //! Streams: one host at a time, its rows in batches from PostgreSQL, written as they
-//! come; only per-host counters and the roll-up stay in memory. It only reads the
+//! come; only per-host counters, the computed summaries and the roll-up stay in memory. It only reads the
 //! database (SELECT), never writes it, and never includes a private key.
 
 use crate::witness::Witness;
@@ -315,6 +316,8 @@ async fn write_all(
     let mut rollup: BTreeMap<String, ControlRollup> = BTreeMap::new();
     let mut pictures = Vec::new();
     let mut population = Vec::new();
+    // (host, directory, computed summary) for the fleet's OSCAL results.
+    let mut assessed = Vec::new();
     let mut built = Built {
         hosts: members.len(),
         rows: 0,
@@ -404,6 +407,11 @@ async fn write_all(
             "rows": last.map(|l| l - first.unwrap_or(l) + 1).unwrap_or(0),
             "last_recorded": last_recorded,
         }));
+        assessed.push((
+            m.host.clone(),
+            format!("hosts/{}", dir_name(&m.host)),
+            computed,
+        ));
     }
     exceptions.flush()?;
     gaps.flush()?;
@@ -470,6 +478,18 @@ async fn write_all(
         &dir.join("samples.json"),
         &serde_json::json!({"seed": o.seed, "hosts": sampled_hosts, "dates": dates}),
     )?;
+    let generated_at = ts(Utc::now());
+    std::fs::create_dir_all(dir.join("oscal"))?;
+    write_json(
+        &dir.join(attestd_ledger::oscal::fleet::RESULTS_FILE),
+        &attestd_ledger::oscal::fleet::document(
+            &params,
+            o.scope.as_deref(),
+            &assessed,
+            &generated_at,
+            env!("CARGO_PKG_VERSION"),
+        ),
+    )?;
     let mut fleet = serde_json::json!({
             "format": FLEET_BUNDLE_FORMAT,
             "from": from_text,
@@ -477,7 +497,7 @@ async fn write_all(
             "scope": o.scope,
             "framework": o.framework,
             "late_after_secs": o.late_after_secs,
-            "generated_at": ts(Utc::now()),
+            "generated_at": generated_at,
             "attestd_server_version": env!("CARGO_PKG_VERSION"),
             "population": population,
     });

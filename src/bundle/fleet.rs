@@ -143,6 +143,7 @@ pub fn verify(dir: &Path, shown: &str, expected_key: Option<&str>) -> Report {
     };
     let to = fleet["to"].as_str().unwrap_or_default().to_string();
     let mut rollup = BTreeMap::new();
+    let mut assessed = Vec::new();
     let population = fleet["population"].as_array().cloned().unwrap_or_default();
     let mut dirs = Vec::new();
     for member in &population {
@@ -164,6 +165,7 @@ pub fn verify(dir: &Path, shown: &str, expected_key: Option<&str>) -> Report {
             &to,
             witness.as_ref(),
             &mut rollup,
+            &mut assessed,
         ));
     }
     // Every host directory is in the population.
@@ -183,6 +185,7 @@ pub fn verify(dir: &Path, shown: &str, expected_key: Option<&str>) -> Report {
             "controls.json: the per-control roll-up does not recompute from the hosts' rows".into(),
         );
     }
+    checks.push(verify_oscal(dir, &fleet, &assessed, population.len()));
     checks.push(check(
         "roll-up",
         extra,
@@ -213,6 +216,7 @@ pub(super) fn verify_host(
     to: &str,
     witness: Option<&VerifyingKey>,
     rollup: &mut BTreeMap<String, attestd_ledger::fleet::ControlRollup>,
+    assessed: &mut Vec<Assessed>,
 ) -> Check {
     let name = format!("host {host}");
     let mut problems = Vec::new();
@@ -363,6 +367,8 @@ pub(super) fn verify_host(
         problems.push(format!("{rel}/summary.json: host is not {host}"));
     }
     roll_up(rollup, &computed);
+    let summary_of = computed.controls.len();
+    assessed.push((params, host.to_string(), rel.to_string(), computed));
     check(
         &name,
         problems,
@@ -371,8 +377,59 @@ pub(super) fn verify_host(
             chain.rows,
             pushes.len(),
             receipts.len(),
-            computed.controls.len()
+            summary_of
         ),
+    )
+}
+
+/// A host as the fleet's OSCAL results recompute it: the parameters of its summary,
+/// its name, its directory in the bundle and its recomputed summary.
+pub(super) type Assessed = (
+    Parameters,
+    String,
+    String,
+    attestd_ledger::summary::Computed,
+);
+
+/// `oscal/assessment-results.json` recomputed from the hosts' recomputed summaries
+/// (`attestd_ledger::oscal::fleet`) and compared with the file.
+fn verify_oscal(
+    dir: &Path,
+    fleet: &serde_json::Value,
+    assessed: &[Assessed],
+    population: usize,
+) -> Check {
+    use attestd_ledger::oscal::fleet::{document, RESULTS_FILE};
+    let mut problems = Vec::new();
+    let stated = read_json(&dir.join(RESULTS_FILE));
+    match (&stated, assessed.first()) {
+        (Err(e), _) => problems.push(e.clone()),
+        (Ok(_), None) => problems.push(format!(
+            "{RESULTS_FILE}: no host summary recomputed to check it against"
+        )),
+        (Ok(stated), Some((params, ..))) => {
+            let hosts: Vec<_> = assessed
+                .iter()
+                .map(|(_, h, d, c)| (h.clone(), d.clone(), c.clone()))
+                .collect();
+            let recomputed = document(
+                params,
+                fleet["scope"].as_str(),
+                &hosts,
+                fleet["generated_at"].as_str().unwrap_or_default(),
+                fleet["attestd_server_version"].as_str().unwrap_or_default(),
+            );
+            if *stated != recomputed {
+                problems.push(format!(
+                    "{RESULTS_FILE}: does not recompute from the hosts' summaries (edited after it was made)"
+                ));
+            }
+        }
+    }
+    check(
+        "oscal",
+        problems,
+        format!("{RESULTS_FILE}: {population} subject(s), recomputed from the hosts' rows"),
     )
 }
 

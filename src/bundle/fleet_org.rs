@@ -46,8 +46,15 @@ pub fn verify(dir: &Path, catalog: &Catalog, report: &mut Report) {
         }
         let odir = dir.join(&rel);
         let mut rollup = Default::default();
-        let mut c =
-            super::fleet::verify_host(&odir, &rel, &name, &to, witness.as_ref(), &mut rollup);
+        let mut c = super::fleet::verify_host(
+            &odir,
+            &rel,
+            &name,
+            &to,
+            witness.as_ref(),
+            &mut rollup,
+            &mut Vec::new(),
+        );
         c.name = format!("organisation {name}");
         let _ = super::ledger::read(&odir.join("ledger.json"), &mut |_, row| {
             if let Err(e) = attestd_ledger::org::check_row(&row) {

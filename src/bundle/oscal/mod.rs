@@ -21,8 +21,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use uuid::Uuid;
 
-/// The OSCAL version written (compliance-trestle's models check it).
-pub const OSCAL_VERSION: &str = "1.2.1";
+/// The OSCAL version and the control and objective ids, shared with the fleet bundle.
+pub use attestd_ledger::oscal::{control_token, objective_id, OSCAL_VERSION};
 
 /// The assessment results, relative to the bundle.
 pub const RESULTS_FILE: &str = "oscal/assessment-results.json";
@@ -72,21 +72,6 @@ impl Ids {
     pub fn tool(&self) -> String {
         self.of("component:attestd")
     }
-}
-
-/// A control id as an OSCAL token, the way the catalogs write it
-/// (`soc2:CC6.1` → `cc6.1`), and its framework.
-pub fn control_token(id: &str) -> (String, String) {
-    match id.split_once(':') {
-        Some((fw, c)) => (c.to_lowercase(), fw.to_string()),
-        None => (id.to_lowercase(), String::new()),
-    }
-}
-
-/// The id of a control's assessment objective in its catalog (a part of the
-/// control): what a finding targets.
-pub fn objective_id(token: &str) -> String {
-    format!("{token}_obj")
 }
 
 /// The catalog file of a framework, relative to `oscal/`.
