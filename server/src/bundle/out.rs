@@ -1,0 +1,242 @@
+//! Where a fleet bundle's files go. Every file is written through [`Out`]: hashed as it
+//! is written (SHA256SUMS never reads a file back), and, when the bundle is a `.tar.gz`,
+//! appended to the archive as soon as it is finished (held in memory, spilled to a
+//! temporary file in the staging directory past [`SPILL_AT`]). A directory bundle is
+//! written into the staging directory. SHA256SUMS lists every file but itself and its
+//! signature, in path order, `HASH  PATH` (what `attestd verify` and `sha256sum -c`
+//! read). Never writes outside the staging directory; never writes a path twice.
+
+use anyhow::Context;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// A file of a `.tar.gz` bundle larger than this goes to a temporary file until it is
+/// finished.
+pub const SPILL_AT: usize = 16 * 1024 * 1024;
+
+type Archive = tar::Builder<GzEncoder<BufWriter<File>>>;
+
+/// The bundle being written: a directory, or an archive.
+pub(crate) struct Out {
+    staging: PathBuf,
+    /// The bundle's top directory name (inside the archive, or the staging directory's).
+    stem: String,
+    archive: Option<Archive>,
+    /// Directories already in the archive.
+    dirs: BTreeSet<String>,
+    sums: BTreeMap<String, String>,
+    spills: u64,
+    mtime: u64,
+}
+
+/// One file being written; hand it back to [`Out::finish`].
+pub(crate) struct FileOut {
+    rel: String,
+    hash: Sha256,
+    len: u64,
+    sink: Sink,
+    /// Where it goes when it outgrows memory (archive bundles only).
+    spill_to: Option<PathBuf>,
+}
+
+enum Sink {
+    Disk(BufWriter<File>),
+    Memory(Vec<u8>),
+    Spilled(BufWriter<File>, PathBuf),
+}
+
+impl Write for FileOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.sink {
+            Sink::Disk(w) | Sink::Spilled(w, _) => w.write_all(buf)?,
+            Sink::Memory(v) => {
+                v.extend_from_slice(buf);
+                if v.len() > SPILL_AT {
+                    self.spill()?;
+                }
+            }
+        }
+        self.hash.update(buf);
+        self.len += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Disk(w) | Sink::Spilled(w, _) => w.flush(),
+            Sink::Memory(_) => Ok(()),
+        }
+    }
+}
+
+impl FileOut {
+    /// Move the bytes so far to the temporary file and write there from now on.
+    fn spill(&mut self) -> std::io::Result<()> {
+        let (Sink::Memory(v), Some(path)) = (&mut self.sink, self.spill_to.take()) else {
+            return Ok(());
+        };
+        let file = File::options()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        let mut w = BufWriter::new(file);
+        w.write_all(v)?;
+        self.sink = Sink::Spilled(w, path);
+        Ok(())
+    }
+}
+
+impl Out {
+    /// A bundle named `stem` in `staging`: the directory `staging/stem`, or (`tarball`)
+    /// the archive `staging/bundle.tar.gz` whose entries are under `stem/`.
+    pub fn new(staging: &Path, stem: &str, tarball: bool) -> anyhow::Result<Out> {
+        let archive = if tarball {
+            let path = staging.join("bundle.tar.gz");
+            let f = File::create(&path).with_context(|| format!("{}", path.display()))?;
+            let gz = GzEncoder::new(BufWriter::new(f), flate2::Compression::fast());
+            Some(tar::Builder::new(gz))
+        } else {
+            std::fs::create_dir_all(staging.join(stem))?;
+            None
+        };
+        let mtime = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(Out {
+            staging: staging.to_path_buf(),
+            stem: stem.to_string(),
+            archive,
+            dirs: BTreeSet::new(),
+            sums: BTreeMap::new(),
+            spills: 0,
+            mtime,
+        })
+    }
+
+    /// Where a directory bundle is being written.
+    pub fn dir(&self) -> PathBuf {
+        self.staging.join(&self.stem)
+    }
+
+    /// Start the file `rel` (a `/`-separated path inside the bundle).
+    pub fn create(&mut self, rel: &str) -> anyhow::Result<FileOut> {
+        if self.sums.contains_key(rel) {
+            anyhow::bail!("{rel}: written twice into the bundle");
+        }
+        let (sink, spill_to) = if self.archive.is_some() {
+            self.spills += 1;
+            let spill = self.staging.join(format!("spill-{}", self.spills));
+            (Sink::Memory(Vec::new()), Some(spill))
+        } else {
+            let path = self.dir().join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("{}", parent.display()))?;
+            }
+            let f = File::create(&path).with_context(|| format!("{}", path.display()))?;
+            (Sink::Disk(BufWriter::new(f)), None)
+        };
+        Ok(FileOut {
+            rel: rel.to_string(),
+            hash: Sha256::new(),
+            len: 0,
+            sink,
+            spill_to,
+        })
+    }
+
+    /// The file is complete: record its SHA-256 and, for an archive, append it.
+    pub fn finish(&mut self, f: FileOut) -> anyhow::Result<()> {
+        let hash = hex::encode(f.hash.finalize());
+        self.append(&f.rel, f.len, f.sink)?;
+        self.sums.insert(f.rel, hash);
+        Ok(())
+    }
+
+    fn append(&mut self, rel: &str, len: u64, sink: Sink) -> anyhow::Result<()> {
+        let Some(archive) = self.archive.as_mut() else {
+            if let Sink::Disk(mut w) = sink {
+                w.flush().with_context(|| rel.to_string())?;
+            }
+            return Ok(());
+        };
+        // The directories above it first, once each (as `tar` would list them).
+        let mut dirs = vec![String::new()];
+        dirs.extend(rel.match_indices('/').map(|(i, _)| rel[..i].to_string()));
+        for d in dirs {
+            if self.dirs.contains(&d) {
+                continue;
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_mtime(self.mtime);
+            h.set_size(0);
+            let path = if d.is_empty() {
+                format!("{}/", self.stem)
+            } else {
+                format!("{}/{d}/", self.stem)
+            };
+            archive.append_data(&mut h, path, std::io::empty())?;
+            self.dirs.insert(d);
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_mtime(self.mtime);
+        h.set_size(len);
+        let path = format!("{}/{rel}", self.stem);
+        match sink {
+            Sink::Memory(v) => archive.append_data(&mut h, &path, v.as_slice())?,
+            Sink::Spilled(w, tmp) => {
+                let mut f = w.into_inner().map_err(|e| e.into_error())?;
+                f.rewind()?;
+                archive.append_data(&mut h, &path, f)?;
+                std::fs::remove_file(&tmp)?;
+            }
+            Sink::Disk(_) => anyhow::bail!("{rel}: written to disk in an archive bundle"),
+        }
+        Ok(())
+    }
+
+    /// Write the whole file `rel`.
+    pub fn write(&mut self, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let mut f = self.create(rel)?;
+        f.write_all(bytes)?;
+        self.finish(f)
+    }
+
+    /// `rel` as pretty JSON and a newline.
+    pub fn write_json(&mut self, rel: &str, v: &impl serde::Serialize) -> anyhow::Result<()> {
+        let mut f = self.create(rel)?;
+        serde_json::to_writer_pretty(&mut f, v)?;
+        f.write_all(b"\n")?;
+        self.finish(f)
+    }
+
+    /// Write SHA256SUMS (every file so far) and its signature, and close the archive.
+    /// Returns the number of files in the bundle.
+    pub fn seal(mut self, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> anyhow::Result<usize> {
+        let mut sums = String::new();
+        for (rel, hash) in &self.sums {
+            sums.push_str(&format!("{hash}  {rel}\n"));
+        }
+        let files = self.sums.len() + 2;
+        let sig = sign(sums.as_bytes());
+        for (rel, bytes) in [("SHA256SUMS", sums.into_bytes()), ("SHA256SUMS.sig", sig)] {
+            let mut f = self.create(rel)?;
+            f.write_all(&bytes)?;
+            let len = f.len;
+            self.append(rel, len, f.sink)?;
+        }
+        if let Some(archive) = self.archive.take() {
+            archive.into_inner()?.finish()?.flush()?;
+        }
+        Ok(files)
+    }
+}
