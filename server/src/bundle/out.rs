@@ -33,9 +33,15 @@ pub(crate) struct Out {
     mtime: u64,
 }
 
+/// Bytes gathered before they are hashed and written (serde_json writes a token at a
+/// time).
+const CHUNK: usize = 64 * 1024;
+
 /// One file being written; hand it back to [`Out::finish`].
 pub(crate) struct FileOut {
     rel: String,
+    /// Written but not yet hashed and passed on.
+    buf: Vec<u8>,
     hash: Sha256,
     len: u64,
     sink: Sink,
@@ -44,49 +50,49 @@ pub(crate) struct FileOut {
 }
 
 enum Sink {
-    Disk(BufWriter<File>),
+    Disk(File),
     Memory(Vec<u8>),
-    Spilled(BufWriter<File>, PathBuf),
+    Spilled(File, PathBuf),
 }
 
 impl Write for FileOut {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match &mut self.sink {
-            Sink::Disk(w) | Sink::Spilled(w, _) => w.write_all(buf)?,
-            Sink::Memory(v) => {
-                v.extend_from_slice(buf);
-                if v.len() > SPILL_AT {
-                    self.spill()?;
-                }
-            }
-        }
-        self.hash.update(buf);
+        self.buf.extend_from_slice(buf);
         self.len += buf.len() as u64;
+        if self.buf.len() >= CHUNK {
+            self.drain()?;
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.sink {
-            Sink::Disk(w) | Sink::Spilled(w, _) => w.flush(),
-            Sink::Memory(_) => Ok(()),
-        }
+        self.drain()
     }
 }
 
 impl FileOut {
-    /// Move the bytes so far to the temporary file and write there from now on.
-    fn spill(&mut self) -> std::io::Result<()> {
-        let (Sink::Memory(v), Some(path)) = (&mut self.sink, self.spill_to.take()) else {
-            return Ok(());
-        };
-        let file = File::options()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(&path)?;
-        let mut w = BufWriter::new(file);
-        w.write_all(v)?;
-        self.sink = Sink::Spilled(w, path);
+    /// Hash what was gathered and pass it on (to a temporary file once the file has
+    /// outgrown memory).
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.hash.update(&self.buf);
+        match &mut self.sink {
+            Sink::Disk(w) | Sink::Spilled(w, _) => w.write_all(&self.buf)?,
+            Sink::Memory(v) => {
+                v.extend_from_slice(&self.buf);
+                if v.len() > SPILL_AT {
+                    if let Some(path) = self.spill_to.take() {
+                        let mut w = File::options()
+                            .create_new(true)
+                            .read(true)
+                            .write(true)
+                            .open(&path)?;
+                        w.write_all(v)?;
+                        self.sink = Sink::Spilled(w, path);
+                    }
+                }
+            }
+        }
+        self.buf.clear();
         Ok(())
     }
 }
@@ -139,10 +145,11 @@ impl Out {
                 std::fs::create_dir_all(parent).with_context(|| format!("{}", parent.display()))?;
             }
             let f = File::create(&path).with_context(|| format!("{}", path.display()))?;
-            (Sink::Disk(BufWriter::new(f)), None)
+            (Sink::Disk(f), None)
         };
         Ok(FileOut {
             rel: rel.to_string(),
+            buf: Vec::with_capacity(CHUNK),
             hash: Sha256::new(),
             len: 0,
             sink,
@@ -151,7 +158,8 @@ impl Out {
     }
 
     /// The file is complete: record its SHA-256 and, for an archive, append it.
-    pub fn finish(&mut self, f: FileOut) -> anyhow::Result<()> {
+    pub fn finish(&mut self, mut f: FileOut) -> anyhow::Result<()> {
+        f.drain().with_context(|| f.rel.clone())?;
         let hash = hex::encode(f.hash.finalize());
         self.append(&f.rel, f.len, f.sink)?;
         self.sums.insert(f.rel, hash);
@@ -160,9 +168,6 @@ impl Out {
 
     fn append(&mut self, rel: &str, len: u64, sink: Sink) -> anyhow::Result<()> {
         let Some(archive) = self.archive.as_mut() else {
-            if let Sink::Disk(mut w) = sink {
-                w.flush().with_context(|| rel.to_string())?;
-            }
             return Ok(());
         };
         // The directories above it first, once each (as `tar` would list them).
@@ -193,8 +198,7 @@ impl Out {
         let path = format!("{}/{rel}", self.stem);
         match sink {
             Sink::Memory(v) => archive.append_data(&mut h, &path, v.as_slice())?,
-            Sink::Spilled(w, tmp) => {
-                let mut f = w.into_inner().map_err(|e| e.into_error())?;
+            Sink::Spilled(mut f, tmp) => {
                 f.rewind()?;
                 archive.append_data(&mut h, &path, f)?;
                 std::fs::remove_file(&tmp)?;
@@ -231,6 +235,7 @@ impl Out {
         for (rel, bytes) in [("SHA256SUMS", sums.into_bytes()), ("SHA256SUMS.sig", sig)] {
             let mut f = self.create(rel)?;
             f.write_all(&bytes)?;
+            f.drain()?;
             let len = f.len;
             self.append(rel, len, f.sink)?;
         }
