@@ -245,3 +245,100 @@ impl Out {
         Ok(files)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// The files of a bundle written through `Out`, read back as a user would: from the
+    /// directory, or unpacked from the archive.
+    fn bundle(tarball: bool) -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let mut out = Out::new(t.path(), "b", tarball).unwrap();
+        // A file open across others (like gaps.csv) and one past the spill threshold.
+        let mut long = out.create("gaps.csv").unwrap();
+        long.write_all(b"host,collector\n").unwrap();
+        out.write("hosts/a/ledger.json", b"{}\n").unwrap();
+        let mut big = out.create("hosts/a/big.bin").unwrap();
+        for i in 0..(SPILL_AT / 1000 + 10) {
+            big.write_all(&[(i % 251) as u8; 1000]).unwrap();
+        }
+        out.finish(big).unwrap();
+        out.write_json("hosts/b/summary.json", &serde_json::json!({"k": [1, 2]}))
+            .unwrap();
+        long.write_all(b"a,x\n").unwrap();
+        out.finish(long).unwrap();
+        assert!(
+            out.write("gaps.csv", b"again").is_err(),
+            "a path written twice must be refused"
+        );
+        let files = out.seal(|s| s.iter().rev().copied().collect()).unwrap();
+        assert_eq!(files, 6, "four files, SHA256SUMS and its signature");
+        let dir = if tarball {
+            let x = t.path().join("x");
+            let f = File::open(t.path().join("bundle.tar.gz")).unwrap();
+            tar::Archive::new(flate2::read::GzDecoder::new(f))
+                .unpack(&x)
+                .unwrap();
+            x.join("b")
+        } else {
+            t.path().join("b")
+        };
+        (t, dir)
+    }
+
+    fn check(dir: &Path) {
+        let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+        let listed: Vec<&str> = sums.lines().map(|l| &l[66..]).collect();
+        assert_eq!(
+            listed,
+            [
+                "gaps.csv",
+                "hosts/a/big.bin",
+                "hosts/a/ledger.json",
+                "hosts/b/summary.json"
+            ]
+        );
+        for line in sums.lines() {
+            let (hash, rel) = line.split_once("  ").unwrap();
+            let mut bytes = Vec::new();
+            File::open(dir.join(rel))
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
+            assert_eq!(hash, hex::encode(Sha256::digest(&bytes)), "{rel}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join("gaps.csv")).unwrap(),
+            "host,collector\na,x\n"
+        );
+        let big = std::fs::read(dir.join("hosts/a/big.bin")).unwrap();
+        assert_eq!(big.len(), (SPILL_AT / 1000 + 10) * 1000);
+        assert_eq!(big[SPILL_AT + 5], ((SPILL_AT / 1000) % 251) as u8);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("hosts/b/summary.json")).unwrap(),
+            "{\n  \"k\": [\n    1,\n    2\n  ]\n}\n"
+        );
+        let sig = std::fs::read(dir.join("SHA256SUMS.sig")).unwrap();
+        assert_eq!(sig, sums.bytes().rev().collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn a_directory_bundle_lists_every_file_with_its_hash_in_path_order() {
+        let (_t, dir) = bundle(false);
+        check(&dir);
+    }
+
+    #[test]
+    fn an_archive_holds_the_same_files_spilled_or_not_and_leaves_no_temporary_file() {
+        let (t, dir) = bundle(true);
+        check(&dir);
+        let left: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("spill-"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+}
