@@ -333,7 +333,7 @@ async fn write_all(
             computed: &computed,
         };
         out.write_json(&format!("{hdir}/summary.json"), &summary)?;
-        slims.push((m.host.clone(), crate::org::bundle::slim(&computed)));
+        slims.push((m.host.clone(), crate::org::bundle::slim(computed)));
         population.push(serde_json::json!({
             "host": m.host,
             "dir": hdir,
