@@ -47,7 +47,7 @@ fn ids(params: &Parameters, scope: Option<&str>) -> Ids {
 
 /// The assessment results of a fleet: `hosts` in population order as (host, its
 /// directory under the bundle such as `hosts/web-1`, its computed summary);
-/// `generated_at` and `version` are fleet.json's.
+/// `generated_at` and `version` are fleet.json's. The same as `Results` fed host by host.
 pub fn document(
     params: &Parameters,
     scope: Option<&str>,
@@ -55,18 +55,55 @@ pub fn document(
     generated_at: &str,
     version: &str,
 ) -> Value {
-    let ids = ids(params, scope);
-    let tool = ids.of("component:attestd-server");
-    let origins = json!([{"actors": [{"type": "tool", "actor-uuid": tool}]}]);
-    let controls: BTreeSet<&str> = hosts
-        .iter()
-        .flat_map(|(_, _, c)| c.controls.iter().map(|x| x.id.as_str()))
-        .collect();
-    let mut items = Vec::new();
-    let mut observations = Vec::new();
-    let mut findings = Vec::new();
-    let mut risks = Vec::new();
+    let mut results = Results::new(params, scope);
     for (host, dir, computed) in hosts {
+        results.add_host(params, host, dir, computed);
+    }
+    results.finish(params, generated_at, version)
+}
+
+/// The document built one host at a time, so that a host's summary can be dropped as
+/// soon as its part is made (the server's bundle keeps no host's summary for it).
+pub struct Results {
+    ids: Ids,
+    tool: String,
+    origins: Value,
+    controls: BTreeSet<String>,
+    items: Vec<Value>,
+    observations: Vec<Value>,
+    findings: Vec<Value>,
+    risks: Vec<Value>,
+}
+
+impl Results {
+    /// An empty document for `params`' period and `scope`.
+    pub fn new(params: &Parameters, scope: Option<&str>) -> Results {
+        let ids = ids(params, scope);
+        let tool = ids.of("component:attestd-server");
+        let origins = json!([{"actors": [{"type": "tool", "actor-uuid": tool}]}]);
+        Results {
+            ids,
+            tool,
+            origins,
+            controls: BTreeSet::new(),
+            items: Vec::new(),
+            observations: Vec::new(),
+            findings: Vec::new(),
+            risks: Vec::new(),
+        }
+    }
+
+    /// The next host of the population: its subject, observations, findings and risks.
+    pub fn add_host(&mut self, params: &Parameters, host: &str, dir: &str, computed: &Computed) {
+        let (ids, origins) = (&self.ids, &self.origins);
+        let (items, observations, findings, risks) = (
+            &mut self.items,
+            &mut self.observations,
+            &mut self.findings,
+            &mut self.risks,
+        );
+        self.controls
+            .extend(computed.controls.iter().map(|x| x.id.clone()));
         let subject = ids.of(&format!("host:{host}"));
         items.push(json!({
             "uuid": subject,
@@ -175,55 +212,69 @@ pub fn document(
             findings.push(finding);
         }
     }
-    let reviewed = if controls.is_empty() {
-        json!({"control-selections": [{"include-all": {}}]})
-    } else {
-        json!({"control-selections": [{"include-controls": controls
+
+    /// The finished document; `generated_at` and `version` are fleet.json's.
+    pub fn finish(self, params: &Parameters, generated_at: &str, version: &str) -> Value {
+        let Results {
+            ids,
+            tool,
+            controls,
+            items,
+            observations,
+            findings,
+            risks,
+            ..
+        } = self;
+        let reviewed = if controls.is_empty() {
+            json!({"control-selections": [{"include-all": {}}]})
+        } else {
+            json!({"control-selections": [{"include-controls": controls
             .iter()
             .map(|c| json!({"control-id": control_token(c).0}))
             .collect::<Vec<_>>()}]})
-    };
-    let mut result = json!({
-        "uuid": ids.of("result"),
-        "title": "Automated control tests of the fleet",
-        "description": format!("Every host of the population, {} to {}: one subject per host.", params.from, params.to),
-        "start": params.from,
-        "end": params.to,
-        "local-definitions": {
-            "components": [{
-                "uuid": tool,
-                "type": "software",
-                "title": "attestd-server",
-                "description": "The fleet server: it received each host's signed rows and computed the summaries these findings follow.",
-                "status": {"state": "operational"},
-            }],
-            "inventory-items": items,
-        },
-        "reviewed-controls": reviewed,
-    });
-    // OSCAL wants at least one item in each array: leave empty ones out.
-    if !observations.is_empty() {
-        result["observations"] = observations.into();
+        };
+        let mut result = json!({
+            "uuid": ids.of("result"),
+            "title": "Automated control tests of the fleet",
+            "description": format!("Every host of the population, {} to {}: one subject per host.", params.from, params.to),
+            "start": params.from,
+            "end": params.to,
+            "local-definitions": {
+                "components": [{
+                    "uuid": tool,
+                    "type": "software",
+                    "title": "attestd-server",
+                    "description": "The fleet server: it received each host's signed rows and computed the summaries these findings follow.",
+                    "status": {"state": "operational"},
+                }],
+                "inventory-items": items,
+            },
+            "reviewed-controls": reviewed,
+        });
+        // OSCAL wants at least one item in each array: leave empty ones out.
+        if !observations.is_empty() {
+            result["observations"] = observations.into();
+        }
+        if !findings.is_empty() {
+            result["findings"] = findings.into();
+        }
+        if !risks.is_empty() {
+            result["risks"] = risks.into();
+        }
+        json!({"assessment-results": {
+            "uuid": ids.of("document"),
+            "metadata": {
+                "title": format!("attestd fleet evidence for {} to {}", params.from, params.to),
+                "last-modified": generated_at,
+                "version": version,
+                "oscal-version": OSCAL_VERSION,
+                "remarks": "Produced by attestd-server from the hosts' witnessed ledgers; each finding follows the host's summary.json in the same bundle.",
+            },
+            "import-ap": {
+                "href": "../fleet.json",
+                "remarks": "No OSCAL assessment plan is written for a fleet: the population and the period's parameters are in fleet.json.",
+            },
+            "results": [result],
+        }})
     }
-    if !findings.is_empty() {
-        result["findings"] = findings.into();
-    }
-    if !risks.is_empty() {
-        result["risks"] = risks.into();
-    }
-    json!({"assessment-results": {
-        "uuid": ids.of("document"),
-        "metadata": {
-            "title": format!("attestd fleet evidence for {} to {}", params.from, params.to),
-            "last-modified": generated_at,
-            "version": version,
-            "oscal-version": OSCAL_VERSION,
-            "remarks": "Produced by attestd-server from the hosts' witnessed ledgers; each finding follows the host's summary.json in the same bundle.",
-        },
-        "import-ap": {
-            "href": "../fleet.json",
-            "remarks": "No OSCAL assessment plan is written for a fleet: the population and the period's parameters are in fleet.json.",
-        },
-        "results": [result],
-    }})
 }

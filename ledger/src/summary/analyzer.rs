@@ -231,66 +231,69 @@ impl<'a> Analyzer<'a> {
         Ok(())
     }
 
-    fn evidence_ref(&self, seq: Option<i64>) -> Option<EvidenceRef> {
-        let seq = seq?;
-        Some(EvidenceRef {
-            seq,
-            sha256: self.evidence_keys.get(&seq).cloned().unwrap_or_default(),
-        })
-    }
-
-    fn state_map(&self) -> BTreeMap<String, String> {
-        self.rules
-            .iter()
-            .map(|(id, r)| {
-                (
-                    id.clone(),
-                    r.status
-                        .map(|s| s.as_str())
-                        .unwrap_or("no_data")
-                        .to_string(),
-                )
-            })
-            .collect()
-    }
-
+    /// One run row. The verdict sets are lent to [`Analyzer::run_with`] (taken and put
+    /// back, never cloned per run).
     fn run(&mut self, seq: i64, at: DateTime<Utc>, run: &RunRecord) -> Result<(), String> {
+        let sets = std::mem::take(&mut self.verdict_sets);
+        let result = self.run_with(&sets, seq, at, run);
+        self.verdict_sets = sets;
+        result
+    }
+
+    // `entry()` would need an owned key on every run; the key is cloned only to insert.
+    #[allow(clippy::map_entry)]
+    fn run_with(
+        &mut self,
+        sets: &HashMap<i64, VerdictSet>,
+        seq: i64,
+        at: DateTime<Utc>,
+        run: &RunRecord,
+    ) -> Result<(), String> {
         let in_period = self.in_period(at);
         let (from, to) = (self.from, self.to);
         let date = at.date_naive();
         if in_period {
             self.runs += 1;
-            // Close the previous sampled days and open this one.
-            let state = self.state_map();
+            // Close the previous sampled days and open this one (the state map is built
+            // only when a sampled day needs it).
+            let mut state: Option<BTreeMap<String, String>> = None;
+            let rules = &self.rules;
             for (d, s) in self.samples.iter_mut() {
-                if *d <= date && s.runs.is_empty() && s.state_at_start.is_empty() {
-                    s.state_at_start = state.clone();
+                let start = *d <= date && s.runs.is_empty() && s.state_at_start.is_empty();
+                let end = *d < date && s.state_at_end.is_empty();
+                if !start && !end {
+                    continue;
                 }
-                if *d < date && s.state_at_end.is_empty() {
-                    s.state_at_end = state.clone();
+                let st = state.get_or_insert_with(|| state_map(rules));
+                if start {
+                    s.state_at_start = st.clone();
+                }
+                if end {
+                    s.state_at_end = st.clone();
                 }
             }
         }
         let others_ran_before = self.last_any_run;
-        let mut sample_run = SampleRun {
+        // Only a run on a sampled day is kept whole.
+        let mut sample_run = (in_period && self.samples.contains_key(&date)).then(|| SampleRun {
             run: run.key.clone(),
             seq,
             at: ts(at),
             trigger: run.trigger.clone(),
             collectors: BTreeMap::new(),
-        };
+        });
         for (name, entry) in &run.collectors {
             // A run before the period is anchored for some of its collectors only; the
             // others ran again later and their state comes from that later run.
             if !in_period
-                && (!self.verdict_sets.contains_key(&entry.verdicts)
+                && (!sets.contains_key(&entry.verdicts)
                     || entry
                         .evidence
                         .is_some_and(|e| !self.evidence_keys.contains_key(&e)))
             {
                 continue;
             }
-            let set = self.verdict_sets.get(&entry.verdicts).cloned().ok_or_else(|| {
+            let set = sets.get(&entry.verdicts).ok_or_else(|| {
                 format!(
                     "run row {seq} refers to verdicts row {} which is not among the rows (deleted or out of order)",
                     entry.verdicts
@@ -306,40 +309,47 @@ impl<'a> Analyzer<'a> {
                     self.evidence_used.insert(e);
                 }
             }
-            let evidence = self.evidence_ref(entry.evidence);
             if in_period {
-                let track = self
-                    .collectors
-                    .entry(name.clone())
-                    .or_insert_with(CollectorTrack::new);
+                if !self.collectors.contains_key(name) {
+                    self.collectors.insert(name.clone(), CollectorTrack::new());
+                }
+                let track = self.collectors.get_mut(name).expect("just inserted");
                 track.advance(at, to, from);
                 match &entry.error {
                     None => track.evidence(name, at, &run.trigger, others_ran_before),
                     Some(reason) => track.error(reason),
                 }
             }
+            let collector_ok = entry.error.is_none();
             let mut verdicts = BTreeMap::new();
             for v in &set.results {
-                verdicts.insert(v.rule.clone(), v.status.as_str().to_string());
-                let collector_ok = entry.error.is_none();
-                let track = self
-                    .rules
-                    .entry(v.rule.clone())
-                    .or_insert_with(|| RuleTrack {
-                        collector: name.clone(),
-                        status: None,
-                        band_start: from,
-                        timeline: Vec::new(),
-                        evaluations: BTreeMap::new(),
-                        open: None,
-                        exceptions: Vec::new(),
-                        waivers: BTreeMap::new(),
-                    });
+                if sample_run.is_some() {
+                    verdicts.insert(v.rule.clone(), v.status.as_str().to_string());
+                }
+                if !self.rules.contains_key(&v.rule) {
+                    self.rules.insert(
+                        v.rule.clone(),
+                        RuleTrack {
+                            collector: name.clone(),
+                            status: None,
+                            band_start: from,
+                            timeline: Vec::new(),
+                            evaluations: BTreeMap::new(),
+                            open: None,
+                            exceptions: Vec::new(),
+                            waivers: BTreeMap::new(),
+                        },
+                    );
+                }
+                let track = self.rules.get_mut(&v.rule).expect("just inserted");
                 if in_period {
-                    *track
-                        .evaluations
-                        .entry(v.status.as_str().to_string())
-                        .or_default() += 1;
+                    let status = v.status.as_str();
+                    match track.evaluations.get_mut(status) {
+                        Some(n) => *n += 1,
+                        None => {
+                            track.evaluations.insert(status.to_string(), 1);
+                        }
+                    }
                     if let Some(w) = &v.waiver {
                         let e = track
                             .waivers
@@ -377,7 +387,7 @@ impl<'a> Analyzer<'a> {
                     open.open = false;
                     open.duration_seconds =
                         (at - parse_time(&open.first_seen).expect("own timestamp")).num_seconds();
-                    open.resolved_evidence = evidence.clone();
+                    open.resolved_evidence = evidence_ref(&self.evidence_keys, entry.evidence);
                     track.exceptions.push(open);
                 }
                 if matches!(v.status, Status::Fail | Status::Error) {
@@ -400,7 +410,7 @@ impl<'a> Analyzer<'a> {
                         observed: v.observed.clone(),
                         expected: v.expected.clone(),
                         reason: v.reason.clone(),
-                        evidence: evidence.clone(),
+                        evidence: evidence_ref(&self.evidence_keys, entry.evidence),
                         resolved_evidence: None,
                         alerts: Vec::new(),
                         alerts_sent: 0,
@@ -409,16 +419,18 @@ impl<'a> Analyzer<'a> {
                 }
                 track.status = Some(v.status);
             }
-            sample_run.collectors.insert(
-                name.clone(),
-                SampleCollector {
-                    evidence,
-                    error: entry.error.clone(),
-                    verdicts,
-                },
-            );
+            if let Some(sample_run) = &mut sample_run {
+                sample_run.collectors.insert(
+                    name.clone(),
+                    SampleCollector {
+                        evidence: evidence_ref(&self.evidence_keys, entry.evidence),
+                        error: entry.error.clone(),
+                        verdicts,
+                    },
+                );
+            }
         }
-        if in_period {
+        if let Some(sample_run) = sample_run {
             if let Some(s) = self.samples.get_mut(&date) {
                 s.runs.push(sample_run);
             }
@@ -430,7 +442,7 @@ impl<'a> Analyzer<'a> {
     /// Close every open span at the period end and roll up per control.
     pub fn finish(mut self) -> Computed {
         let (from, to) = (self.from, self.to);
-        let end_state = self.state_map();
+        let end_state = state_map(&self.rules);
         for s in self.samples.values_mut() {
             if s.state_at_start.is_empty() && s.runs.is_empty() {
                 s.state_at_start = end_state.clone();
@@ -556,4 +568,29 @@ impl<'a> Analyzer<'a> {
             attestations,
         }
     }
+}
+
+/// The evidence row a run names, with its key (computed only where a summary keeps it).
+fn evidence_ref(keys: &HashMap<i64, String>, seq: Option<i64>) -> Option<EvidenceRef> {
+    let seq = seq?;
+    Some(EvidenceRef {
+        seq,
+        sha256: keys.get(&seq).cloned().unwrap_or_default(),
+    })
+}
+
+/// Each rule's current status (`no_data` before its first verdict).
+fn state_map(rules: &BTreeMap<String, RuleTrack>) -> BTreeMap<String, String> {
+    rules
+        .iter()
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                r.status
+                    .map(|s| s.as_str())
+                    .unwrap_or("no_data")
+                    .to_string(),
+            )
+        })
+        .collect()
 }

@@ -10,18 +10,20 @@
 //! `applicability.csv`: per host and control, tested on the host, attested by the
 //! organisation or the host, both, not applicable or not evidenced), computed by
 //! `attestd_ledger::org::fleet_applicability` from the organisation's summaries and the
-//! host summaries already written; `attestd verify` recomputes both.
+//! hosts' (their slim part, kept from when each was written); `attestd verify`
+//! recomputes both.
 //!
 //! Only SELECTs; streams each ledger's rows in batches; never writes the database.
 
-use crate::bundle::{dir_name, html_escape, ts, write_json, write_rows, write_witnessed, Options};
+use crate::bundle::{
+    dir_name, html_escape, ts, write_rows, write_witnessed, Options, Out, SummaryFile,
+};
 use attestd_ledger::org::{
     applicability_csv, applicability_json, fleet_applicability, referenced_files,
 };
 use attestd_ledger::summary::{AttestationSummary, Computed, Parameters};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use std::path::Path;
 
 /// Where organisation members go in a fleet bundle.
 pub const DIR: &str = "organisations";
@@ -49,29 +51,36 @@ impl Added {
     }
 }
 
-/// A summary.json of the bundle (already written) as the slim part the statement
-/// needs: the controls' tested results and the attestations.
-pub fn slim(computed: &serde_json::Value) -> anyhow::Result<Computed> {
-    let mut c: Computed = serde_json::from_value(computed.clone())?;
-    c.collectors.clear();
-    c.rules.clear();
-    c.samples.clear();
-    for k in &mut c.controls {
-        k.gaps.clear();
-        k.exceptions.clear();
-        k.waivers.clear();
+/// A host's computed summary as the slim part the statement needs: the controls'
+/// tested results and the attestations. The dropped parts are freed, not only emptied
+/// (a host's gaps can be megabytes, and the slim parts of every host are kept).
+pub fn slim(c: Computed) -> Computed {
+    Computed {
+        collectors: Default::default(),
+        rules: Default::default(),
+        controls: c
+            .controls
+            .into_iter()
+            .map(|mut k| {
+                k.gaps = Vec::new();
+                k.exceptions = Vec::new();
+                k.waivers = Vec::new();
+                k
+            })
+            .collect(),
+        samples: Vec::new(),
+        ..c
     }
-    Ok(c)
 }
 
 /// Write the organisation members and the fleet statement of applicability into
-/// `dir`; `population` is fleet.json's host population (its `host` and `dir`).
+/// `out`; `hosts` is each host of the population with its [`slim`] summary.
 pub async fn write(
     c: &deadpool_postgres::Object,
     o: &Options,
     params: &Parameters,
-    dir: &Path,
-    population: &[serde_json::Value],
+    out: &mut Out,
+    hosts: &[(String, Computed)],
 ) -> anyhow::Result<Added> {
     let mut added = Added::default();
     let ledgers = c
@@ -88,26 +97,27 @@ pub async fn write(
     for l in &ledgers {
         let name: String = l.get(0);
         let rel = format!("{DIR}/{}", dir_name(&name));
-        let odir = dir.join(&rel);
-        std::fs::create_dir_all(&odir)?;
-        std::fs::write(odir.join("signing-key.pub.pem"), l.get::<_, String>(4))?;
+        out.write(
+            &format!("{rel}/signing-key.pub.pem"),
+            l.get::<_, String>(4).as_bytes(),
+        )?;
         let (computed, rows, last_recorded) =
-            write_rows(c, o, params, &name, &odir, |_, _| Ok(())).await?;
+            write_rows(c, o, params, &name, out, &rel, |_, _| Ok(())).await?;
         added.rows += rows.1.map(|l| l - rows.0.unwrap_or(l) + 1).unwrap_or(0) as u64;
         let upto = rows.1.unwrap_or(0);
-        write_witnessed(c, &name, upto, &odir).await?;
+        write_witnessed(c, &name, upto, out, &rel).await?;
         if let Some(a) = &computed.attestations {
-            added.files += write_files(c, a, &odir).await?;
+            added.files += write_files(c, a, out, &rel).await?;
             summaries.push((name.clone(), a.clone()));
         }
-        write_json(
-            &odir.join("summary.json"),
-            &serde_json::json!({
-                "host": name,
-                "ledger": "organisation",
-                "parameters": params,
-                "computed": computed,
-            }),
+        out.write_json(
+            &format!("{rel}/summary.json"),
+            &SummaryFile {
+                host: &name,
+                ledger: Some("organisation"),
+                parameters: params,
+                computed: &computed,
+            },
         )?;
         let enrolled: DateTime<Utc> = l.get(2);
         let retired: Option<DateTime<Utc>> = l.get(3);
@@ -122,21 +132,13 @@ pub async fn write(
         }));
     }
     // The fleet's statement of applicability, when any ledger holds attestations.
-    let mut hosts: Vec<(String, Computed)> = Vec::new();
-    for m in population {
-        let host = m["host"].as_str().unwrap_or_default().to_string();
-        let rel = m["dir"].as_str().unwrap_or_default();
-        let s: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join(rel).join("summary.json"))?)?;
-        hosts.push((host, slim(&s["computed"])?));
-    }
     if summaries.is_empty() && hosts.iter().all(|(_, h)| h.attestations.is_none()) {
         return Ok(added);
     }
     let controls = super::catalog::controls(o.framework.as_deref())?;
-    let statement = statement(&controls, &summaries, &hosts);
-    write_json(&dir.join(APPLICABILITY_JSON), &statement.0)?;
-    std::fs::write(dir.join(APPLICABILITY_CSV), statement.1.as_bytes())?;
+    let statement = statement(&controls, &summaries, hosts);
+    out.write_json(APPLICABILITY_JSON, &statement.0)?;
+    out.write(APPLICABILITY_CSV, statement.1.as_bytes())?;
     added.html = html(&statement.0, &summaries);
     Ok(added)
 }
@@ -219,14 +221,13 @@ fn html(statement: &serde_json::Value, orgs: &[(String, AttestationSummary)]) ->
 async fn write_files(
     c: &deadpool_postgres::Object,
     a: &AttestationSummary,
-    odir: &Path,
+    out: &mut Out,
+    odir: &str,
 ) -> anyhow::Result<usize> {
     let files = referenced_files(a);
     if files.is_empty() {
         return Ok(0);
     }
-    let fdir = odir.join("attestations").join("files");
-    std::fs::create_dir_all(&fdir)?;
     for sha in &files {
         let Some(r) = c
             .query_opt("SELECT content FROM blobs WHERE sha256 = $1", &[sha])
@@ -238,7 +239,7 @@ async fn write_files(
         if hex::encode(Sha256::digest(&content)) != *sha {
             anyhow::bail!("attested file {sha}: the stored content no longer hashes to its name");
         }
-        std::fs::write(fdir.join(sha), content)?;
+        out.write(&format!("{odir}/attestations/files/{sha}"), &content)?;
     }
     Ok(files.len())
 }

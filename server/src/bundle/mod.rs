@@ -11,8 +11,14 @@
 //! `oscal::fleet`), SHA256SUMS and the witness key's signature over it.
 //!
 //! Streams: one host at a time, its rows in batches from PostgreSQL, written as they
-//! come; only per-host counters, the computed summaries and the roll-up stay in memory. It only reads the
-//! database (SELECT), never writes it, and never includes a private key.
+//! come; only per-host counters, the roll-up and each host's part of the OSCAL results
+//! stay in memory (a host's summary is dropped once written). Every file goes through
+//! `out::Out` (hashed as written; a `.tar.gz` gets each file as soon as it is done).
+//! It only reads the database (SELECT), never writes it, and never includes a private
+//! key. `picture.rs`: the hosts × days coverage picture.
+
+mod out;
+mod picture;
 
 use crate::witness::Witness;
 use attestd_ledger::fleet::{mark_not_reporting, roll_up, ControlRollup, FLEET_BUNDLE_FORMAT};
@@ -20,9 +26,11 @@ use attestd_ledger::summary::{Analyzer, Computed, LedgerAlerts, Parameters};
 use attestd_ledger::{Row, RowKind};
 use chrono::{DateTime, SecondsFormat, Utc};
 use deadpool_postgres::Pool;
-use sha2::{Digest, Sha256};
+pub(crate) use out::Out;
+use picture::{day_states, svg};
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Rows fetched from PostgreSQL at a time.
@@ -81,98 +89,23 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// A member's summary.json: its name, the parameters and what the analyzer computed.
+#[derive(Serialize)]
+pub(crate) struct SummaryFile<'a> {
+    pub host: &'a str,
+    /// `organisation` for an organisation ledger; absent for a host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<&'a str>,
+    pub parameters: &'a Parameters,
+    pub computed: &'a Computed,
+}
+
 struct Member {
     host: String,
     scope: String,
     enrolled_at: DateTime<Utc>,
     retired_at: Option<DateTime<Utc>>,
     public_key: String,
-}
-
-/// Day states for the coverage picture.
-#[derive(Clone, Copy, PartialEq)]
-enum Day {
-    Absent,
-    Effective,
-    Exception,
-    Gap,
-}
-
-fn day_states(m: &Member, c: &Computed, from: DateTime<Utc>, days: usize) -> Vec<Day> {
-    let mut out = Vec::with_capacity(days);
-    let parse = |s: &str| attestd_ledger::summary::parse_time(s).ok();
-    for d in 0..days {
-        let start = from + chrono::Duration::days(d as i64);
-        let end = start + chrono::Duration::days(1);
-        if m.enrolled_at >= end || m.retired_at.is_some_and(|r| r < start) {
-            out.push(Day::Absent);
-            continue;
-        }
-        let overlaps = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| {
-            a.is_some_and(|a| a < end) && b.is_none_or(|b| b > start)
-        };
-        let gap = c
-            .collectors
-            .values()
-            .flat_map(|k| k.gaps.iter())
-            .any(|g| overlaps(parse(&g.start), parse(&g.end)));
-        let exc = c.rules.values().flat_map(|r| r.exceptions.iter()).any(|e| {
-            overlaps(
-                parse(&e.first_seen),
-                e.resolved_at.as_deref().and_then(parse),
-            )
-        });
-        out.push(if gap {
-            Day::Gap
-        } else if exc {
-            Day::Exception
-        } else {
-            Day::Effective
-        });
-    }
-    out
-}
-
-fn svg(hosts: &[(String, Vec<Day>)], from: DateTime<Utc>, days: usize) -> String {
-    let (cw, ch, left, top) = (14usize, 14usize, 160usize, 40usize);
-    let w = left + cw * days + 20;
-    let h = top + ch * hosts.len() + 20;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"coverage of every host on every day\">\n"
-    );
-    for d in (0..days).step_by(7) {
-        let date = (from + chrono::Duration::days(d as i64)).format("%Y-%m-%d");
-        s += &format!(
-            "<text x=\"{}\" y=\"{}\" font-size=\"10\">{date}</text>\n",
-            left + d * cw,
-            top - 8
-        );
-    }
-    for (i, (host, states)) in hosts.iter().enumerate() {
-        let y = top + i * ch;
-        s += &format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"10\">{}</text>\n",
-            y + ch - 3,
-            html_escape(host)
-        );
-        for (d, st) in states.iter().enumerate() {
-            let (fill, label) = match st {
-                Day::Absent => ("#dddddd", "not in the population"),
-                Day::Effective => ("#2e7d32", "effective"),
-                Day::Exception => ("#f9a825", "exception"),
-                Day::Gap => ("#c62828", "gap"),
-            };
-            let date = (from + chrono::Duration::days(d as i64)).format("%Y-%m-%d");
-            s += &format!(
-                "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"{fill}\"><title>{} {date}: {label}</title></rect>\n",
-                left + d * cw,
-                cw - 1,
-                ch - 1,
-                html_escape(host)
-            );
-        }
-    }
-    s + "</svg>\n"
 }
 
 pub(crate) fn html_escape(s: &str) -> String {
@@ -228,9 +161,16 @@ pub async fn build(pool: &Pool, witness: &Witness, o: &Options) -> anyhow::Resul
         .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_string())
         .unwrap_or_else(|| "fleet-bundle".into());
     let staging = parent.join(format!(".{stem}.partial-{}", std::process::id()));
-    let dir = staging.join(&stem);
-    std::fs::create_dir_all(dir.join("hosts"))?;
-    let result = write_all(pool, witness, o, &dir).await;
+    std::fs::create_dir_all(&staging)?;
+    let result = match Out::new(&staging, &stem, tarball) {
+        Ok(mut out) => match write_all(pool, witness, o, &mut out).await {
+            Ok(built) => out
+                .seal(|sums| witness.sign_bytes(sums).to_vec())
+                .map(|files| Built { files, ..built }),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
     let built = match result {
         Ok(b) => b,
         Err(e) => {
@@ -239,17 +179,9 @@ pub async fn build(pool: &Pool, witness: &Witness, o: &Options) -> anyhow::Resul
         }
     };
     if tarball {
-        let tmp = staging.join("bundle.tar.gz");
-        {
-            let f = std::fs::File::create(&tmp)?;
-            let gz = flate2::write::GzEncoder::new(BufWriter::new(f), flate2::Compression::fast());
-            let mut tar = tar::Builder::new(gz);
-            tar.append_dir_all(&stem, &dir)?;
-            tar.into_inner()?.finish()?.flush()?;
-        }
-        std::fs::rename(&tmp, &o.out)?;
+        std::fs::rename(staging.join("bundle.tar.gz"), &o.out)?;
     } else {
-        std::fs::rename(&dir, &o.out)?;
+        std::fs::rename(staging.join(&stem), &o.out)?;
     }
     let _ = std::fs::remove_dir_all(&staging);
     Ok(built)
@@ -259,7 +191,7 @@ async fn write_all(
     pool: &Pool,
     witness: &Witness,
     o: &Options,
-    dir: &Path,
+    out: &mut Out,
 ) -> anyhow::Result<Built> {
     let c = pool.get().await?;
     let members: Vec<Member> = c
@@ -301,23 +233,24 @@ async fn write_all(
         },
     };
     let days = ((o.to - o.from).num_seconds() as f64 / 86_400.0).ceil() as usize;
-    let mut exceptions = BufWriter::new(std::fs::File::create(dir.join("exceptions.csv"))?);
+    let mut exceptions = out.create("exceptions.csv")?;
     writeln!(
         exceptions,
         "host,rule,collector,status,start,end,duration_seconds,open"
     )?;
-    let mut gaps = BufWriter::new(std::fs::File::create(dir.join("gaps.csv"))?);
+    let mut gaps = out.create("gaps.csv")?;
     writeln!(
         gaps,
         "host,collector,start,end,duration_seconds,missed_runs,cause,ongoing"
     )?;
-    let mut late = BufWriter::new(std::fs::File::create(dir.join("late.csv"))?);
+    let mut late = out.create("late.csv")?;
     writeln!(late, "host,seq,kind,recorded_at,received_at,delay_seconds")?;
     let mut rollup: BTreeMap<String, ControlRollup> = BTreeMap::new();
     let mut pictures = Vec::new();
     let mut population = Vec::new();
-    // (host, directory, computed summary) for the fleet's OSCAL results.
-    let mut assessed = Vec::new();
+    let mut slims = Vec::new();
+    // The fleet's OSCAL results, one host's part at a time.
+    let mut oscal = attestd_ledger::oscal::fleet::Results::new(&params, o.scope.as_deref());
     let mut built = Built {
         hosts: members.len(),
         rows: 0,
@@ -327,11 +260,13 @@ async fn write_all(
         files: 0,
     };
     for m in &members {
-        let hdir = dir.join("hosts").join(dir_name(&m.host));
-        std::fs::create_dir_all(&hdir)?;
-        std::fs::write(hdir.join("signing-key.pub.pem"), &m.public_key)?;
+        let hdir = format!("hosts/{}", dir_name(&m.host));
+        out.write(
+            &format!("{hdir}/signing-key.pub.pem"),
+            m.public_key.as_bytes(),
+        )?;
         let (computed, (first, last), last_recorded) =
-            write_rows(&c, o, &params, &m.host, &hdir, |row, received| {
+            write_rows(&c, o, &params, &m.host, out, &hdir, |row, received| {
                 built.rows += 1;
                 if row.kind != RowKind::Run {
                     return Ok(());
@@ -355,7 +290,7 @@ async fn write_all(
             })
             .await?;
         let upto = last.unwrap_or(0);
-        write_witnessed(&c, &m.host, upto, &hdir).await?;
+        write_witnessed(&c, &m.host, upto, out, &hdir).await?;
         for rule in computed.rules.values() {
             for e in &rule.exceptions {
                 built.exceptions += 1;
@@ -391,35 +326,35 @@ async fn write_all(
             }
         }
         roll_up(&mut rollup, &computed);
-        pictures.push((m.host.clone(), day_states(m, &computed, o.from, days)));
-        let summary = serde_json::json!({
-            "host": m.host,
-            "parameters": params,
-            "computed": computed,
-        });
-        write_json(&hdir.join("summary.json"), &summary)?;
+        pictures.push((
+            m.host.clone(),
+            day_states(m.enrolled_at, m.retired_at, &computed, o.from, days),
+        ));
+        let summary = SummaryFile {
+            host: &m.host,
+            ledger: None,
+            parameters: &params,
+            computed: &computed,
+        };
+        out.write_json(&format!("{hdir}/summary.json"), &summary)?;
+        oscal.add_host(&params, &m.host, &hdir, &computed);
+        slims.push((m.host.clone(), crate::org::bundle::slim(computed)));
         population.push(serde_json::json!({
             "host": m.host,
-            "dir": format!("hosts/{}", dir_name(&m.host)),
+            "dir": hdir,
             "scope": m.scope,
             "enrolled_at": ts(m.enrolled_at),
             "retired_at": m.retired_at.map(ts),
             "rows": last.map(|l| l - first.unwrap_or(l) + 1).unwrap_or(0),
             "last_recorded": last_recorded,
         }));
-        assessed.push((
-            m.host.clone(),
-            format!("hosts/{}", dir_name(&m.host)),
-            computed,
-        ));
     }
-    exceptions.flush()?;
-    gaps.flush()?;
-    late.flush()?;
-    drop((exceptions, gaps, late));
+    out.finish(exceptions)?;
+    out.finish(gaps)?;
+    out.finish(late)?;
 
     // The server's receipt log for the period, and the incidents.
-    let mut log = BufWriter::new(std::fs::File::create(dir.join("receipt-log.jsonl"))?);
+    let mut log = out.create("receipt-log.jsonl")?;
     let (from_text, to_text) = (ts(o.from), ts(o.to));
     for r in c
         .query(
@@ -438,9 +373,8 @@ async fn write_all(
         )?;
         writeln!(log)?;
     }
-    log.flush()?;
-    drop(log);
-    let mut inc = BufWriter::new(std::fs::File::create(dir.join("incidents.csv"))?);
+    out.finish(log)?;
+    let mut inc = out.create("incidents.csv")?;
     writeln!(inc, "host,at,seq,reason")?;
     for r in c
         .query(
@@ -463,32 +397,21 @@ async fn write_all(
             csv_field(&r.get::<_, String>(3))
         )?;
     }
-    inc.flush()?;
-    drop(inc);
+    out.finish(inc)?;
 
     // Organisation ledgers and the fleet's statement of applicability (crate::org).
-    let org = crate::org::bundle::write(&c, o, &params, dir, &population).await?;
+    let org = crate::org::bundle::write(&c, o, &params, out, &slims).await?;
     built.rows += org.rows;
     let controls: Vec<&ControlRollup> = rollup.values().collect();
-    write_json(
-        &dir.join("controls.json"),
-        &serde_json::to_value(&controls)?,
-    )?;
-    write_json(
-        &dir.join("samples.json"),
+    out.write_json("controls.json", &controls)?;
+    out.write_json(
+        "samples.json",
         &serde_json::json!({"seed": o.seed, "hosts": sampled_hosts, "dates": dates}),
     )?;
     let generated_at = ts(Utc::now());
-    std::fs::create_dir_all(dir.join("oscal"))?;
-    write_json(
-        &dir.join(attestd_ledger::oscal::fleet::RESULTS_FILE),
-        &attestd_ledger::oscal::fleet::document(
-            &params,
-            o.scope.as_deref(),
-            &assessed,
-            &generated_at,
-            env!("CARGO_PKG_VERSION"),
-        ),
+    out.write_json(
+        attestd_ledger::oscal::fleet::RESULTS_FILE,
+        &oscal.finish(&params, &generated_at, env!("CARGO_PKG_VERSION")),
     )?;
     let mut fleet = serde_json::json!({
             "format": FLEET_BUNDLE_FORMAT,
@@ -502,7 +425,7 @@ async fn write_all(
             "population": population,
     });
     org.annotate(&mut fleet);
-    write_json(&dir.join("fleet.json"), &fleet)?;
+    out.write_json("fleet.json", &fleet)?;
     let mut page = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>attestd fleet bundle</title></head><body>\n",
     );
@@ -527,41 +450,29 @@ async fn write_all(
     page += "</table>\n";
     page += &org.html;
     page += "</body></html>\n";
-    std::fs::write(dir.join("index.html"), page)?;
-    std::fs::write(dir.join("witness.pub.pem"), witness.public_pem())?;
-
-    // Sums and the witness's signature.
-    let files = list_files(dir)?;
-    let mut sums = String::new();
-    for rel in &files {
-        sums.push_str(&format!("{}  {rel}\n", sha256_file(&dir.join(rel))?));
-    }
-    std::fs::write(dir.join("SHA256SUMS"), &sums)?;
-    std::fs::write(
-        dir.join("SHA256SUMS.sig"),
-        witness.sign_bytes(sums.as_bytes()),
-    )?;
-    built.files = files.len() + 2;
+    out.write("index.html", page.as_bytes())?;
+    out.write("witness.pub.pem", witness.public_pem().as_bytes())?;
     Ok(built)
 }
 
 /// A member's rows (a host's or an organisation's), from its first to the last
 /// recorded before the period's end, streamed in batches into `mdir/ledger.json` and
-/// the ledger crate's analyzer; `each` sees every row with the time the server
+/// the ledger crate's analyzer (`mdir` is the member's directory in the bundle); `each` sees every row with the time the server
 /// received it. Returns (computed summary, (first, last) seq, last recorded).
 pub(crate) async fn write_rows(
     c: &deadpool_postgres::Object,
     o: &Options,
     params: &Parameters,
     name: &str,
-    mdir: &Path,
+    out: &mut Out,
+    mdir: &str,
     mut each: impl FnMut(&Row, DateTime<Utc>) -> anyhow::Result<()>,
 ) -> anyhow::Result<(Computed, (Option<i64>, Option<i64>), Option<String>)> {
     let names_fn = |_: &str| None::<String>;
     let alerts = LedgerAlerts::default();
     let mut analyzer =
         Analyzer::new(params.clone(), &names_fn, &alerts).map_err(|e| anyhow::anyhow!(e))?;
-    let mut ledger = BufWriter::new(std::fs::File::create(mdir.join("ledger.json"))?);
+    let mut ledger = out.create(&format!("{mdir}/ledger.json"))?;
     // The header's first and last rows are known only at the end: write the rows, then
     // the header fields after them (ledger.json's keys may come in any order).
     write!(
@@ -621,8 +532,7 @@ pub(crate) async fn write_rows(
         serde_json::to_string(&last)?,
         serde_json::to_string(&head)?
     )?;
-    ledger.flush()?;
-    drop(ledger);
+    out.finish(ledger)?;
     let mut computed = analyzer.finish();
     mark_not_reporting(&mut computed, last_recorded.as_deref(), &to_text);
     Ok((computed, (first, last), last_recorded))
@@ -635,9 +545,10 @@ pub(crate) async fn write_witnessed(
     c: &deadpool_postgres::Object,
     name: &str,
     upto: i64,
-    odir: &Path,
+    out: &mut Out,
+    odir: &str,
 ) -> anyhow::Result<()> {
-    let mut pushes = BufWriter::new(std::fs::File::create(odir.join("pushes.jsonl"))?);
+    let mut pushes = out.create(&format!("{odir}/pushes.jsonl"))?;
     for r in c
         .query(
             "SELECT last_seq, head, signature, received_at FROM pushes \
@@ -654,8 +565,8 @@ pub(crate) async fn write_witnessed(
         )?;
         writeln!(pushes)?;
     }
-    pushes.flush()?;
-    let mut receipts = BufWriter::new(std::fs::File::create(odir.join("receipts.jsonl"))?);
+    out.finish(pushes)?;
+    let mut receipts = out.create(&format!("{odir}/receipts.jsonl"))?;
     for r in c
         .query(
             "SELECT host, seq, head, received_at, log_seq, log_prev, signature FROM receipts \
@@ -676,39 +587,6 @@ pub(crate) async fn write_witnessed(
         serde_json::to_writer(&mut receipts, &receipt)?;
         writeln!(receipts)?;
     }
-    receipts.flush()?;
+    out.finish(receipts)?;
     Ok(())
-}
-
-pub(crate) fn write_json(path: &Path, v: &serde_json::Value) -> anyhow::Result<()> {
-    let mut b = serde_json::to_vec_pretty(v)?;
-    b.push(b'\n');
-    std::fs::write(path, b)?;
-    Ok(())
-}
-
-fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
-    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-        for e in std::fs::read_dir(d)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                walk(base, &e.path(), out)?;
-            } else if let Ok(rel) = e.path().strip_prefix(base) {
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.retain(|f| f != "SHA256SUMS" && f != "SHA256SUMS.sig");
-    out.sort();
-    Ok(out)
-}
-
-fn sha256_file(p: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(p)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
 }
