@@ -70,9 +70,27 @@ pub struct Results {
     origins: Value,
     controls: BTreeSet<String>,
     items: Vec<Value>,
-    observations: Vec<Value>,
-    findings: Vec<Value>,
-    risks: Vec<Value>,
+    // Held serialized: as `Value`s, 200 hosts' observations and findings took 260 MB.
+    observations: Array,
+    findings: Array,
+    risks: Array,
+}
+
+/// A JSON array's elements, serialized (compact, comma-separated) as they come.
+#[derive(Default)]
+struct Array(Vec<u8>);
+
+impl Array {
+    fn push(&mut self, v: Value) {
+        if !self.0.is_empty() {
+            self.0.push(b',');
+        }
+        serde_json::to_writer(&mut self.0, &v).expect("a JSON value serializes");
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Results {
@@ -87,9 +105,9 @@ impl Results {
             origins,
             controls: BTreeSet::new(),
             items: Vec::new(),
-            observations: Vec::new(),
-            findings: Vec::new(),
-            risks: Vec::new(),
+            observations: Array::default(),
+            findings: Array::default(),
+            risks: Array::default(),
         }
     }
 
@@ -215,6 +233,20 @@ impl Results {
 
     /// The finished document; `generated_at` and `version` are fleet.json's.
     pub fn finish(self, params: &Parameters, generated_at: &str, version: &str) -> Value {
+        let mut out = Vec::new();
+        self.write(&mut out, params, generated_at, version)
+            .expect("writing to memory");
+        serde_json::from_slice(&out).expect("the document is JSON")
+    }
+
+    /// Write the finished document (compact JSON) to `w` without building it whole.
+    pub fn write(
+        self,
+        w: &mut impl std::io::Write,
+        params: &Parameters,
+        generated_at: &str,
+        version: &str,
+    ) -> std::io::Result<()> {
         let Results {
             ids,
             tool,
@@ -233,7 +265,7 @@ impl Results {
             .map(|c| json!({"control-id": control_token(c).0}))
             .collect::<Vec<_>>()}]})
         };
-        let mut result = json!({
+        let result = json!({
             "uuid": ids.of("result"),
             "title": "Automated control tests of the fleet",
             "description": format!("Every host of the population, {} to {}: one subject per host.", params.from, params.to),
@@ -251,17 +283,7 @@ impl Results {
             },
             "reviewed-controls": reviewed,
         });
-        // OSCAL wants at least one item in each array: leave empty ones out.
-        if !observations.is_empty() {
-            result["observations"] = observations.into();
-        }
-        if !findings.is_empty() {
-            result["findings"] = findings.into();
-        }
-        if !risks.is_empty() {
-            result["risks"] = risks.into();
-        }
-        json!({"assessment-results": {
+        let head = json!({
             "uuid": ids.of("document"),
             "metadata": {
                 "title": format!("attestd fleet evidence for {} to {}", params.from, params.to),
@@ -274,7 +296,30 @@ impl Results {
                 "href": "../fleet.json",
                 "remarks": "No OSCAL assessment plan is written for a fleet: the population and the period's parameters are in fleet.json.",
             },
-            "results": [result],
-        }})
+        });
+        // Both objects are written without their closing brace, and the big arrays
+        // after their last member.
+        let open = |v: &Value| {
+            let mut text = serde_json::to_vec(v).expect("a JSON value serializes");
+            text.pop(); // its closing `}`
+            text
+        };
+        w.write_all(b"{\"assessment-results\":")?;
+        w.write_all(&open(&head))?;
+        w.write_all(b",\"results\":[")?;
+        w.write_all(&open(&result))?;
+        // OSCAL wants at least one item in each array: leave empty ones out.
+        for (name, array) in [
+            ("observations", &observations),
+            ("findings", &findings),
+            ("risks", &risks),
+        ] {
+            if !array.is_empty() {
+                write!(w, ",\"{name}\":[")?;
+                w.write_all(&array.0)?;
+                w.write_all(b"]")?;
+            }
+        }
+        w.write_all(b"}]}}\n")
     }
 }

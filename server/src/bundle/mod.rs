@@ -409,10 +409,14 @@ async fn write_all(
         &serde_json::json!({"seed": o.seed, "hosts": sampled_hosts, "dates": dates}),
     )?;
     let generated_at = ts(Utc::now());
-    out.write_json(
-        attestd_ledger::oscal::fleet::RESULTS_FILE,
-        &oscal.finish(&params, &generated_at, env!("CARGO_PKG_VERSION")),
+    let mut results = out.create(attestd_ledger::oscal::fleet::RESULTS_FILE)?;
+    oscal.write(
+        &mut results,
+        &params,
+        &generated_at,
+        env!("CARGO_PKG_VERSION"),
     )?;
+    out.finish(results)?;
     let mut fleet = serde_json::json!({
             "format": FLEET_BUNDLE_FORMAT,
             "from": from_text,
