@@ -33,30 +33,13 @@ pub(super) fn read_listeners(
             match super::sock_diag::tcp_listeners(family == Family::V6) {
                 Ok(found) => {
                     any_table = true;
-                    artifacts.push(Artifact {
-                        source: format!("netlink sock_diag (the sockets of {file})"),
-                        kind: "kernel".into(),
-                        sha256: None,
-                        excerpt: None,
-                        present: true,
-                        exit_status: None,
-                    });
-                    let mut seen = BTreeSet::new();
+                    artifacts.push(table_artifact(format!(
+                        "netlink sock_diag (the sockets of {file})"
+                    )));
+                    let mut table = Table::new(&mut out, proto, family);
                     for (ip, port) in found {
-                        if port == 0 {
-                            continue;
-                        }
                         let (address, loopback, wildcard) = classify(ip);
-                        if seen.insert((address.clone(), port)) {
-                            out.push(Listener {
-                                proto: proto.into(),
-                                family,
-                                address,
-                                port,
-                                loopback,
-                                wildcard,
-                            });
-                        }
+                        table.add(address, port, loopback, wildcard);
                     }
                     continue;
                 }
@@ -67,16 +50,8 @@ pub(super) fn read_listeners(
             continue;
         };
         any_table = true;
-        // The tables change with every connection; the artifact names the source only.
-        artifacts.push(Artifact {
-            source: file.into(),
-            kind: "kernel".into(),
-            sha256: None,
-            excerpt: None,
-            present: true,
-            exit_status: None,
-        });
-        let mut seen = BTreeSet::new();
+        artifacts.push(table_artifact(file.into()));
+        let mut table = Table::new(&mut out, proto, family);
         for (i, line) in text.lines().enumerate().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
             let malformed = |reason: &str| CollectError::Malformed {
@@ -100,22 +75,9 @@ pub(super) fn read_listeners(
                 .ok_or_else(|| malformed("local address without a port"))?;
             let port = u16::from_str_radix(port_hex, 16)
                 .map_err(|_| malformed("port is not hexadecimal"))?;
-            if port == 0 {
-                continue;
-            }
             let (address, loopback, wildcard) = decode_addr(addr_hex, family)
                 .ok_or_else(|| malformed("address is not hexadecimal of the right length"))?;
-            if !seen.insert((address.clone(), port)) {
-                continue;
-            }
-            out.push(Listener {
-                proto: proto.into(),
-                family,
-                address,
-                port,
-                loopback,
-                wildcard,
-            });
+            table.add(address, port, loopback, wildcard);
         }
     }
     if !any_table {
@@ -126,6 +88,53 @@ pub(super) fn read_listeners(
     }
     out.sort_by(|a, b| (&a.proto, a.port, &a.address).cmp(&(&b.proto, b.port, &b.address)));
     Ok(out)
+}
+
+/// A socket table's artifact: the tables change with every connection, so it names
+/// the source only.
+fn table_artifact(source: String) -> Artifact {
+    Artifact {
+        source,
+        kind: "kernel".into(),
+        sha256: None,
+        excerpt: None,
+        present: true,
+        exit_status: None,
+    }
+}
+
+/// The listeners of one table (protocol and family), each address and port once, port
+/// 0 (not bound yet) left out.
+struct Table<'a> {
+    out: &'a mut Vec<Listener>,
+    proto: &'static str,
+    family: Family,
+    seen: BTreeSet<(String, u16)>,
+}
+
+impl<'a> Table<'a> {
+    fn new(out: &'a mut Vec<Listener>, proto: &'static str, family: Family) -> Table<'a> {
+        Table {
+            out,
+            proto,
+            family,
+            seen: BTreeSet::new(),
+        }
+    }
+
+    fn add(&mut self, address: String, port: u16, loopback: bool, wildcard: bool) {
+        if port == 0 || !self.seen.insert((address.clone(), port)) {
+            return;
+        }
+        self.out.push(Listener {
+            proto: self.proto.into(),
+            family: self.family,
+            address,
+            port,
+            loopback,
+            wildcard,
+        });
+    }
 }
 
 /// The kernel prints addresses as 32-bit words in host (little-endian) byte order.
