@@ -399,7 +399,7 @@ fn verify_oscal(
     assessed: &[Assessed],
     population: usize,
 ) -> Check {
-    use attestd_ledger::oscal::fleet::{document, RESULTS_FILE};
+    use attestd_ledger::oscal::fleet::{Results, RESULTS_FILE};
     let mut problems = Vec::new();
     let stated = read_json(&dir.join(RESULTS_FILE));
     match (&stated, assessed.first()) {
@@ -408,14 +408,13 @@ fn verify_oscal(
             "{RESULTS_FILE}: no host summary recomputed to check it against"
         )),
         (Ok(stated), Some((params, ..))) => {
-            let hosts: Vec<_> = assessed
-                .iter()
-                .map(|(_, h, d, c)| (h.clone(), d.clone(), c.clone()))
-                .collect();
-            let recomputed = document(
+            // Fed host by host, as the server does, without copying any summary.
+            let mut results = Results::new(params, fleet["scope"].as_str());
+            for (_, host, dir, computed) in assessed {
+                results.add_host(params, host, dir, computed);
+            }
+            let recomputed = results.finish(
                 params,
-                fleet["scope"].as_str(),
-                &hosts,
                 fleet["generated_at"].as_str().unwrap_or_default(),
                 fleet["attestd_server_version"].as_str().unwrap_or_default(),
             );
