@@ -12,6 +12,7 @@ use crate::store::{
     RuleMeta, RunInput,
 };
 use attestd_collectors::{CollectContext, Collector, Evidence, HostRoot};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,13 +27,72 @@ pub fn worker_exe() -> Option<std::path::PathBuf> {
         .ok()
 }
 
-/// The collectors of `names` that an isolated engine runs in its worker, in the
-/// order it sends them, each with its timeout (`Engine::run_with` decides the same).
-pub fn worker_collectors(config: &Config, names: &[String]) -> Vec<(String, Duration)> {
+/// The collectors an engine built by `Engine::new` knows: the built-ins and the
+/// config's `exec:NAME` plugins.
+pub fn collectors_of(config: &Config) -> Vec<Arc<dyn Collector>> {
+    attestd_collectors::with_plugins(config.plugins())
+        .into_iter()
+        .map(Arc::from)
+        .collect()
+}
+
+/// Does collector `name` (one of `collectors`) receive probe measurements?
+pub fn wants_probes(config: &Config, collectors: &[Arc<dyn Collector>], name: &str) -> bool {
+    collectors.iter().any(|c| {
+        c.name() == name
+            && config
+                .collectors
+                .get(name)
+                .is_some_and(|cfg| cfg.enabled && !c.probes(&cfg.settings).is_empty())
+    })
+}
+
+/// Collector `name`'s context in a run started at `started`: its settings, what the
+/// run hands it, and a fresh byte budget (`HostRoot::for_collector_run`).
+fn collect_context(
+    config: &Config,
+    root: &HostRoot,
+    name: &str,
+    previous_facts: &dyn Fn(&str) -> Option<serde_json::Value>,
+    measurements: &dyn Fn(&str) -> Option<serde_json::Value>,
+    started: DateTime<Utc>,
+) -> CollectContext {
+    CollectContext {
+        root: root.for_collector_run(),
+        settings: config
+            .collectors
+            .get(name)
+            .map(|c| c.settings.clone())
+            .unwrap_or_default(),
+        previous_facts: previous_facts(name),
+        measurements: measurements(name),
+        now: started,
+    }
+}
+
+/// What an isolated engine's run started at `started` sends its worker for `names`:
+/// the built-in collectors among them, in order, each with its timeout (plugins run
+/// in this process). `attestd collect` starts a worker with these before it loads the
+/// policies (`crate::worker::Prestarted`); the run builds the same and uses that worker
+/// only when they are equal.
+pub fn worker_jobs(
+    config: &Config,
+    root: &HostRoot,
+    names: &[String],
+    previous_facts: &dyn Fn(&str) -> Option<serde_json::Value>,
+    measurements: &dyn Fn(&str) -> Option<serde_json::Value>,
+    started: DateTime<Utc>,
+) -> Vec<crate::worker::Job> {
     names
         .iter()
         .filter(|name| attestd_collectors::collector_by_name(name).is_some())
-        .map(|name| (name.clone(), collector_timeout(config, name)))
+        .map(|name| {
+            let ctx = collect_context(config, root, name, previous_facts, measurements, started);
+            crate::worker::Job {
+                request: crate::worker::Request::new(name, &ctx),
+                timeout: collector_timeout(config, name),
+            }
+        })
         .collect()
 }
 
@@ -52,8 +112,11 @@ pub struct Engine {
     pub root: HostRoot,
     collectors: Vec<Arc<dyn Collector>>,
     /// The parameters in force (rules, variables, schedules, collector versions),
-    /// recorded in the ledger when they change.
-    policy: PolicySnapshot,
+    /// recorded in the ledger when they change: built on first use, since a run that
+    /// is only printed (`collect` without `--db`) never needs it.
+    policy: std::sync::OnceLock<PolicySnapshot>,
+    /// Whether runs carry `policy` (`RunInput::policy`) for the store to record.
+    records_policy: bool,
     /// When set, built-in collectors run in one worker process per run started from
     /// this binary (`crate::worker`); otherwise on a blocking thread of this process (library use
     /// and tests with collectors of their own).
@@ -66,10 +129,7 @@ pub struct Engine {
 impl Engine {
     /// An engine over the built-in collectors and the config's `exec:NAME` plugins.
     pub fn new(config: Arc<Config>, policies: Arc<PolicySet>, root: HostRoot) -> Engine {
-        let collectors = attestd_collectors::with_plugins(config.plugins())
-            .into_iter()
-            .map(Arc::from)
-            .collect();
+        let collectors = collectors_of(&config);
         Engine::with_collectors(config, policies, root, collectors)
     }
 
@@ -80,13 +140,13 @@ impl Engine {
         root: HostRoot,
         collectors: Vec<Arc<dyn Collector>>,
     ) -> Engine {
-        let policy = policy_snapshot(&config, &policies, &collectors);
         Engine {
             config,
             policies,
             root,
             collectors,
-            policy,
+            policy: std::sync::OnceLock::new(),
+            records_policy: true,
             worker: None,
             prestarted: std::sync::Mutex::new(None),
         }
@@ -109,14 +169,28 @@ impl Engine {
         self
     }
 
-    /// Use `worker` (started by `crate::worker::Prestarted::start` for the same
-    /// collectors) for the next run's first round instead of starting one then.
+    /// Use `worker` (started by `crate::worker::Prestarted::start` with the run's
+    /// `worker_jobs`) for the next run's first round instead of starting one then; the
+    /// run takes its start time from it.
     pub fn with_prestarted(self, worker: Option<crate::worker::Prestarted>) -> Engine {
         *self
             .prestarted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = worker;
         self
+    }
+
+    /// This engine for runs that are printed and never stored: they carry no policy
+    /// snapshot (`RunInput::policy` is `None`), which is then never built.
+    pub fn unrecorded(mut self) -> Engine {
+        self.records_policy = false;
+        self
+    }
+
+    /// The parameters in force, as the ledger's `policy` row records them.
+    pub fn policy_snapshot(&self) -> &PolicySnapshot {
+        self.policy
+            .get_or_init(|| policy_snapshot(&self.config, &self.policies, &self.collectors))
     }
 
     /// The collectors this engine knows.
@@ -131,14 +205,7 @@ impl Engine {
 
     /// Does collector `name` receive probe measurements?
     pub fn wants_probes(&self, name: &str) -> bool {
-        self.collectors.iter().any(|c| {
-            c.name() == name
-                && self
-                    .config
-                    .collectors
-                    .get(name)
-                    .is_some_and(|cfg| cfg.enabled && !c.probes(&cfg.settings).is_empty())
-        })
+        wants_probes(&self.config, &self.collectors, name)
     }
 
     /// Run the named collectors concurrently and judge them.
@@ -164,7 +231,15 @@ impl Engine {
         measurements: &dyn Fn(&str) -> Option<serde_json::Value>,
         clock: &dyn Clock,
     ) -> RunInput {
-        let started = clock.now();
+        // A run whose worker was started beforehand starts when that worker was
+        // handed its requests (which carry the time).
+        let started = self
+            .prestarted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(crate::worker::Prestarted::now)
+            .unwrap_or_else(|| clock.now());
         // Built-in collectors of an isolated engine go to one worker process together
         // (`crate::worker::observe_all`); the others run on blocking threads here.
         let mut slots = Vec::new();
@@ -173,16 +248,15 @@ impl Engine {
             let Some(collector) = self.collectors.iter().find(|c| c.name() == name).cloned() else {
                 continue;
             };
-            let cfg = self.config.collectors.get(name);
             let timeout = collector_timeout(&self.config, name);
-            let ctx = CollectContext {
-                // A fresh byte budget for each collector run (HostRoot::for_collector_run).
-                root: self.root.for_collector_run(),
-                settings: cfg.map(|c| c.settings.clone()).unwrap_or_default(),
-                previous_facts: previous_facts(name),
-                measurements: measurements(name),
-                now: started,
-            };
+            let ctx = collect_context(
+                &self.config,
+                &self.root,
+                name,
+                previous_facts,
+                measurements,
+                started,
+            );
             let version = collector.version().to_string();
             if self.worker.is_some() && attestd_collectors::collector_by_name(name).is_some() {
                 let request = crate::worker::Request::new(name, &ctx);
@@ -202,6 +276,7 @@ impl Engine {
                 let observed = crate::worker::observe_all(exe, jobs, *limits, prestarted).await;
                 tracing::debug!(
                     workers = observed.workers_started,
+                    prestarted = observed.used_prestarted,
                     "collectors ran in worker processes"
                 );
                 observed.results.into_iter().map(Some).collect()
@@ -257,7 +332,7 @@ impl Engine {
             trigger: trigger.to_string(),
             collectors,
             rule_meta,
-            policy: Some(self.policy.clone()),
+            policy: self.records_policy.then(|| self.policy_snapshot().clone()),
         }
     }
 }

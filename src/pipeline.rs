@@ -10,11 +10,74 @@
 
 use crate::alert::{AlertHook, AlertPolicy, AlertRecord, AlertsSection, RuleInfo};
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
 use crate::store::{RunInput, RunOutcome, Store, StoreError};
+use attestd_collectors::Collector;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a run hands its collectors from its history: each one's previous facts, and
+/// the probe summary for those that receive probe measurements.
+pub struct Handover {
+    previous: BTreeMap<String, serde_json::Value>,
+    summary: Option<serde_json::Value>,
+    probed: Vec<String>,
+}
+
+impl Handover {
+    /// Read it for `names` from `history` (none: a first run with nothing before it),
+    /// probe measurements summarised up to `measured_until`.
+    pub fn read(
+        config: &Config,
+        collectors: &[Arc<dyn Collector>],
+        history: Option<&Store>,
+        names: &[String],
+        measured_until: DateTime<Utc>,
+    ) -> Handover {
+        let previous = names
+            .iter()
+            .filter_map(|n| {
+                let facts = history.and_then(|s| s.previous_facts(n).ok().flatten())?;
+                Some((n.clone(), facts))
+            })
+            .collect();
+        let probed: Vec<String> = names
+            .iter()
+            .filter(|n| crate::engine::wants_probes(config, collectors, n))
+            .cloned()
+            .collect();
+        let specs = crate::probe::configured(config, collectors);
+        let summary = match history {
+            Some(store) if !probed.is_empty() && !specs.is_empty() => {
+                Some(crate::probe::measurements(store, &specs, measured_until))
+            }
+            _ => None,
+        };
+        Handover {
+            previous,
+            summary,
+            probed,
+        }
+    }
+
+    /// Collector `name`'s facts of the run before.
+    pub fn previous_facts(&self, name: &str) -> Option<serde_json::Value> {
+        self.previous.get(name).cloned()
+    }
+
+    /// The probe summary, for a collector that receives it.
+    pub fn measurements(&self, name: &str) -> Option<serde_json::Value> {
+        self.probed
+            .iter()
+            .any(|n| n == name)
+            .then(|| self.summary.clone())
+            .flatten()
+    }
+}
 
 /// Collect and judge `names` for `trigger`. `history` is the store the run's history
 /// comes from (none: a first run with nothing before it); probe measurements are
@@ -27,18 +90,32 @@ pub async fn collect(
     clock: &dyn Clock,
     measured_until: DateTime<Utc>,
 ) -> RunInput {
-    let previous = |name: &str| history.and_then(|s| s.previous_facts(name).ok().flatten());
-    let specs = engine.probe_specs();
-    let wanted = names.iter().any(|n| engine.wants_probes(n));
-    let summary = match history {
-        Some(store) if wanted && !specs.is_empty() => {
-            Some(crate::probe::measurements(store, &specs, measured_until))
-        }
-        _ => None,
-    };
-    let measurements = |name: &str| engine.wants_probes(name).then(|| summary.clone()).flatten();
+    let handover = Handover::read(
+        &engine.config,
+        engine.collectors(),
+        history,
+        names,
+        measured_until,
+    );
+    collect_handed(engine, &handover, names, trigger, clock).await
+}
+
+/// `collect` with what the run hands its collectors already read.
+pub async fn collect_handed(
+    engine: &Engine,
+    handover: &Handover,
+    names: &[String],
+    trigger: &str,
+    clock: &dyn Clock,
+) -> RunInput {
     engine
-        .run_with(names, trigger, &previous, &measurements, clock)
+        .run_with(
+            names,
+            trigger,
+            &|n| handover.previous_facts(n),
+            &|n| handover.measurements(n),
+            clock,
+        )
         .await
 }
 

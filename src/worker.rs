@@ -240,9 +240,15 @@ pub async fn observe_all(
     exe: &Path,
     jobs: Vec<Job>,
     limits: Limits,
-    mut prestarted: Option<Prestarted>,
+    prestarted: Option<Prestarted>,
 ) -> Observed {
-    let start = Instant::now();
+    // A worker started beforehand for exactly these jobs has been running them since
+    // it was handed them: the collectors' times count from then.
+    let all: Vec<usize> = (0..jobs.len()).collect();
+    let mut prestarted = prestarted.filter(|p| p.fits_jobs(&jobs, &all, limits));
+    let start = prestarted
+        .as_ref()
+        .map_or_else(Instant::now, |p| p.handed_at);
     let jobs = Arc::new(jobs);
     let mut results: Vec<Option<Settled>> = (0..jobs.len()).map(|_| None).collect();
     let mut pending: Vec<usize> = (0..jobs.len()).collect();
@@ -419,43 +425,71 @@ fn spawn_worker(
     Ok(child)
 }
 
-/// A worker started before its request is known, so that its start-up (exec, dynamic
-/// loading, relocation: a few ms) overlaps the parent's loading of the policies. It is
-/// used for the first round of a run if it was started for exactly that run's
-/// collectors under the same limits; otherwise it is killed on drop and a worker is
-/// started as usual. It never changes what runs or under which limits.
+/// A worker started, and handed its requests, before the run that uses it is set up,
+/// so that its start-up (exec, dynamic loading, relocation: a few ms) and its
+/// collectors overlap the parent's loading of the policies. It is used for the first
+/// round of a run whose requests are byte for byte the ones it was handed, under the
+/// same limits; otherwise it is killed on drop and a worker is started as usual. It
+/// never changes what runs or under which limits.
 pub struct Prestarted {
     child: tokio::process::Child,
-    collectors: Vec<String>,
+    /// The batch it was handed, as written.
+    batch: Vec<u8>,
     limits: (u64, u64, u64),
+    /// The requests' time (every request of a batch has the same).
+    now: DateTime<Utc>,
+    /// When it was handed them: its collectors' deadlines count from here.
+    handed_at: Instant,
+    /// Writes the batch (a worker killed before it read it ends the write).
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl Prestarted {
-    /// Start a worker for `collectors`, each with its timeout, under `limits` (the
-    /// same the run computes). `None` when it cannot start: the run then starts its
-    /// own and reports the error. Must be called within a tokio runtime.
-    pub fn start(
-        exe: &Path,
-        collectors: &[(String, Duration)],
-        limits: Limits,
-    ) -> Option<Prestarted> {
-        let (memory, cpu, files) = limits_for(collectors.iter().map(|(_, t)| *t), limits);
-        let child = spawn_worker(exe, memory, cpu, files).ok()?;
+    /// Start a worker for `jobs` (the ones the engine's `worker_jobs` gives) under `limits`
+    /// (the same the run computes) and hand it their requests now. `None` when there
+    /// is nothing to run or it cannot start: the run then starts its own and reports
+    /// the error. Must be called within a tokio runtime.
+    pub fn start(exe: &Path, jobs: &[Job], limits: Limits) -> Option<Prestarted> {
+        let now = jobs.first()?.request.now;
+        let ids: Vec<usize> = (0..jobs.len()).collect();
+        let batch = encode_batch(jobs, &ids).ok()?;
+        let (memory, cpu, files) = worker_limits(jobs, &ids, limits);
+        let mut child = spawn_worker(exe, memory, cpu, files).ok()?;
+        let mut stdin = child.stdin.take()?;
+        let input = batch.clone();
+        let writer = tokio::spawn(async move {
+            let _ = stdin.write_all(&input).await;
+        });
         Some(Prestarted {
             child,
-            collectors: collectors.iter().map(|(n, _)| n.clone()).collect(),
+            batch,
             limits: (memory, cpu, files),
+            now,
+            handed_at: Instant::now(),
+            writer,
         })
     }
 
-    fn fits(&self, jobs: &[Job], ids: &[usize], limits: (u64, u64, u64)) -> bool {
-        self.limits == limits
-            && self.collectors.len() == ids.len()
-            && ids
-                .iter()
-                .zip(&self.collectors)
-                .all(|(&i, name)| jobs[i].request.collector == *name)
+    /// The time its requests carry.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
+
+    fn fits(&self, batch: &[u8], limits: (u64, u64, u64)) -> bool {
+        self.limits == limits && self.batch == batch
+    }
+
+    /// Was it started for a worker running `ids` of `jobs` under `limits`?
+    fn fits_jobs(&self, jobs: &[Job], ids: &[usize], limits: Limits) -> bool {
+        encode_batch(jobs, ids).is_ok_and(|b| self.fits(&b, worker_limits(jobs, ids, limits)))
+    }
+}
+
+/// The request bytes of a worker running `ids`.
+fn encode_batch(jobs: &[Job], ids: &[usize]) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&BatchOut {
+        requests: ids.iter().map(|&i| &jobs[i].request).collect(),
+    })
 }
 
 /// Start one worker for `ids` and read its answers until all came, one passed its
@@ -473,38 +507,35 @@ async fn one_worker(
         started: 0,
         prestarted: false,
     };
-    let batch = BatchOut {
-        requests: ids.iter().map(|&i| &jobs[i].request).collect(),
-    };
-    let input = match serde_json::to_vec(&batch) {
+    let input = match encode_batch(jobs, ids) {
         Ok(v) => v,
         Err(e) => return failed(format!("cannot encode the request: {e}")),
     };
     let (memory, cpu_seconds, open_files) = worker_limits(jobs, ids, limits);
-    let prestarted = prestarted.filter(|p| p.fits(jobs, ids, (memory, cpu_seconds, open_files)));
+    let prestarted = prestarted.filter(|p| p.fits(&input, (memory, cpu_seconds, open_files)));
     let was_prestarted = prestarted.is_some();
-    let started = match prestarted {
-        Some(p) => Ok(p.child),
-        None => spawn_worker(exe, memory, cpu_seconds, open_files),
-    };
-    let mut child = match started {
-        Ok(c) => c,
-        Err(e) => {
-            return failed(format!(
-                "cannot start the collector worker {}: {e}",
-                exe.display()
-            ))
-        }
-    };
-    let spawned_at = Instant::now();
-    let pid = child.id();
-    let mut stdin = child.stdin.take().expect("piped");
-    let mut stdout = child.stdout.take().expect("piped");
     // The worker reads its whole request before it runs anything; it may die first,
-    // and then its exit status says why.
-    let writer = tokio::spawn(async move {
-        let _ = stdin.write_all(&input).await;
-    });
+    // and then its exit status says why. A worker started beforehand has it already.
+    let (mut child, spawned_at, writer) = match prestarted {
+        Some(p) => (p.child, p.handed_at, p.writer),
+        None => match spawn_worker(exe, memory, cpu_seconds, open_files) {
+            Ok(mut c) => {
+                let mut stdin = c.stdin.take().expect("piped");
+                let writer = tokio::spawn(async move {
+                    let _ = stdin.write_all(&input).await;
+                });
+                (c, Instant::now(), writer)
+            }
+            Err(e) => {
+                return failed(format!(
+                    "cannot start the collector worker {}: {e}",
+                    exe.display()
+                ))
+            }
+        },
+    };
+    let pid = child.id();
+    let mut stdout = child.stdout.take().expect("piped");
     let mut answers = Vec::new();
     let mut open: Vec<usize> = ids.to_vec();
     let end = loop {
@@ -579,7 +610,11 @@ async fn one_worker(
     };
     // Done, or past a deadline: the worker and whatever it started go.
     kill_group(pid);
-    let _ = child.wait().await;
+    if !matches!(end, End::Answered) {
+        let _ = child.wait().await;
+    }
+    // A worker that answered everything is not waited for (its exit, unmapping its
+    // memory, is off the run's path): dropping it leaves the reaping to tokio.
     Round {
         answers,
         end,

@@ -142,9 +142,10 @@ fn a_run_of_every_collector_takes_one_worker_and_gives_the_same_evidence() {
     }
 }
 
-/// `attestd collect` starts its worker before it loads the policies. That worker is
-/// used only for the run it was started for; any other run starts its own, and both
-/// give the evidence of a worker started at the time.
+/// `attestd collect` starts its worker, and hands it its requests, before it loads the
+/// policies. That worker is used only for a run whose requests and limits are the ones
+/// it was started with; any other run starts its own, and both give the evidence of a
+/// worker started at the time.
 #[test]
 fn a_worker_started_beforehand_serves_only_the_run_it_was_started_for() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,40 +154,52 @@ fn a_worker_started_beforehand_serves_only_the_run_it_was_started_for() {
         job(&host, "ssh", serde_json::json!({}), 60),
         job(&host, "accounts", serde_json::json!({}), 60),
     ];
-    let names = |timeout: u64| -> Vec<(String, std::time::Duration)> {
-        jobs.iter()
-            .map(|j| {
-                (
-                    j.request.collector.clone(),
-                    std::time::Duration::from_secs(timeout),
-                )
-            })
-            .collect()
+    let with = |change: &dyn Fn(&mut Job)| -> Vec<Job> {
+        let mut changed = jobs.clone();
+        changed.iter_mut().for_each(change);
+        changed
     };
     let rt = runtime();
-    for (started_for, used) in [
-        (names(60), true),
+    for (what, started_for, used) in [
+        ("the same jobs", jobs.clone(), true),
         // Another timeout means other limits: not the same worker.
-        (names(61), false),
-        (names(60)[..1].to_vec(), false),
+        (
+            "another timeout",
+            with(&|j| j.timeout = Duration::from_secs(61)),
+            false,
+        ),
+        ("fewer collectors", jobs[..1].to_vec(), false),
+        (
+            "other settings",
+            with(&|j| j.request.settings = serde_json::json!({"extra": 1})),
+            false,
+        ),
+        (
+            "another time",
+            with(&|j| j.request.now += chrono::Duration::seconds(1)),
+            false,
+        ),
     ] {
         let prestarted = {
             let _in = rt.enter();
             attestd::worker::Prestarted::start(&exe(), &started_for, Limits::default())
         };
-        assert!(prestarted.is_some());
+        assert!(prestarted.is_some(), "{what}");
         let observed = rt.block_on(observe_all(
             &exe(),
             jobs.clone(),
             Limits::default(),
             prestarted,
         ));
-        assert_eq!(observed.used_prestarted, used, "{started_for:?}");
-        assert_eq!(observed.workers_started, 1);
+        assert_eq!(observed.used_prestarted, used, "{what}");
+        assert_eq!(observed.workers_started, 1, "{what}");
         for (job, (outcome, _)) in jobs.iter().zip(&observed.results) {
             assert_same(outcome, &in_process(&job.request), &job.request.collector);
         }
     }
+    // Nothing to run: no worker.
+    let _in = rt.enter();
+    assert!(attestd::worker::Prestarted::start(&exe(), &[], Limits::default()).is_none());
 }
 
 #[test]
@@ -312,29 +325,43 @@ fn evidence_over_the_reply_limit_fails_only_its_collector() {
     assert_eq!(observed.workers_started, 1);
 }
 
+/// Every collector in one worker, the one `collect` started (with its requests)
+/// before it loaded the policies: also with `--db`, where the second run hands the
+/// collectors their previous facts.
 #[test]
 fn attestd_collect_runs_every_collector_in_one_worker() {
     let host = prepare_host("hardened");
-    let out = attestd()
-        .env("ATTESTD_LOG", "attestd::engine=debug")
-        .args(["collect", "--format", "json", "--root"])
-        .arg(&host.root)
-        .arg("--config")
-        .arg(&host.config)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let collectors: std::collections::BTreeSet<_> = doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["collector"].as_str().unwrap().to_string())
-        .collect();
-    assert!(collectors.len() >= 15, "{collectors:?}");
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("collectors ran in worker processes"))
-        .unwrap_or_else(|| panic!("no worker count logged; stderr:\n{stderr}"));
-    assert!(line.contains("workers=1"), "{line}");
+    let db = tempfile::tempdir().unwrap();
+    let db = db.path().join("attestd.db");
+    for (what, with_db) in [
+        ("no --db", false),
+        ("first --db", true),
+        ("second --db", true),
+    ] {
+        let mut cmd = attestd();
+        cmd.env("ATTESTD_LOG", "attestd::engine=debug")
+            .args(["collect", "--format", "json", "--root"])
+            .arg(&host.root)
+            .arg("--config")
+            .arg(&host.config);
+        if with_db {
+            cmd.arg("--db").arg(&db);
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let collectors: std::collections::BTreeSet<_> = doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["collector"].as_str().unwrap().to_string())
+            .collect();
+        assert!(collectors.len() >= 15, "{what}: {collectors:?}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("collectors ran in worker processes"))
+            .unwrap_or_else(|| panic!("{what}: no worker count logged; stderr:\n{stderr}"));
+        assert!(line.contains("workers=1"), "{what}: {line}");
+        assert!(line.contains("prestarted=true"), "{what}: {line}");
+    }
 }

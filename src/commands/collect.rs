@@ -4,7 +4,7 @@ use super::{host_root, load_policies, runtime, CliError};
 use crate::cli::{CollectArgs, Format};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::host::HostIdentity;
 use crate::pipeline;
 use crate::probe;
@@ -20,45 +20,19 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         .selected_collectors(&args.collectors)
         .map_err(CliError::Usage)?;
     let rt = runtime()?;
-    // The collectors' worker starts now, so that its start-up overlaps loading the
-    // policies (most of a one-collector run's fixed cost).
-    let prestarted = {
-        let _in_runtime = rt.enter();
-        crate::engine::worker_exe().and_then(|exe| {
-            crate::worker::Prestarted::start(
-                &exe,
-                &crate::engine::worker_collectors(&config, &names),
-                crate::worker::Limits::default(),
-            )
-        })
-    };
-    let policies = load_policies(&config)?;
     let mut store = match &args.db {
         Some(path) => Some(Store::open(path).map_err(|e| CliError::Operational(e.to_string()))?),
         None => None,
     };
-    // Alerts are planned and queued with the run; the daemon (or `attestd alerts
-    // deliver`) sends them.
-    let host = HostIdentity::read(&root)
-        .hostname
-        .unwrap_or_else(|| "unknown-host".into());
-    let alert_policy = pipeline::alert_policy(&config.alerts, &policies, &host);
-    let engine = Engine::isolated(Engine::new(
-        Arc::new(config),
-        Arc::new(policies),
-        root.clone(),
-    ))
-    .with_prestarted(prestarted);
-    // The selected collectors' rules compile while the collectors run.
-    let compiling = {
-        let (policies, names) = (engine.policies.clone(), names.clone());
-        std::thread::spawn(move || policies.compile_rules_of(&names))
-    };
+    let collectors = engine::collectors_of(&config);
     // Endpoint probes: taken once now (the daemon takes them on their own schedule),
     // kept with --db, and summarised for the collectors that ask for them. Without
     // --db the summary covers this one result, in a database held in memory.
-    let probes = if names.iter().any(|n| engine.wants_probes(n)) {
-        engine.probe_specs()
+    let probes = if names
+        .iter()
+        .any(|n| engine::wants_probes(&config, &collectors, n))
+    {
+        probe::configured(&config, &collectors)
     } else {
         Vec::new()
     };
@@ -85,13 +59,57 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         .max()
         .unwrap_or(0);
     let measured_until = probed_at + chrono::Duration::seconds(longest as i64);
-    let run = rt.block_on(pipeline::collect(
-        &engine,
+    let handover = pipeline::Handover::read(
+        &config,
+        &collectors,
         store.as_ref().or(scratch.as_ref()),
         &names,
-        "manual",
-        &clock,
         measured_until,
+    );
+    // The collectors' worker starts now, with its requests, so that it observes while
+    // the policies load (most of a one-collector run's fixed cost).
+    let prestarted = engine::worker_exe().and_then(|exe| {
+        let jobs = engine::worker_jobs(
+            &config,
+            &root,
+            &names,
+            &|n| handover.previous_facts(n),
+            &|n| handover.measurements(n),
+            clock.now(),
+        );
+        let _in_runtime = rt.enter();
+        crate::worker::Prestarted::start(&exe, &jobs, crate::worker::Limits::default())
+    });
+    let policies = load_policies(&config)?;
+    // Alerts are planned and queued with the run; the daemon (or `attestd alerts
+    // deliver`) sends them.
+    let identity = HostIdentity::read(&root);
+    let host = identity
+        .hostname
+        .clone()
+        .unwrap_or_else(|| "unknown-host".into());
+    let alert_policy = pipeline::alert_policy(&config.alerts, &policies, &host);
+    let engine = Engine::with_collectors(
+        Arc::new(config),
+        Arc::new(policies),
+        root.clone(),
+        collectors,
+    )
+    .isolated()
+    .with_prestarted(prestarted);
+    // Only a stored run records the parameters in force.
+    let engine = if store.is_some() {
+        engine
+    } else {
+        engine.unrecorded()
+    };
+    // The selected collectors' rules compile while the collectors run.
+    let compiling = {
+        let (policies, names) = (engine.policies.clone(), names.clone());
+        std::thread::spawn(move || policies.compile_rules_of(&names))
+    };
+    let run = rt.block_on(pipeline::collect_handed(
+        &engine, &handover, &names, "manual", &clock,
     ));
     let _ = compiling.join();
     // A hung collector's thread cannot be joined; do not wait for it.
@@ -100,10 +118,14 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         pipeline::store(store, &run, alert_policy.as_ref(), None)
             .map_err(|e| CliError::Operational(e.to_string()))?;
     }
-    let doc = report::build(&run, &HostIdentity::read(&root), &engine.policies);
+    let doc = report::build(&run, &identity, &engine.policies);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&doc).expect("JSON")),
         Format::Text => print!("{}", report::render_text(&doc)),
     }
-    Ok(report::exit_code(&doc))
+    let code = report::exit_code(&doc);
+    // The process ends with this command: freeing the engine (its policies and
+    // compiled expressions), the run and the report would only delay that.
+    std::mem::forget((engine, run, doc));
+    Ok(code)
 }
