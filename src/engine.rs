@@ -156,7 +156,13 @@ impl Engine {
     /// binary, under the default limits. When the binary's path cannot be found (an odd
     /// `/proc`), collectors run in this process as before and a warning says so.
     pub fn isolated(self) -> Engine {
-        match worker_exe() {
+        self.isolated_from(worker_exe())
+    }
+
+    /// `isolated` with the binary's path already looked up (`worker_exe`): none keeps
+    /// collectors in this process.
+    pub fn isolated_from(self, exe: Option<std::path::PathBuf>) -> Engine {
+        match exe {
             Some(exe) => self.with_worker(exe, crate::worker::Limits::default()),
             None => self,
         }

@@ -50,10 +50,11 @@ impl Handover {
             .filter(|n| crate::engine::wants_probes(config, collectors, n))
             .cloned()
             .collect();
-        let specs = crate::probe::configured(config, collectors);
         let summary = match history {
-            Some(store) if !probed.is_empty() && !specs.is_empty() => {
-                Some(crate::probe::measurements(store, &specs, measured_until))
+            Some(store) if !probed.is_empty() => {
+                let specs = crate::probe::configured(config, collectors);
+                (!specs.is_empty())
+                    .then(|| crate::probe::measurements(store, &specs, measured_until))
             }
             _ => None,
         };

@@ -245,7 +245,7 @@ pub async fn observe_all(
     // A worker started beforehand for exactly these jobs has been running them since
     // it was handed them: the collectors' times count from then.
     let all: Vec<usize> = (0..jobs.len()).collect();
-    let mut prestarted = prestarted.filter(|p| p.fits_jobs(&jobs, &all, limits));
+    let mut prestarted = prestarted.filter(|p| p.fits(&jobs, &all, limits));
     let start = prestarted
         .as_ref()
         .map_or_else(Instant::now, |p| p.handed_at);
@@ -455,11 +455,7 @@ impl Prestarted {
         let batch = encode_batch(jobs, &ids).ok()?;
         let (memory, cpu, files) = worker_limits(jobs, &ids, limits);
         let mut child = spawn_worker(exe, memory, cpu, files).ok()?;
-        let mut stdin = child.stdin.take()?;
-        let input = batch.clone();
-        let writer = tokio::spawn(async move {
-            let _ = stdin.write_all(&input).await;
-        });
+        let writer = hand_requests(&mut child, batch.clone());
         Some(Prestarted {
             child,
             batch,
@@ -475,14 +471,20 @@ impl Prestarted {
         self.now
     }
 
-    fn fits(&self, batch: &[u8], limits: (u64, u64, u64)) -> bool {
-        self.limits == limits && self.batch == batch
-    }
-
     /// Was it started for a worker running `ids` of `jobs` under `limits`?
-    fn fits_jobs(&self, jobs: &[Job], ids: &[usize], limits: Limits) -> bool {
-        encode_batch(jobs, ids).is_ok_and(|b| self.fits(&b, worker_limits(jobs, ids, limits)))
+    fn fits(&self, jobs: &[Job], ids: &[usize], limits: Limits) -> bool {
+        self.limits == worker_limits(jobs, ids, limits)
+            && encode_batch(jobs, ids).is_ok_and(|b| b == self.batch)
     }
+}
+
+/// Write a started worker's requests to its stdin. The worker reads them whole before
+/// it runs anything; it may die first, and then its exit status says why.
+fn hand_requests(child: &mut tokio::process::Child, input: Vec<u8>) -> tokio::task::JoinHandle<()> {
+    let mut stdin = child.stdin.take().expect("a worker's stdin is piped");
+    tokio::spawn(async move {
+        let _ = stdin.write_all(&input).await;
+    })
 }
 
 /// The request bytes of a worker running `ids`.
@@ -493,7 +495,8 @@ fn encode_batch(jobs: &[Job], ids: &[usize]) -> serde_json::Result<Vec<u8>> {
 }
 
 /// Start one worker for `ids` and read its answers until all came, one passed its
-/// deadline, or the worker ended.
+/// deadline, or the worker ended. `prestarted`, when given, was started for exactly
+/// these requests and limits (`observe_all` checks) and already has them.
 async fn one_worker(
     exe: &Path,
     jobs: &[Job],
@@ -507,32 +510,28 @@ async fn one_worker(
         started: 0,
         prestarted: false,
     };
-    let input = match encode_batch(jobs, ids) {
-        Ok(v) => v,
-        Err(e) => return failed(format!("cannot encode the request: {e}")),
-    };
     let (memory, cpu_seconds, open_files) = worker_limits(jobs, ids, limits);
-    let prestarted = prestarted.filter(|p| p.fits(&input, (memory, cpu_seconds, open_files)));
     let was_prestarted = prestarted.is_some();
-    // The worker reads its whole request before it runs anything; it may die first,
-    // and then its exit status says why. A worker started beforehand has it already.
     let (mut child, spawned_at, writer) = match prestarted {
         Some(p) => (p.child, p.handed_at, p.writer),
-        None => match spawn_worker(exe, memory, cpu_seconds, open_files) {
-            Ok(mut c) => {
-                let mut stdin = c.stdin.take().expect("piped");
-                let writer = tokio::spawn(async move {
-                    let _ = stdin.write_all(&input).await;
-                });
-                (c, Instant::now(), writer)
+        None => {
+            let input = match encode_batch(jobs, ids) {
+                Ok(v) => v,
+                Err(e) => return failed(format!("cannot encode the request: {e}")),
+            };
+            match spawn_worker(exe, memory, cpu_seconds, open_files) {
+                Ok(mut c) => {
+                    let writer = hand_requests(&mut c, input);
+                    (c, Instant::now(), writer)
+                }
+                Err(e) => {
+                    return failed(format!(
+                        "cannot start the collector worker {}: {e}",
+                        exe.display()
+                    ))
+                }
             }
-            Err(e) => {
-                return failed(format!(
-                    "cannot start the collector worker {}: {e}",
-                    exe.display()
-                ))
-            }
-        },
+        }
     };
     let pid = child.id();
     let mut stdout = child.stdout.take().expect("piped");

@@ -68,7 +68,8 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
     );
     // The collectors' worker starts now, with its requests, so that it observes while
     // the policies load (most of a one-collector run's fixed cost).
-    let prestarted = engine::worker_exe().and_then(|exe| {
+    let exe = engine::worker_exe();
+    let prestarted = exe.as_deref().and_then(|exe| {
         let jobs = engine::worker_jobs(
             &config,
             &root,
@@ -78,7 +79,7 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
             clock.now(),
         );
         let _in_runtime = rt.enter();
-        crate::worker::Prestarted::start(&exe, &jobs, crate::worker::Limits::default())
+        crate::worker::Prestarted::start(exe, &jobs, crate::worker::Limits::default())
     });
     let policies = load_policies(&config)?;
     // Alerts are planned and queued with the run; the daemon (or `attestd alerts
@@ -95,7 +96,7 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         root.clone(),
         collectors,
     )
-    .isolated()
+    .isolated_from(exe)
     .with_prestarted(prestarted);
     // Only a stored run records the parameters in force.
     let engine = if store.is_some() {
