@@ -409,8 +409,8 @@ pub fn policy_snapshot(
             controls: r.controls.clone(),
             severity: r.severity.as_str().to_string(),
             origin: r.origin.clone(),
-            definition: r.definition.clone(),
-            definition_sha256: r.definition_sha256.clone(),
+            definition: r.definition.json().clone(),
+            definition_sha256: r.definition.sha256().to_string(),
         })
         .collect();
     let variables = policies

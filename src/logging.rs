@@ -3,14 +3,20 @@
 //! fields: `RULE`, `CONTROL`, `COLLECTOR`, `RUN_ID`, `TRIGGER`, ... so that
 //! `journalctl -u attestd RULE=password.max_age` works. Anywhere else (a terminal, a
 //! test, a host without a journal socket) it writes human-readable lines on stderr.
-//! `ATTESTD_LOG` (or `RUST_LOG`) sets the filter. The daemon logs at `info`; one-shot
-//! commands only at `warn`, so their output stays the report. Never log secrets.
+//! `ATTESTD_LOG` (or `RUST_LOG`) sets the filter: a level, or `target=level`
+//! directives separated by commas (`warn,attestd::engine=debug`). The daemon logs at
+//! `info`; one-shot commands only at `warn`, so their output stays the report. Never
+//! log secrets.
+//!
+//! The filter is `tracing_subscriber`'s `Targets`, not `EnvFilter`: `EnvFilter` brings
+//! in a full-DFA regex build that every regex of the process (the policies' `matches`)
+//! would then pay for when it is compiled.
 
 use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 /// Where log lines go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +33,8 @@ pub fn init(daemon: bool) -> Sink {
         std::env::var("ATTESTD_LOG")
             .ok()
             .or_else(|| std::env::var("RUST_LOG").ok())
-            .and_then(|f| EnvFilter::try_new(f).ok())
-            .unwrap_or_else(|| EnvFilter::new(default))
+            .and_then(|f| f.parse::<Targets>().ok())
+            .unwrap_or_else(|| default.parse().expect("a level is a filter"))
     };
     if stderr_is_journal() {
         // `layer()` fails when the journal socket cannot be opened: fall back to text.
@@ -46,12 +52,14 @@ pub fn init(daemon: bool) -> Sink {
             }
         }
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter())
+    let text = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colours only for a terminal: a log file or pipe gets plain text.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(filter())
+        .with(text)
         .try_init();
     Sink::Stderr
 }

@@ -7,7 +7,7 @@
 //! rows (runs may refer to evidence stored long before) and one compiled program per
 //! rule definition. Never trusts a stored verdict and never writes.
 
-use crate::policy::rule::Expr;
+use crate::policy::rule::{Definition, Expr};
 use crate::policy::{json_to_cel, status_of, unavailable_map, Rule, Severity, Status};
 use attestd_ledger::body::{PolicySnapshot, RunRecord, VerdictSet};
 use attestd_ledger::{Row, RowKind};
@@ -82,8 +82,7 @@ fn compile(p: &attestd_ledger::body::PolicyRule) -> Result<Rule, String> {
         sources: Vec::new(),
         remediation: String::new(),
         origin: p.origin.clone(),
-        definition: p.definition.clone(),
-        definition_sha256: p.definition_sha256.clone(),
+        definition: Definition::recorded(p.definition.clone(), p.definition_sha256.clone()),
     })
 }
 

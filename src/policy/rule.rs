@@ -142,11 +142,61 @@ pub struct Rule {
     pub remediation: String,
     /// `file:line` where the rule is defined.
     pub origin: String,
-    /// The definition as written (for bundles and hashing), shared with the policy
-    /// snapshot the ledger records.
-    pub definition: std::sync::Arc<serde_json::Value>,
-    /// SHA-256 of the canonical JSON of `definition`.
-    pub definition_sha256: String,
+    /// The definition as written, for the policy snapshot the ledger records and for
+    /// bundles.
+    pub definition: Definition,
+}
+
+/// A rule's definition as written, as JSON, and the SHA-256 of that JSON. Both are
+/// worked out on first use: only stored runs and bundles read them, and hashing every
+/// rule of every file is a fifth of loading the policies.
+#[derive(Debug)]
+pub struct Definition {
+    /// The parsed definition, when the JSON is still to be built from it.
+    written: Option<Box<RuleDef>>,
+    json: std::sync::OnceLock<(std::sync::Arc<serde_json::Value>, String)>,
+}
+
+impl Definition {
+    /// The definition of a rule parsed from a rule file.
+    fn written(def: RuleDef) -> Definition {
+        Definition {
+            written: Some(Box::new(def)),
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A definition recorded in a ledger's policy snapshot, with its recorded hash.
+    pub fn recorded(json: std::sync::Arc<serde_json::Value>, sha256: String) -> Definition {
+        Definition {
+            written: None,
+            json: std::sync::OnceLock::from((json, sha256)),
+        }
+    }
+
+    fn get(&self) -> &(std::sync::Arc<serde_json::Value>, String) {
+        self.json.get_or_init(|| {
+            let def = self
+                .written
+                .as_deref()
+                .expect("a definition is either written or recorded");
+            let json = serde_json::to_value(def).expect("rule definitions are JSON");
+            let sha256 = attestd_collectors::sha256_hex(
+                &serde_json::to_vec(&json).expect("JSON serializes"),
+            );
+            (std::sync::Arc::new(json), sha256)
+        })
+    }
+
+    /// The definition as JSON (shared with the policy snapshots that record it).
+    pub fn json(&self) -> &std::sync::Arc<serde_json::Value> {
+        &self.get().0
+    }
+
+    /// SHA-256 of the canonical JSON of the definition, in hex.
+    pub fn sha256(&self) -> &str {
+        &self.get().1
+    }
 }
 
 /// Everything one rule file declares.
@@ -259,10 +309,7 @@ pub fn parse_rule_file(
             .as_ref()
             .map(|e| compile(e, "applies"))
             .transpose()?;
-        let definition = serde_json::to_value(&def).expect("rule definitions are JSON");
-        let definition_sha256 = attestd_collectors::sha256_hex(
-            &serde_json::to_vec(&definition).expect("JSON serializes"),
-        );
+        let definition = Definition::written(def.clone());
         rules.push(Rule {
             id,
             title: def.title,
@@ -278,8 +325,7 @@ pub fn parse_rule_file(
             sources: def.sources,
             remediation: def.remediation,
             origin: format!("{name}:{rule_line}"),
-            definition: std::sync::Arc::new(definition),
-            definition_sha256,
+            definition,
         });
     }
     Ok(ParsedFile { variables, rules })
