@@ -13,6 +13,23 @@ use serde_json::{json, Map, Value};
 /// Where `systemctl` lives on the systems attestd supports.
 pub const SYSTEMCTL: &[&str] = &["/usr/bin/systemctl", "/bin/systemctl"];
 
+/// Why systemd cannot be asked anything on the live host, or `None` when it can (or
+/// when `root` is a fixture tree, whose recorded `systemctl` output answers instead).
+/// This is the test `sd_booted(3)` makes and `systemctl` makes before it does anything:
+/// systemd runs as init exactly when `/run/systemd/system` is a directory. Checking it
+/// first spares a `systemctl` or `timedatectl` start (4 to 5 ms each) that could only
+/// fail with "System has not been booted with systemd as init system".
+pub fn systemd_not_running(root: &HostRoot) -> Option<String> {
+    if !root.is_live() || std::path::Path::new("/run/systemd/system").is_dir() {
+        return None;
+    }
+    Some(
+        "systemd is not running as init on this host (/run/systemd/system is absent), \
+         so it cannot be asked about services"
+            .into(),
+    )
+}
+
 /// The outcome of asking a tool.
 pub enum ToolRun {
     /// The program is not on this host.
@@ -147,6 +164,9 @@ pub fn unit_state(
     let Some(systemctl) = Command::locate(root, SYSTEMCTL) else {
         return Ok(None);
     };
+    if let Some(reason) = systemd_not_running(root) {
+        return Err(reason);
+    }
     let cmd = Command::new(&systemctl).args([
         "show",
         "--property=LoadState,ActiveState,UnitFileState",
@@ -242,4 +262,30 @@ pub fn dpkg_installed(
     // The database is large and changes with every install; it is not an artifact of its
     // own, the facts name the packages and versions found in it.
     crate::dpkg::installed_versions(root, names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_is_asked_only_where_it_runs_as_init() {
+        // A fixture tree always answers from its recorded output.
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(systemd_not_running(&HostRoot::new(dir.path())), None);
+        // The live host: exactly sd_booted(3)'s test.
+        let booted = std::path::Path::new("/run/systemd/system").is_dir();
+        let live = HostRoot::live();
+        assert_eq!(systemd_not_running(&live).is_none(), booted);
+        if !booted && Command::locate(&live, SYSTEMCTL).is_some() {
+            // No systemctl is started to hear it fail: the reason says why, and no
+            // command artifact is recorded.
+            let mut artifacts = Vec::new();
+            let e = unit_state(&live, "ssh.service", &mut artifacts)
+                .err()
+                .expect("systemd cannot answer here");
+            assert!(e.contains("/run/systemd/system is absent"), "{e}");
+            assert!(artifacts.is_empty(), "{artifacts:?}");
+        }
+    }
 }

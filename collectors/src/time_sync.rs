@@ -43,20 +43,36 @@ impl Collector for TimeSync {
         // `timedatectl` asks timedated over D-Bus and does not depend on what systemctl
         // and chronyc answer: it runs meanwhile, so the collector waits for the slowest
         // tool rather than for the sum of them.
+        // Without systemd as init there is no timedated to ask: that is said once, as
+        // the reason, instead of starting the tool to hear it fail.
         std::thread::scope(|scope| {
             let timedated = Command::locate(&ctx.root, TIMEDATECTL).map(|prog| {
-                let cmd = Command::new(&prog).args(["show", "--property=NTP,NTPSynchronized"]);
-                start_tool(scope, &ctx.root, cmd)
+                match crate::probe::systemd_not_running(&ctx.root) {
+                    Some(reason) => Timedated::Unreachable(reason),
+                    None => {
+                        let cmd =
+                            Command::new(&prog).args(["show", "--property=NTP,NTPSynchronized"]);
+                        Timedated::Started(start_tool(scope, &ctx.root, cmd))
+                    }
+                }
             });
             collect_with(ctx, timedated)
         })
     }
 }
 
+/// How timedated is being asked, when `timedatectl` is installed.
+enum Timedated<'scope> {
+    /// `timedatectl show` is running.
+    Started(StartedTool<'scope>),
+    /// It cannot answer on this host, for this reason.
+    Unreachable(String),
+}
+
 /// The collection, with `timedatectl show` already started (when it is installed).
 fn collect_with(
     ctx: &CollectContext,
-    timedated_run: Option<StartedTool<'_>>,
+    timedated_run: Option<Timedated<'_>>,
 ) -> Result<Evidence, CollectError> {
     let root = &ctx.root;
     let mut artifacts = Vec::new();
@@ -154,7 +170,10 @@ fn collect_with(
         timesyncd.insert("service".into(), s.clone());
     }
     let mut timedated = Value::Null;
-    if let Some(running) = timedated_run {
+    if let Some(Timedated::Unreachable(reason)) = &timedated_run {
+        unavailable.insert("timedatectl".into(), json!(reason));
+    }
+    if let Some(Timedated::Started(running)) = timedated_run {
         match finish_tool(running, &mut artifacts) {
             Ok(ToolRun::Ran(out)) if out.success() => {
                 let get = |k: &str| {
@@ -298,5 +317,35 @@ mod tests {
         assert_eq!(bucket(50.0), 100);
         assert_eq!(bucket(123456.0), 10000);
         assert!(parse_tracking("garbage").is_none());
+    }
+
+    #[test]
+    fn without_systemd_as_init_timedated_is_not_asked() {
+        let live = crate::HostRoot::live();
+        if crate::probe::systemd_not_running(&live).is_none()
+            || Command::locate(&live, TIMEDATECTL).is_none()
+        {
+            return; // a host that boots systemd, or has no timedatectl: nothing to show
+        }
+        let ctx = CollectContext {
+            root: live,
+            settings: Value::Null,
+            previous_facts: None,
+            measurements: None,
+            now: chrono::Utc::now(),
+        };
+        let evidence = TimeSync.collect(&ctx).unwrap();
+        let reason = evidence.facts["unavailable"]["timedatectl"]
+            .as_str()
+            .unwrap();
+        assert!(reason.contains("/run/systemd/system is absent"), "{reason}");
+        assert!(
+            !evidence
+                .artifacts
+                .iter()
+                .any(|a| a.source.contains("timedatectl") || a.source.contains("systemctl")),
+            "{:?}",
+            evidence.artifacts
+        );
     }
 }

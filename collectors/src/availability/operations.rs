@@ -60,6 +60,9 @@ fn units(
     if names.is_empty() {
         return Ok(json!([]));
     }
+    if let Some(reason) = crate::probe::systemd_not_running(&ctx.root) {
+        return Err(reason);
+    }
     let out = Command::new(SYSTEMCTL)
         .args(["show", UNIT_PROPERTIES])
         .args(names.iter().cloned())
