@@ -395,6 +395,14 @@ fn spawn_worker(
     cpu_seconds: u64,
     open_files: u64,
 ) -> std::io::Result<tokio::process::Child> {
+    let child = spawn_unlimited(exe)?;
+    lower_worker_limits(&child, memory, cpu_seconds, open_files);
+    Ok(child)
+}
+
+/// Start a worker process with the limits it inherits; it waits for its request on
+/// stdin, and `lower_worker_limits` must be in force before that is written.
+fn spawn_unlimited(exe: &Path) -> std::io::Result<tokio::process::Child> {
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg(SUBCOMMAND)
         .stdin(std::process::Stdio::piped())
@@ -407,8 +415,17 @@ fn spawn_worker(
     // No code runs between fork and exec (that would make std fork the whole parent,
     // 1-4 ms here, instead of posix_spawn's vfork): the limits are set on the started
     // worker with prlimit(2). It runs no collector before they are in force: it waits
-    // for its request on stdin, which is written only after this returns.
-    let child = cmd.spawn()?;
+    // for its request on stdin, which is written only after they are set.
+    cmd.spawn()
+}
+
+/// Lower a started worker's limits (prlimit(2)), before its requests are written.
+fn lower_worker_limits(
+    child: &tokio::process::Child,
+    memory: u64,
+    cpu_seconds: u64,
+    open_files: u64,
+) {
     if let Some(pid) = child.id().and_then(|p| libc::pid_t::try_from(p).ok()) {
         // A sandbox that refuses prlimit (a stricter unit than ours) still gets the
         // timeout's kill; the limits are defence in depth. Lowering only: a limit
@@ -422,7 +439,28 @@ fn spawn_worker(
         );
         let _ = lower_limit(pid, libc::RLIMIT_NOFILE, open_files, open_files);
     }
-    Ok(child)
+}
+
+/// A worker process started before anything about the run is known (`attestd
+/// collect` starts one before it reads its config), so that its exec, dynamic loading
+/// and relocation (2 to 3 ms) overlap the parent's start-up. It waits on stdin and
+/// runs nothing until `Prestarted::start_on` has set its limits and handed it its
+/// requests; dropped unused, it is killed and reaped.
+pub struct Spare {
+    child: tokio::process::Child,
+}
+
+impl Spare {
+    /// Start one. `None` when it cannot start (the run then starts its own worker and
+    /// reports why that failed). Must be called within a tokio runtime.
+    pub fn start(exe: &Path) -> Option<Spare> {
+        spawn_unlimited(exe).ok().map(|child| Spare { child })
+    }
+
+    /// Its process id (`None` once it has been reaped).
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
 }
 
 /// A worker started, and handed its requests, before the run that uses it is set up,
@@ -450,11 +488,19 @@ impl Prestarted {
     /// is nothing to run or it cannot start: the run then starts its own and reports
     /// the error. Must be called within a tokio runtime.
     pub fn start(exe: &Path, jobs: &[Job], limits: Limits) -> Option<Prestarted> {
+        Prestarted::start_on(Spare::start(exe)?, jobs, limits)
+    }
+
+    /// As `start`, on a worker that is already running: its limits are lowered to the
+    /// run's, then it is handed the requests. `None` (and `spare` killed) when there is
+    /// nothing to run. Must be called within a tokio runtime.
+    pub fn start_on(spare: Spare, jobs: &[Job], limits: Limits) -> Option<Prestarted> {
         let now = jobs.first()?.request.now;
         let ids: Vec<usize> = (0..jobs.len()).collect();
         let batch = encode_batch(jobs, &ids).ok()?;
         let (memory, cpu, files) = worker_limits(jobs, &ids, limits);
-        let mut child = spawn_worker(exe, memory, cpu, files).ok()?;
+        let mut child = spare.child;
+        lower_worker_limits(&child, memory, cpu, files);
         let writer = hand_requests(&mut child, batch.clone());
         Some(Prestarted {
             child,

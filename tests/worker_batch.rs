@@ -202,6 +202,81 @@ fn a_worker_started_beforehand_serves_only_the_run_it_was_started_for() {
     assert!(attestd::worker::Prestarted::start(&exe(), &[], Limits::default()).is_none());
 }
 
+/// A limit of a running process as `/proc/PID/limits` shows it (the soft value).
+fn soft_limit(pid: u32, name: &str) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+    line[name.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `value`, or this process's hard limit `name` when that is lower (as prlimit clamps).
+fn clamped(value: u64, name: &str) -> String {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+    let hard = line[name.len()..].split_whitespace().nth(1).unwrap();
+    match hard.parse::<u64>() {
+        Ok(h) if h < value => h.to_string(),
+        _ => value.to_string(),
+    }
+}
+
+#[test]
+fn a_spare_worker_gets_the_runs_limits_before_its_requests_and_dies_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = hardened_copy(dir.path());
+    let jobs = vec![
+        job(&host, "ssh", serde_json::json!({}), 60),
+        job(&host, "accounts", serde_json::json!({}), 30),
+    ];
+    let rt = runtime();
+    let _in = rt.enter();
+    let inherited = soft_limit(std::process::id(), "Max cpu time");
+    let spare = attestd::worker::Spare::start(&exe()).expect("a spare worker");
+    let pid = spare.id().unwrap();
+    // Started before anything about the run is known: the limits it inherited.
+    assert_eq!(soft_limit(pid, "Max cpu time"), inherited);
+    let prestarted = attestd::worker::Prestarted::start_on(spare, &jobs, Limits::default());
+    assert!(prestarted.is_some());
+    // Handed its requests: the run's limits (CPU: each timeout plus 1 s).
+    assert_eq!(soft_limit(pid, "Max cpu time"), clamped(92, "Max cpu time"));
+    assert_eq!(
+        soft_limit(pid, "Max open files"),
+        clamped(512, "Max open files")
+    );
+    let observed = rt.block_on(observe_all(
+        &exe(),
+        jobs.clone(),
+        Limits::default(),
+        prestarted,
+    ));
+    assert!(observed.used_prestarted);
+    assert_eq!(observed.workers_started, 1);
+    for (job, (outcome, _)) in jobs.iter().zip(&observed.results) {
+        assert_same(outcome, &in_process(&job.request), &job.request.collector);
+    }
+    // A spare with nothing to run is killed, not left waiting.
+    let spare = attestd::worker::Spare::start(&exe()).expect("a spare worker");
+    let pid = spare.id().unwrap();
+    assert!(attestd::worker::Prestarted::start_on(spare, &[], Limits::default()).is_none());
+    let gone = (0..200).any(|_| {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let done = state.is_empty()
+            || state
+                .rsplit(") ")
+                .next()
+                .is_some_and(|s| s.starts_with('Z'));
+        if !done {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        done
+    });
+    assert!(gone, "the unused spare worker {pid} is still running");
+}
+
 #[test]
 fn a_collector_past_its_timeout_is_killed_and_its_neighbours_finish() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,13 +13,20 @@ use crate::store::Store;
 use std::sync::Arc;
 
 pub fn run(args: CollectArgs) -> Result<i32, CliError> {
+    let rt = runtime()?;
+    // The collectors' worker process starts first, so that its own start-up overlaps
+    // reading the config; it runs nothing until it is handed its requests below.
+    let exe = engine::worker_exe();
+    let spare = exe.as_deref().and_then(|exe| {
+        let _in_runtime = rt.enter();
+        crate::worker::Spare::start(exe)
+    });
     let config =
         Config::load(args.config.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
     let root = host_root(args.root.as_deref())?;
     let names = config
         .selected_collectors(&args.collectors)
         .map_err(CliError::Usage)?;
-    let rt = runtime()?;
     let mut store = match &args.db {
         Some(path) => Some(Store::open(path).map_err(|e| CliError::Operational(e.to_string()))?),
         None => None,
@@ -66,10 +73,9 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
         &names,
         measured_until,
     );
-    // The collectors' worker starts now, with its requests, so that it observes while
-    // the policies load (most of a one-collector run's fixed cost).
-    let exe = engine::worker_exe();
-    let prestarted = exe.as_deref().and_then(|exe| {
+    // The collectors' worker gets its requests now, so that it observes while the
+    // policies load (most of a one-collector run's fixed cost).
+    let prestarted = spare.and_then(|spare| {
         let jobs = engine::worker_jobs(
             &config,
             &root,
@@ -79,7 +85,7 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
             clock.now(),
         );
         let _in_runtime = rt.enter();
-        crate::worker::Prestarted::start(exe, &jobs, crate::worker::Limits::default())
+        crate::worker::Prestarted::start_on(spare, &jobs, crate::worker::Limits::default())
     });
     let policies = load_policies(&config)?;
     // Alerts are planned and queued with the run; the daemon (or `attestd alerts

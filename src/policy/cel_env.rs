@@ -9,7 +9,8 @@
 //! run (regex determinisation in the profile). The crate is built without its `regex`
 //! feature, so its `matches` is absent, and this module registers one with the same
 //! meaning (the `regex` crate's syntax, `is_match`, the same error text) that keeps the
-//! compiled expressions of the evaluating thread. It never adds a function of its own
+//! compiled expressions of the evaluating thread, and `prewarm`, which compiles them
+//! ahead for `attestd collect` while its collectors run. It never adds a function of its own
 //! or changes what a standard one means, so a rule means the same wherever it is judged.
 
 use cel::common::types::{CelBool, CelString};
@@ -50,8 +51,51 @@ fn matches(this: &CelString, re: &CelString) -> Result<CelBool, ExecutionError> 
     Ok(CelBool::from(compiled(re.inner())?.is_match(this.inner())))
 }
 
+/// Expressions compiled ahead of judging by `prewarm`, which judging threads take
+/// instead of compiling them again. Only `attestd collect` prewarms (for the rules of
+/// the collectors it runs, while they run); the daemon never does, so it holds none.
+static PREWARMED: std::sync::Mutex<Option<HashMap<String, Arc<regex::Regex>>>> =
+    std::sync::Mutex::new(None);
+
+/// Compile `pattern` now, for the judging threads to find (an invalid one is left for
+/// judging to report).
+pub(crate) fn prewarm(pattern: &str) {
+    let known = |map: &Option<HashMap<_, _>>| map.as_ref().is_some_and(|m| m.contains_key(pattern));
+    if known(
+        &PREWARMED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    ) {
+        return;
+    }
+    let Ok(regex) = regex::Regex::new(pattern) else {
+        return;
+    };
+    let mut map = PREWARMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = map.get_or_insert_with(HashMap::new);
+    if map.len() < MAX_CACHED {
+        map.insert(pattern.to_string(), Arc::new(regex));
+    }
+}
+
 fn compiled(pattern: &str) -> Result<Arc<regex::Regex>, ExecutionError> {
     if let Some(hit) = COMPILED.with(|c| c.borrow().get(pattern).cloned()) {
+        return Ok(hit);
+    }
+    let prewarmed = PREWARMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .and_then(|m| m.get(pattern).cloned());
+    if let Some(hit) = prewarmed {
+        COMPILED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() < MAX_CACHED {
+                c.insert(pattern.to_string(), hit.clone());
+            }
+        });
         return Ok(hit);
     }
     let regex =
@@ -124,6 +168,39 @@ mod tests {
             let e = eval("'x'.matches('(foo')").unwrap_err();
             assert!(e.contains("'(foo' not a valid regex"), "{e}");
         }
+    }
+
+    #[test]
+    fn prewarmed_expressions_are_the_ones_judging_uses() {
+        let pattern = "^prewarmed-[0-9]+$";
+        std::thread::spawn(move || super::prewarm(pattern))
+            .join()
+            .unwrap();
+        let ready = super::PREWARMED
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|m| m.get(pattern).cloned())
+            .expect("prewarmed");
+        // Judged on another thread, the expression is the prewarmed one, and means
+        // what `matches` means.
+        std::thread::spawn(move || {
+            let used = super::compiled(pattern).unwrap();
+            assert!(std::sync::Arc::ptr_eq(&used, &ready));
+            assert_eq!(
+                eval("'prewarmed-42'.matches('^prewarmed-[0-9]+$')"),
+                Ok(cel::Value::Bool(true))
+            );
+        })
+        .join()
+        .unwrap();
+        // An invalid one is not kept: judging reports it.
+        super::prewarm("(foo");
+        assert!(super::PREWARMED
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|m| !m.contains_key("(foo")));
     }
 
     #[test]

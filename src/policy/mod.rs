@@ -104,12 +104,41 @@ impl PolicySet {
             ),
         };
         files.sort();
-        let catalog = Catalog::from_files(&files)?;
         rule_files.sort();
         for dir in &inputs.policy_dirs {
             rule_files.extend(read_dir_files(dir)?);
         }
-        let mut set = PolicySet::from_rule_files(catalog, &rule_files, inputs)?;
+        // Parsing TOML is most of loading: the catalog and every other rule file are
+        // parsed on a second thread while this one parses the rest. Errors are
+        // reported as a sequential load reports them (the catalog's first, then the
+        // first file's in order).
+        let (catalog, read) = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| {
+                let catalog = Catalog::from_files(&files);
+                let odd: Vec<_> = rule_files
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|(name, text)| rule::read_rule_file(name, text))
+                    .collect();
+                (catalog, odd)
+            });
+            let even: Vec<_> = rule_files
+                .iter()
+                .step_by(2)
+                .map(|(name, text)| rule::read_rule_file(name, text))
+                .collect();
+            let (catalog, odd) = helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let mut read = Vec::with_capacity(rule_files.len());
+            let (mut even, mut odd) = (even.into_iter(), odd.into_iter());
+            for i in 0..rule_files.len() {
+                read.extend(if i % 2 == 0 { even.next() } else { odd.next() });
+            }
+            (catalog, read)
+        });
+        let mut set = PolicySet::from_read_rule_files(catalog?, &rule_files, read, inputs)?;
         set.shipped_from = shipped_from;
         Ok(set)
     }
@@ -120,14 +149,29 @@ impl PolicySet {
         rule_files: &[(String, String)],
         inputs: &PolicyInputs,
     ) -> Result<PolicySet, FileError> {
+        let read = rule_files
+            .iter()
+            .map(|(name, text)| rule::read_rule_file(name, text))
+            .collect();
+        PolicySet::from_read_rule_files(catalog, rule_files, read, inputs)
+    }
+
+    /// `from_rule_files` with each file's TOML already read (`read[i]` from
+    /// `rule_files[i]`).
+    fn from_read_rule_files(
+        catalog: Catalog,
+        rule_files: &[(String, String)],
+        read: Vec<Result<rule::RuleFile, FileError>>,
+        inputs: &PolicyInputs,
+    ) -> Result<PolicySet, FileError> {
         let mut collectors = attestd_collectors::known_collector_names();
         collectors.extend(inputs.plugins.iter().map(String::as_str));
         let mut rules: Vec<Rule> = Vec::new();
         let mut variables: BTreeMap<String, Variable> = BTreeMap::new();
         // Variables are global: a rule may use one declared in an earlier file.
-        for (name, text) in rule_files {
+        for ((name, text), file) in rule_files.iter().zip(read) {
             let declared = variables.keys().cloned().collect::<Vec<_>>();
-            let parsed = rule::parse_rule_file(name, text, &catalog, &collectors, &|v| {
+            let parsed = rule::check_rule_file(name, text, file?, &catalog, &collectors, &|v| {
                 declared.iter().any(|d| d == v)
             })?;
             for (vname, def, line) in parsed.variables {
@@ -243,9 +287,32 @@ impl PolicySet {
                 {
                     // A bad expression is an error when its rule is judged.
                     let _ = e.program();
+                    self.prewarm_patterns_of(e.source());
                 }
             }
         })
+    }
+
+    /// For an expression that calls `matches`, compile ahead the regular expressions
+    /// held in the variables it names (`vars.ssh_weak_ciphers`): judging then finds
+    /// them compiled. Only a head start; judging compiles whatever is not ready.
+    fn prewarm_patterns_of(&self, source: &str) {
+        if !source.contains("matches(") {
+            return;
+        }
+        for (at, _) in source.match_indices("vars.") {
+            let name: String = source[at + 5..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if let Some(serde_json::Value::Array(items)) =
+                self.variables.get(&name).map(|v| &v.value)
+            {
+                for pattern in items.iter().filter_map(serde_json::Value::as_str) {
+                    cel_env::prewarm(pattern);
+                }
+            }
+        }
     }
 
     /// The rule with this id.
@@ -631,5 +698,49 @@ remediation = "fix"
             .unwrap()
             .title
             .starts_with("INSTALLED COPY"));
+    }
+
+    #[test]
+    fn a_load_parsed_on_two_threads_reports_what_a_sequential_one_would() {
+        // The rules are the same, in the same order, as a load on one thread gives.
+        let cfg = config("[daemon]\npolicy_dirs = []\n");
+        let two_threads = PolicySet::load_from(None, &cfg).unwrap();
+        let mut frameworks = embedded_files("frameworks");
+        frameworks.sort();
+        let mut files = embedded_files("");
+        files.sort();
+        let one_thread =
+            PolicySet::from_rule_files(Catalog::from_files(&frameworks).unwrap(), &files, &cfg)
+                .unwrap();
+        let ids = |set: &PolicySet| set.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&two_threads), ids(&one_thread));
+        // Of two broken files, one parsed on each thread, the first in order is named.
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = dir.path().join("policies");
+        std::fs::create_dir_all(shipped.join("frameworks")).unwrap();
+        for (name, text) in &frameworks {
+            let file = Path::new(name).file_name().unwrap();
+            std::fs::write(shipped.join("frameworks").join(file), text).unwrap();
+        }
+        for (i, (name, text)) in files.iter().enumerate() {
+            let file = Path::new(name).file_name().unwrap();
+            let text = if i == 1 || i == 2 {
+                format!("{text}\n[[rule]]\nid = \"broken.in_file_{i}\"\nunknown = 1\n")
+            } else {
+                text.clone()
+            };
+            std::fs::write(shipped.join(file), text).unwrap();
+        }
+        let e = PolicySet::load_from(Some(&shipped), &cfg).unwrap_err();
+        let second = Path::new(&files[1].0)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(e.file.ends_with(second), "{e}");
+        // A broken catalog is reported before any rule file.
+        std::fs::write(shipped.join("frameworks").join("soc2.toml"), "[framework\n").unwrap();
+        let e = PolicySet::load_from(Some(&shipped), &cfg).unwrap_err();
+        assert!(e.file.ends_with("soc2.toml"), "{e}");
     }
 }

@@ -19,9 +19,10 @@ use toml::Spanned;
 
 pub use attestd_ledger::body::Severity;
 
+/// A rule file as TOML gives it, before its references are checked.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleFile {
+pub(crate) struct RuleFile {
     #[serde(default)]
     variables: BTreeMap<Spanned<String>, VariableDef>,
     #[serde(default, rename = "rule")]
@@ -205,15 +206,22 @@ pub struct ParsedFile {
     pub rules: Vec<Rule>,
 }
 
-/// Parse and compile one rule file, checking every reference.
-pub fn parse_rule_file(
+/// Read one rule file's TOML. It needs no catalog, so files can be read while the
+/// catalog is; `check_rule_file` then checks every reference.
+pub(crate) fn read_rule_file(name: &str, text: &str) -> Result<RuleFile, FileError> {
+    toml::from_str(text).map_err(|e| toml_error(name, text, &e))
+}
+
+/// Check and compile one rule file, every reference, on what `read_rule_file` read
+/// from `text`.
+pub(crate) fn check_rule_file(
     name: &str,
     text: &str,
+    file: RuleFile,
     catalog: &Catalog,
     known_collectors: &[&str],
     known_variables: &dyn Fn(&str) -> bool,
 ) -> Result<ParsedFile, FileError> {
-    let file: RuleFile = toml::from_str(text).map_err(|e| toml_error(name, text, &e))?;
     let lines = LineIndex::new(text);
     let at = |span: std::ops::Range<usize>, field: &str, message: String| FileError {
         file: name.to_string(),
