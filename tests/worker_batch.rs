@@ -202,23 +202,22 @@ fn a_worker_started_beforehand_serves_only_the_run_it_was_started_for() {
     assert!(attestd::worker::Prestarted::start(&exe(), &[], Limits::default()).is_none());
 }
 
+/// The soft and hard values of limit `name` in a `/proc/.../limits` file.
+fn limit(path: &str, name: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(path).unwrap();
+    let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+    let mut values = line[name.len()..].split_whitespace().map(str::to_string);
+    (values.next().unwrap(), values.next().unwrap())
+}
+
 /// A limit of a running process as `/proc/PID/limits` shows it (the soft value).
 fn soft_limit(pid: u32, name: &str) -> String {
-    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
-    line[name.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    limit(&format!("/proc/{pid}/limits"), name).0
 }
 
 /// `value`, or this process's hard limit `name` when that is lower (as prlimit clamps).
 fn clamped(value: u64, name: &str) -> String {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
-    let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
-    let hard = line[name.len()..].split_whitespace().nth(1).unwrap();
-    match hard.parse::<u64>() {
+    match limit("/proc/self/limits", name).1.parse::<u64>() {
         Ok(h) if h < value => h.to_string(),
         _ => value.to_string(),
     }

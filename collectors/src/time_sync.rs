@@ -170,11 +170,12 @@ fn collect_with(
         timesyncd.insert("service".into(), s.clone());
     }
     let mut timedated = Value::Null;
-    if let Some(Timedated::Unreachable(reason)) = &timedated_run {
-        unavailable.insert("timedatectl".into(), json!(reason));
-    }
-    if let Some(Timedated::Started(running)) = timedated_run {
-        match finish_tool(running, &mut artifacts) {
+    match timedated_run {
+        None => {}
+        Some(Timedated::Unreachable(reason)) => {
+            unavailable.insert("timedatectl".into(), json!(reason));
+        }
+        Some(Timedated::Started(running)) => match finish_tool(running, &mut artifacts) {
             Ok(ToolRun::Ran(out)) if out.success() => {
                 let get = |k: &str| {
                     out.stdout
@@ -191,7 +192,7 @@ fn collect_with(
             Err(reason) => {
                 unavailable.insert("timedatectl".into(), json!(reason));
             }
-        }
+        },
     }
 
     let active = |s: &Option<Value>| s.as_ref().is_some_and(|s| s["active"] == true);

@@ -90,12 +90,7 @@ fn compiled(pattern: &str) -> Result<Arc<regex::Regex>, ExecutionError> {
         .as_ref()
         .and_then(|m| m.get(pattern).cloned());
     if let Some(hit) = prewarmed {
-        COMPILED.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() < MAX_CACHED {
-                c.insert(pattern.to_string(), hit.clone());
-            }
-        });
+        keep(pattern, &hit);
         return Ok(hit);
     }
     let regex =
@@ -105,13 +100,18 @@ fn compiled(pattern: &str) -> Result<Arc<regex::Regex>, ExecutionError> {
                 message: format!("'{pattern}' not a valid regex:\n{err}"),
             })?,
         );
+    keep(pattern, &regex);
+    Ok(regex)
+}
+
+/// Keep a compiled expression in this thread's cache, while it has room.
+fn keep(pattern: &str, regex: &Arc<regex::Regex>) {
     COMPILED.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() < MAX_CACHED {
             c.insert(pattern.to_string(), regex.clone());
         }
     });
-    Ok(regex)
 }
 
 #[cfg(test)]

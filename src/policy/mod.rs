@@ -108,34 +108,18 @@ impl PolicySet {
         for dir in &inputs.policy_dirs {
             rule_files.extend(read_dir_files(dir)?);
         }
-        // Parsing TOML is most of loading: the catalog and every other rule file are
-        // parsed on a second thread while this one parses the rest. Errors are
-        // reported as a sequential load reports them (the catalog's first, then the
-        // first file's in order).
+        // Parsing TOML is most of loading: the catalog and the second half of the rule
+        // files are parsed on a second thread while this one parses the first half.
+        // Errors are reported as a sequential load reports them (the catalog's first,
+        // then the first file's in order).
+        let (first, second) = rule_files.split_at(rule_files.len() / 2);
         let (catalog, read) = std::thread::scope(|scope| {
-            let helper = scope.spawn(|| {
-                let catalog = Catalog::from_files(&files);
-                let odd: Vec<_> = rule_files
-                    .iter()
-                    .skip(1)
-                    .step_by(2)
-                    .map(|(name, text)| rule::read_rule_file(name, text))
-                    .collect();
-                (catalog, odd)
-            });
-            let even: Vec<_> = rule_files
-                .iter()
-                .step_by(2)
-                .map(|(name, text)| rule::read_rule_file(name, text))
-                .collect();
-            let (catalog, odd) = helper
+            let helper = scope.spawn(|| (Catalog::from_files(&files), read_rule_files(second)));
+            let mut read = read_rule_files(first);
+            let (catalog, rest) = helper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let mut read = Vec::with_capacity(rule_files.len());
-            let (mut even, mut odd) = (even.into_iter(), odd.into_iter());
-            for i in 0..rule_files.len() {
-                read.extend(if i % 2 == 0 { even.next() } else { odd.next() });
-            }
+            read.extend(rest);
             (catalog, read)
         });
         let mut set = PolicySet::from_read_rule_files(catalog?, &rule_files, read, inputs)?;
@@ -149,10 +133,7 @@ impl PolicySet {
         rule_files: &[(String, String)],
         inputs: &PolicyInputs,
     ) -> Result<PolicySet, FileError> {
-        let read = rule_files
-            .iter()
-            .map(|(name, text)| rule::read_rule_file(name, text))
-            .collect();
+        let read = read_rule_files(rule_files);
         PolicySet::from_read_rule_files(catalog, rule_files, read, inputs)
     }
 
@@ -323,6 +304,14 @@ impl PolicySet {
     pub(crate) fn vars_cel(&self) -> &cel::Value {
         &self.vars_cel
     }
+}
+
+/// Each file's TOML, read (`rule::read_rule_file`), in order.
+fn read_rule_files(files: &[(String, String)]) -> Vec<Result<rule::RuleFile, FileError>> {
+    files
+        .iter()
+        .map(|(name, text)| rule::read_rule_file(name, text))
+        .collect()
 }
 
 fn same_kind(a: &serde_json::Value, b: &serde_json::Value) -> bool {
@@ -715,6 +704,7 @@ remediation = "fix"
         let ids = |set: &PolicySet| set.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&two_threads), ids(&one_thread));
         // Of two broken files, one parsed on each thread, the first in order is named.
+        let (i_first, i_second) = (files.len() / 2 - 1, files.len() / 2);
         let dir = tempfile::tempdir().unwrap();
         let shipped = dir.path().join("policies");
         std::fs::create_dir_all(shipped.join("frameworks")).unwrap();
@@ -724,7 +714,7 @@ remediation = "fix"
         }
         for (i, (name, text)) in files.iter().enumerate() {
             let file = Path::new(name).file_name().unwrap();
-            let text = if i == 1 || i == 2 {
+            let text = if i == i_first || i == i_second {
                 format!("{text}\n[[rule]]\nid = \"broken.in_file_{i}\"\nunknown = 1\n")
             } else {
                 text.clone()
@@ -732,12 +722,12 @@ remediation = "fix"
             std::fs::write(shipped.join(file), text).unwrap();
         }
         let e = PolicySet::load_from(Some(&shipped), &cfg).unwrap_err();
-        let second = Path::new(&files[1].0)
+        let named = Path::new(&files[i_first].0)
             .file_name()
             .unwrap()
             .to_str()
             .unwrap();
-        assert!(e.file.ends_with(second), "{e}");
+        assert!(e.file.ends_with(named), "{e}");
         // A broken catalog is reported before any rule file.
         std::fs::write(shipped.join("frameworks").join("soc2.toml"), "[framework\n").unwrap();
         let e = PolicySet::load_from(Some(&shipped), &cfg).unwrap_err();
