@@ -4,8 +4,9 @@ use clap::Parser;
 
 fn main() {
     // The collectors' worker, which attestd starts as `attestd collect-worker` for every
-    // run, is on each run's critical path: it skips building and parsing the whole
-    // command line, and logging (its stderr is /dev/null).
+    // run where attestd-worker is not installed beside it, is on each run's critical
+    // path: it skips building and parsing the whole command line, and logging (its
+    // stderr is /dev/null).
     let mut args = std::env::args_os();
     if args.len() == 2 && args.nth(1).as_deref() == Some(attestd::worker::SUBCOMMAND.as_ref()) {
         // SAFETY: called before any thread starts; resets one signal's disposition, as

@@ -1,5 +1,7 @@
-//! Collectors in a killable worker process. The daemon (and `collect`) re-executes its
-//! own binary as `attestd collect-worker` once per run: the worker reads every
+//! Collectors in a killable worker process. The daemon (and `collect`) starts one once
+//! per run, as `attestd-worker collect-worker` (the small binary installed beside
+//! attestd, `engine::worker_exe`) or, without it, as `attestd collect-worker`, which
+//! serves the same way: the worker reads every
 //! request of the run (collector, root, settings, history, time) on stdin, runs the
 //! collectors concurrently, one thread each, and writes each collector's evidence or
 //! error back as one framed JSON message as soon as it is ready, so an answer that

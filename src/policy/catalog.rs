@@ -14,7 +14,7 @@ pub use attestd_ledger::summary::ISO2013;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CatalogFile {
+pub(crate) struct CatalogFile {
     framework: FrameworkHeader,
     #[serde(rename = "control")]
     controls: Vec<ControlEntry>,
@@ -72,7 +72,10 @@ impl Catalog {
         let mut frameworks = BTreeMap::new();
         let mut iso2013 = BTreeSet::new();
         for (name, text) in files {
-            let file: CatalogFile = toml::from_str(text).map_err(|e| toml_error(name, text, &e))?;
+            let file: CatalogFile = match super::prebuilt::read(text) {
+                Some(file) => file,
+                None => toml::from_str(text).map_err(|e| toml_error(name, text, &e))?,
+            };
             if file.framework.id == ISO2022 {
                 for c in &file.controls {
                     iso2013.extend(c.iso2013.iter().cloned());

@@ -15,6 +15,7 @@ pub mod cel_bounds;
 mod cel_env;
 mod evaluate;
 mod inputs;
+mod prebuilt;
 pub mod rule;
 
 pub use catalog::Catalog;
@@ -108,8 +109,9 @@ impl PolicySet {
         for dir in &inputs.policy_dirs {
             rule_files.extend(read_dir_files(dir)?);
         }
-        // Parsing TOML is most of loading: the catalog and the second half of the rule
-        // files are parsed on a second thread while this one parses the first half.
+        // Reading the files is most of loading (a shipped file deserializes its prebuilt
+        // tree, `prebuilt`; any other is parsed as TOML): the catalog and the second half
+        // of the rule files are read on a second thread while this one reads the first.
         // Errors are reported as a sequential load reports them (the catalog's first,
         // then the first file's in order).
         let (first, second) = rule_files.split_at(rule_files.len() / 2);
