@@ -173,9 +173,17 @@ impl Config {
 
     /// Parse and validate config text.
     pub fn parse(name: &str, text: &str) -> Result<Config, FileError> {
-        // Every number against its documented range first, with the key's own line.
-        ranges::check(name, text)?;
-        let raw: ConfigFile = toml::from_str(text).map_err(|e| toml_error(name, text, &e))?;
+        // The text is parsed once. Every number is checked against its documented range
+        // first, with the key's own line; then the typed fields are read. A document that
+        // does not parse is left to `toml::from_str`, which reports the syntax error.
+        let raw: Result<ConfigFile, toml::de::Error> = match toml::de::DeTable::parse(text) {
+            Ok(doc) => {
+                ranges::check(name, text, doc.get_ref())?;
+                ConfigFile::deserialize(toml::de::Deserializer::from(doc))
+            }
+            Err(_) => toml::from_str(text),
+        };
+        let raw = raw.map_err(|e| toml_error(name, text, &e))?;
         let lines = LineIndex::new(text);
         let err = |span: std::ops::Range<usize>, field: String, message: String| FileError {
             file: name.to_string(),
@@ -509,6 +517,10 @@ mod tests {
         assert!(e.message.starts_with("must start with http://"), "{e}");
         let e = Config::parse("a.toml", "[collectors.ssh]\n\nenabled = 1\n").unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (3, "collectors.ssh.enabled"));
+        // A syntax error: the text does not parse, and the parser says where.
+        let e = Config::parse("a.toml", "[daemon]\nwatch = true\n[alerts\n").unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("a.toml", 3), "{e}");
+        assert!(!e.message.is_empty(), "{e}");
     }
 
     #[test]
