@@ -11,6 +11,9 @@
 //!   listed in `$OUT_DIR/prebuilt_policies.rs` (read by `src/policy/prebuilt.rs`). A
 //!   run then deserializes these files instead of parsing their TOML.
 //!
+//! - `ATTESTD_SOURCE_ID`, a hash of the sources, which the two binaries compare
+//!   (`attestd::worker::SOURCE_ID`).
+//!
 //! It never fails the build on a policy file: a file that does not parse, or holds what
 //! this does not encode (datetimes), is left out and parsed at run time, which reports
 //! its errors with file and line as for any other file.
@@ -33,6 +36,52 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=build.rs");
     prebuild_policies();
+    source_id();
+}
+
+/// `ATTESTD_SOURCE_ID`: a hash of every source file of this package and its path
+/// dependencies (and the lock file), so that attestd and attestd-worker can tell
+/// whether they were built from the same sources (`attestd::worker::SOURCE_ID`).
+fn source_id() {
+    use std::hash::{Hash, Hasher};
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let mut files = Vec::new();
+    for part in ["src", "collectors/src", "ledger/src", "policies"] {
+        let dir = manifest.join(part);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        files_under(&dir, &mut files);
+    }
+    for file in [
+        "Cargo.lock",
+        "Cargo.toml",
+        "collectors/Cargo.toml",
+        "ledger/Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", manifest.join(file).display());
+        files.push(manifest.join(file));
+    }
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in &files {
+        file.strip_prefix(&manifest)
+            .unwrap_or(file)
+            .hash(&mut hasher);
+        std::fs::read(file).unwrap_or_default().hash(&mut hasher);
+    }
+    println!("cargo:rustc-env=ATTESTD_SOURCE_ID={:016x}", hasher.finish());
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 fn prebuild_policies() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build target/debian/attestd_VERSION_amd64.deb: the release binary, then the man page
+# Build target/debian/attestd_VERSION_amd64.deb: the release binaries (attestd and its
+# collector worker, attestd-worker), then the man page
 # and completions rendered from it, then `cargo deb` packs them with the unit, sysusers,
 # tmpfiles, default config and policies (see [package.metadata.deb] in Cargo.toml).
 # Needs cargo-deb (`cargo install cargo-deb --locked`). Prints the .deb's path last.

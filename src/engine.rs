@@ -17,41 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The binary workers are started from: `attestd-worker` installed with this binary
-/// (`worker_binary_beside`), else this binary itself; `None`, with a warning, when
-/// this binary's path cannot be found (an odd `/proc`): collectors then run in this
-/// process.
-pub fn worker_exe() -> Option<std::path::PathBuf> {
-    std::env::current_exe()
-        .map(|exe| worker_binary_beside(&exe))
-        .map_err(|e| {
-            tracing::warn!(error = %e, "cannot find attestd's own binary; collectors run in this process");
-        })
-        .ok()
-}
-
-/// The file name of the dedicated worker binary (src/bin/attestd-worker.rs).
-pub const WORKER_BINARY: &str = "attestd-worker";
-
-/// The worker binary that goes with the attestd binary at `exe`: `attestd-worker` in
-/// the same directory (a build's `target/release/`), else in `../lib/attestd/` (the
-/// package's `/usr/lib/attestd/` beside `/usr/bin/attestd`), else `exe` itself, which
-/// serves as a worker too (`attestd collect-worker`), only slower to start.
-pub fn worker_binary_beside(exe: &std::path::Path) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(dir) = exe.parent() else {
-        return exe.to_path_buf();
-    };
-    let packaged = dir.parent().map(|prefix| prefix.join("lib/attestd"));
-    let executable = |p: &std::path::Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    std::iter::once(dir.to_path_buf())
-        .chain(packaged)
-        .map(|d| d.join(WORKER_BINARY))
-        .find(|candidate| executable(candidate))
-        .unwrap_or_else(|| exe.to_path_buf())
-}
+use crate::worker_binary::worker_exe;
 
 /// The collectors an engine built by `Engine::new` knows: the built-ins and the
 /// config's `exec:NAME` plugins.
@@ -486,36 +452,4 @@ pub fn policy_snapshot(
         waivers,
         Some(crate::clock::host_time_zone()),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn touch(path: &std::path::Path, mode: u32) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    #[test]
-    fn the_worker_binary_is_found_beside_attestd_or_in_the_packages_lib_dir() {
-        let tmp = tempfile::tempdir().unwrap();
-        let exe = tmp.path().join("usr/bin/attestd");
-        touch(&exe, 0o755);
-        // Neither installed: attestd serves as its own worker.
-        assert_eq!(worker_binary_beside(&exe), exe);
-        // One that cannot be executed is not taken.
-        let packaged = tmp.path().join("usr/lib/attestd/attestd-worker");
-        touch(&packaged, 0o644);
-        assert_eq!(worker_binary_beside(&exe), exe);
-        // The package's layout: /usr/lib/attestd/attestd-worker.
-        touch(&packaged, 0o755);
-        assert_eq!(worker_binary_beside(&exe), packaged);
-        // A build's layout (both in target/release/) comes first.
-        let sibling = tmp.path().join("usr/bin/attestd-worker");
-        touch(&sibling, 0o755);
-        assert_eq!(worker_binary_beside(&exe), sibling);
-    }
 }

@@ -30,3 +30,4 @@ pub mod schedule;
 pub mod store;
 pub mod watch;
 pub mod worker;
+pub mod worker_binary;

@@ -7,15 +7,7 @@ fn main() {
     // run where attestd-worker is not installed beside it, is on each run's critical
     // path: it skips building and parsing the whole command line, and logging (its
     // stderr is /dev/null).
-    let mut args = std::env::args_os();
-    if args.len() == 2 && args.nth(1).as_deref() == Some(attestd::worker::SUBCOMMAND.as_ref()) {
-        // SAFETY: called before any thread starts; resets one signal's disposition, as
-        // below for every command but the daemon's: a worker whose parent is gone ends.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-        std::process::exit(attestd::worker::serve());
-    }
+    attestd::worker::serve_if_asked();
     let cli = attestd::cli::Cli::parse();
     let daemon = matches!(cli.command, attestd::cli::Command::Run(_));
     // `push` and `enroll` talk to the fleet server, which may close the connection

@@ -1,6 +1,6 @@
 //! Collectors in a killable worker process. The daemon (and `collect`) starts one once
 //! per run, as `attestd-worker collect-worker` (the small binary installed beside
-//! attestd, `engine::worker_exe`) or, without it, as `attestd collect-worker`, which
+//! attestd, `worker_binary::worker_exe`) or, without it, as `attestd collect-worker`, which
 //! serves the same way: the worker reads every
 //! request of the run (collector, root, settings, history, time) on stdin, runs the
 //! collectors concurrently, one thread each, and writes each collector's evidence or
@@ -49,6 +49,10 @@ const MAX_REQUEST_BYTES: u64 = 128 << 20;
 
 /// The worker's exit status when its request cannot be read.
 const EXIT_UNREADABLE_REQUEST: i32 = 4;
+
+/// The worker's exit status when it was built from other sources than its parent and
+/// the parent's own binary could not be started in its place.
+const EXIT_OTHER_BUILD: i32 = 5;
 
 /// Resource limits of one worker.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +135,51 @@ pub enum Reply {
 /// One answer on stdout: `index` (the request's place in the batch) and the length of
 /// the `Reply` JSON that follows, both big-endian `u32`.
 const FRAME_HEADER_BYTES: usize = 8;
+
+/// The worker's entry point, the first thing both binaries' `main` call: when the
+/// command line is exactly `PROGRAM collect-worker`, serve one batch and exit (with
+/// SIGPIPE at its default, so a worker whose parent is gone ends); otherwise return.
+/// Must be called before any thread starts.
+///
+/// Started as `PROGRAM collect-worker SOURCE_ID FALLBACK` (a worker binary other than
+/// the parent's own, `spawn_unlimited`), it serves only when it was built from the
+/// same sources as its parent (`SOURCE_ID`); a stale one (a `cargo build --bin
+/// attestd` that left an older attestd-worker beside the new attestd) replaces itself
+/// with `FALLBACK collect-worker`, the parent's own binary, so no run ever observes
+/// with other collectors than the parent's.
+pub fn serve_if_asked() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().take(5).collect();
+    if args.get(1).map(|a| a.as_os_str()) != Some(SUBCOMMAND.as_ref()) {
+        return;
+    }
+    match &args[..] {
+        [_, _] => {}
+        [_, _, id, fallback] if id.as_os_str() != SOURCE_ID => {
+            exec_fallback(fallback);
+            std::process::exit(EXIT_OTHER_BUILD);
+        }
+        [_, _, _, _] => {}
+        _ => return,
+    }
+    // SAFETY: called before any thread starts (see above); resets one signal's
+    // disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    std::process::exit(serve());
+}
+
+/// Replace this process with `FALLBACK collect-worker` (stdin, stdout, limits and
+/// process group carry over); returns only when that cannot start.
+fn exec_fallback(fallback: &std::ffi::OsStr) {
+    use std::os::unix::process::CommandExt;
+    let _ = std::process::Command::new(fallback).arg(SUBCOMMAND).exec();
+}
+
+/// The sources this binary was built from (a hash build.rs takes of the package's and
+/// its path dependencies' sources): the same in attestd and attestd-worker built
+/// together, different in a worker left from another build.
+pub const SOURCE_ID: &str = env!("ATTESTD_SOURCE_ID");
 
 /// The worker's side: serve one batch from stdin. Exit code 0 when every reply was
 /// written (each reply says whether its collector could observe).
@@ -406,8 +455,15 @@ fn spawn_worker(
 /// stdin, and `lower_worker_limits` must be in force before that is written.
 fn spawn_unlimited(exe: &Path) -> std::io::Result<tokio::process::Child> {
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg(SUBCOMMAND)
-        .stdin(std::process::Stdio::piped())
+    cmd.arg(SUBCOMMAND);
+    // A binary other than this one (attestd-worker) is told which sources it must have
+    // been built from, and what to run instead when it was not (`serve_if_asked`).
+    if let Ok(own) = std::env::current_exe() {
+        if own != exe {
+            cmd.arg(SOURCE_ID).arg(own);
+        }
+    }
+    cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         // The worker inherits the daemon's environment (HOME, TMPDIR, TZ): collectors'
@@ -727,6 +783,9 @@ fn died(status: &std::process::ExitStatus, memory: u64, cpu_seconds: u64) -> Str
             memory >> 20
         ),
         Some(sig) => format!("its worker was ended by signal {sig}"),
+        None if status.code() == Some(EXIT_OTHER_BUILD) => {
+            "its worker binary was built from other sources than attestd, and attestd's own binary could not be started in its place; build or install attestd and attestd-worker together".into()
+        }
         None if status.code() == Some(EXIT_UNREADABLE_REQUEST) => {
             "its worker could not read its request (this is a bug in attestd; please report it)"
                 .into()

@@ -16,7 +16,7 @@ pub fn run(args: CollectArgs) -> Result<i32, CliError> {
     let rt = runtime()?;
     // The collectors' worker process starts first, so that its own start-up overlaps
     // reading the config; it runs nothing until it is handed its requests below.
-    let exe = engine::worker_exe();
+    let exe = crate::worker_binary::worker_exe();
     let spare = exe.as_deref().and_then(|exe| {
         let _in_runtime = rt.enter();
         crate::worker::Spare::start(exe)

@@ -413,3 +413,23 @@ pub fn judged_password(
     );
     (outcome, verdicts)
 }
+
+/// A host whose sshd configuration includes, at every level, three files that each
+/// include the whole next level.
+pub fn include_bomb(root: &Path, depth: usize) {
+    let ssh = root.join("etc/ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::write(ssh.join("sshd_config"), "Include /etc/ssh/l1/*.conf\n").unwrap();
+    for level in 1..=depth {
+        let dir = ssh.join(format!("l{level}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..3 {
+            let body = if level < depth {
+                format!("Include /etc/ssh/l{}/*.conf\n", level + 1)
+            } else {
+                "MaxAuthTries 3\n".to_string()
+            };
+            std::fs::write(dir.join(format!("{i}.conf")), body).unwrap();
+        }
+    }
+}

@@ -62,6 +62,10 @@ for f in /usr/bin/attestd /etc/attestd/attestd.toml /usr/share/attestd/policies/
          /usr/lib/tmpfiles.d/attestd.conf /etc/attestd/policies.d; do
   in_ct test -e "$f" || fail "the package did not install $f"
 done
+in_ct test -x /usr/lib/attestd/attestd-worker || fail "the package did not install the worker /usr/lib/attestd/attestd-worker"
+worker_rc=0
+in_ct /usr/lib/attestd/attestd-worker collect-worker </dev/null >/dev/null 2>&1 || worker_rc=$?
+[ "$worker_rc" -eq 4 ] || fail "/usr/lib/attestd/attestd-worker does not serve as attestd's worker (an empty request must be refused with status 4)"
 in_ct dpkg-query --control-show attestd conffiles 2>/dev/null | grep -qx /etc/attestd/attestd.toml \
   || in_ct grep -qx /etc/attestd/attestd.toml /var/lib/dpkg/info/attestd.conffiles \
   || fail "/etc/attestd/attestd.toml is not a conffile"
