@@ -93,7 +93,6 @@ fn prebuild_policies() {
         let dir = policies.join(sub);
         println!("cargo:rerun-if-changed={}", dir.display());
         for path in toml_files(&dir) {
-            println!("cargo:rerun-if-changed={}", path.display());
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };

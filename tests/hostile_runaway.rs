@@ -40,18 +40,7 @@ fn include_tree(root: &Path, depth: usize) {
         "Include /etc/ssh/l1/*.conf\n",
     )
     .unwrap();
-    for level in 1..=depth {
-        let dir = ssh.join(format!("l{level}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for i in 0..3 {
-            let body = if level < depth {
-                format!("Include /etc/ssh/l{}/*.conf\n", level + 1)
-            } else {
-                "MaxAuthTries 3\n".to_string()
-            };
-            std::fs::write(dir.join(format!("{i}.conf")), body).unwrap();
-        }
-    }
+    include_levels(&ssh, depth);
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {

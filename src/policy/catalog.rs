@@ -4,7 +4,7 @@
 //! the union of the `iso2013` equivalents listed in the 2022 catalog.
 //! It never judges anything and never holds standard text.
 
-use crate::location::{toml_error, FileError};
+use crate::location::FileError;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,10 +72,7 @@ impl Catalog {
         let mut frameworks = BTreeMap::new();
         let mut iso2013 = BTreeSet::new();
         for (name, text) in files {
-            let file: CatalogFile = match super::prebuilt::read(text) {
-                Some(file) => file,
-                None => toml::from_str(text).map_err(|e| toml_error(name, text, &e))?,
-            };
+            let file: CatalogFile = super::prebuilt::read_or_parse(name, text)?;
             if file.framework.id == ISO2022 {
                 for c in &file.controls {
                     iso2013.extend(c.iso2013.iter().cloned());

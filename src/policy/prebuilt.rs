@@ -9,13 +9,24 @@
 //! never decides what a file means: the types of `rule.rs` and `catalog.rs` do, for
 //! both paths alike.
 
+use crate::location::{toml_error, FileError};
 use serde::de::DeserializeOwned;
 
 include!(concat!(env!("OUT_DIR"), "/prebuilt_policies.rs"));
 
+/// Policy file `name` read: from its prebuilt tree when `text` is one of the shipped
+/// files as they were built into this binary (`read`), else parsed as TOML, with the
+/// parser's error naming the file, line and field.
+pub(crate) fn read_or_parse<T: DeserializeOwned>(name: &str, text: &str) -> Result<T, FileError> {
+    if let Some(file) = read(text) {
+        return Ok(file);
+    }
+    toml::from_str(text).map_err(|e| toml_error(name, text, &e))
+}
+
 /// `text` deserialized from its prebuilt tree, when `text` is one of the shipped files
 /// as they were built into this binary.
-pub(crate) fn read<T: DeserializeOwned>(text: &str) -> Option<T> {
+fn read<T: DeserializeOwned>(text: &str) -> Option<T> {
     let (_, tree) = PREBUILT
         .iter()
         .find(|(path, _)| shipped_text(path) == Some(text.as_bytes()))?;

@@ -12,7 +12,7 @@
 //! by the test `every_shipped_expression_compiles` instead.
 
 use super::catalog::Catalog;
-use crate::location::{toml_error, FileError, LineIndex};
+use crate::location::{FileError, LineIndex};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -211,10 +211,7 @@ pub struct ParsedFile {
 /// Read one rule file's TOML. It needs no catalog, so files can be read while the
 /// catalog is; `check_rule_file` then checks every reference.
 pub(crate) fn read_rule_file(name: &str, text: &str) -> Result<RuleFile, FileError> {
-    if let Some(file) = super::prebuilt::read(text) {
-        return Ok(file);
-    }
-    toml::from_str(text).map_err(|e| toml_error(name, text, &e))
+    super::prebuilt::read_or_parse(name, text)
 }
 
 /// Check and compile one rule file, every reference, on what `read_rule_file` read

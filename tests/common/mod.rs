@@ -420,6 +420,12 @@ pub fn include_bomb(root: &Path, depth: usize) {
     let ssh = root.join("etc/ssh");
     std::fs::create_dir_all(&ssh).unwrap();
     std::fs::write(ssh.join("sshd_config"), "Include /etc/ssh/l1/*.conf\n").unwrap();
+    include_levels(&ssh, depth);
+}
+
+/// `SSH/l1` to `SSH/lDEPTH` (`SSH` a host's `etc/ssh`): three files per level, each
+/// including every file of the next level; the last level sets `MaxAuthTries 3`.
+pub fn include_levels(ssh: &Path, depth: usize) {
     for level in 1..=depth {
         let dir = ssh.join(format!("l{level}"));
         std::fs::create_dir_all(&dir).unwrap();
