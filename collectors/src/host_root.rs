@@ -145,15 +145,25 @@ fn secret_class(host_path: &str) -> Option<SecretClass> {
 /// password hash. Looked at after every ordinary read, so a copy of a secret file under
 /// an innocent name is refused too.
 fn secret_content(bytes: &[u8]) -> Option<SecretClass> {
-    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let has = |needle: &[u8]| memchr::memmem::find(bytes, needle).is_some();
     if has(b"PRIVATE KEY-----") || has(b"PuTTY-User-Key-File") {
         return Some(SecretClass::PrivateKey);
     }
-    let text = String::from_utf8_lossy(bytes);
-    if text.lines().any(is_shadow_hash_line) {
+    if may_hold_shadow_hash(bytes)
+        && String::from_utf8_lossy(bytes)
+            .lines()
+            .any(is_shadow_hash_line)
+    {
         return Some(SecretClass::PasswordHashes);
     }
     None
+}
+
+/// False only when no line can be a shadow hash line: such a line has a `$` right
+/// after its first `:` or after the `!`/`*` that lock the hash. A quick scan, so that
+/// large ordinary files (dpkg's status) skip the line-by-line check.
+fn may_hold_shadow_hash(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'$', bytes).any(|at| at > 0 && matches!(bytes[at - 1], b':' | b'!' | b'*'))
 }
 
 /// `name:$id$...` as in shadow or gshadow: a crypt(3) hash in the second field.
@@ -667,6 +677,36 @@ mod tests {
             .to_string()
             .contains("binary"));
         assert_eq!(root.read("/missing").unwrap(), None);
+    }
+
+    #[test]
+    fn the_quick_scan_never_hides_a_hash_line() {
+        let hashes = [
+            "root:$y$j9T$salt$hash:20400::::::",
+            "daemon:!$6$salt$hash:1::::::",
+            "locked:!!$6$salt$hash:1::::::",
+            "star:*$1$salt$hashhash:1::::::",
+            "grp:!*$6$salt$hash::",
+        ];
+        for line in hashes {
+            for text in [line.to_string(), format!("a: $b\n\u{fffd}\n{line}\n")] {
+                assert!(is_shadow_hash_line(line), "{line}");
+                assert!(may_hold_shadow_hash(text.as_bytes()), "{text}");
+                assert_eq!(
+                    secret_content(text.as_bytes()),
+                    Some(SecretClass::PasswordHashes),
+                    "{text}"
+                );
+            }
+        }
+        // Prices and shell variables are not hashes; the scan lets them through.
+        for text in [
+            "Description: costs $5 a month\n",
+            "PATH=$HOME/bin:$PATH\n",
+            "x\n",
+        ] {
+            assert_eq!(secret_content(text.as_bytes()), None, "{text}");
+        }
     }
 }
 
