@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod endpoint;
 pub mod engine;
+pub mod error_text;
 pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;

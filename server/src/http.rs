@@ -259,6 +259,8 @@ async fn push_slot(
                 "refused: every push slot was busy for {} ms",
                 app.push_wait.as_millis()
             );
+            let limit = app.max_body.max(crate::org::blobs::MAX_BODY);
+            drain(req.into_body(), limit).await;
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [("retry-after", app.retry_after_secs.to_string())],
@@ -273,6 +275,29 @@ async fn push_slot(
                 .into_response()
         }
     }
+}
+
+/// How long a refused request's body is read, at most, before the answer goes out.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Read and drop the body of a request refused before it was read (at most `limit`
+/// bytes, for at most `DRAIN_DEADLINE`), so that the host gets the answer: a connection
+/// answered while the body is still arriving is closed under it, and the host then sees
+/// a reset ("error sending request") instead of the 503 and its `Retry-After`. Holds no
+/// push slot and keeps none of the bytes.
+async fn drain(body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut body = body;
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen = seen.saturating_add(frame.data_ref().map_or(0, |d| d.len()));
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, read).await;
 }
 
 /// The router; the body limits are enforced by axum as well as by the handlers.

@@ -50,7 +50,7 @@ pub async fn upload(
                 .body(bytes)
                 .send()
                 .await
-                .map_err(|e| format!("{url}: {e}"))?;
+                .map_err(|e| format!("{url}: {}", crate::error_text::with_causes(&e)))?;
             if !r.status().is_success() {
                 let status = r.status();
                 let text = r.text().await.unwrap_or_default();

@@ -132,7 +132,7 @@ async fn post<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
             .json(body)
             .send()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| format!("{url}: {}", crate::error_text::with_causes(&e)))?;
         // An overloaded server (503, 429) says when to come back: wait that long
         // (capped, with a little spread so many hosts do not return at once) and retry,
         // a few times, before the push fails and the pusher's own backoff takes over.
@@ -155,7 +155,10 @@ async fn post<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
         tokio::time::sleep(std::time::Duration::from_millis(secs * 1000 + spread)).await;
     };
     let status = r.status();
-    let text = r.text().await.map_err(|e| format!("{url}: {e}"))?;
+    let text = r
+        .text()
+        .await
+        .map_err(|e| format!("{url}: {}", crate::error_text::with_causes(&e)))?;
     if !status.is_success() {
         return Err(match serde_json::from_str::<Refusal>(&text) {
             Ok(f) => PushError {

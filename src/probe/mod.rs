@@ -98,7 +98,7 @@ pub async fn run_probe(probe: &Probe, now: DateTime<Utc>) -> ProbeResult {
                     None,
                     Some(format!("no answer within {} s", timeout.as_secs())),
                 ),
-                Ok(Err(e)) => (false, None, Some(error_chain(&e))),
+                Ok(Err(e)) => (false, None, Some(crate::error_text::with_causes(&e))),
                 Ok(Ok(resp)) => {
                     let code = resp.status().as_u16();
                     let expected = match spec.expected_status {
@@ -136,18 +136,6 @@ pub async fn run_probe(probe: &Probe, now: DateTime<Utc>) -> ProbeResult {
         error,
         interval_seconds: spec.interval_seconds(),
     }
-}
-
-/// reqwest's error with its causes ("error sending request: ... connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The days the availability facts look back over.
