@@ -1,6 +1,7 @@
 //! One error as a sentence with the causes behind it: reqwest's "error sending request
-//! for url (...)" says why (connection refused, reset by peer, certificate expired) only
-//! in its sources. It formats; it never logs, retries or decides anything.
+//! for url (...)" and lettre's SMTP errors say why (connection refused, reset by peer,
+//! certificate expired) only in their sources. It formats; it never logs, retries or
+//! decides anything.
 
 /// `e` and each of its sources, joined by ": ".
 pub fn with_causes(e: &dyn std::error::Error) -> String {

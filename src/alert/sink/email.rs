@@ -75,12 +75,7 @@ impl EmailConfig {
                 status: Some(u16::from(resp.code())),
             }),
             Ok(Err(e)) => {
-                let mut text = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    text.push_str(&format!(": {s}"));
-                    src = s.source();
-                }
+                let text = crate::error_text::with_causes(&e);
                 Err(SendError {
                     status: e.status().map(u16::from),
                     message: format!("SMTP {}:{port}: {text}", self.server),

@@ -184,14 +184,11 @@ fn describe(e: reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut out = kind.to_string();
     let e = e.without_url();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
+    match std::error::Error::source(&e) {
+        Some(cause) => format!("{kind}: {}", crate::error_text::with_causes(cause)),
+        None => kind.to_string(),
     }
-    out
 }
 
 /// Severity words PagerDuty understands, from ours.
